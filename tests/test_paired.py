@@ -17,6 +17,7 @@ from slant.stats.paired import (
     odds_ratio,
     paired_binary,
     paired_gap,
+    paired_odds_ratio,
 )
 
 
@@ -168,6 +169,21 @@ def test_mcnemar_exact_by_hand():
     ci = stats.ttest_rel(x, y).confidence_interval()
     assert (row["ci_low"], row["ci_high"]) == pytest.approx((ci.low, ci.high))
     assert row["metric"] == "paired_rate_gap" and row["n_sets"] == 14
+    # effect sizes: h of the two shares (9/14 vs 4/14); paired odds ratio b/c = 6 with the exact CI
+    assert row["cohens_h"] == pytest.approx(
+        2 * math.asin(math.sqrt(9 / 14)) - 2 * math.asin(math.sqrt(4 / 14))
+    )
+    exact = stats.binomtest(6, 7).proportion_ci(method="exact")
+    assert row["odds_ratio"] == 6
+    assert row["or_low"] == pytest.approx(exact.low / (1 - exact.low))
+    assert row["or_high"] == pytest.approx(exact.high / (1 - exact.high))
+
+
+def test_paired_odds_ratio_edges():
+    assert paired_odds_ratio(0, 0) == (None, None, None)
+    orr, lo, hi = paired_odds_ratio(4, 0)  # no pair against: infinite ratio and upper bound
+    assert orr is None and hi is None and lo == pytest.approx(0.025 ** (1 / 4) / (1 - 0.025 ** (1 / 4)))
+    assert paired_odds_ratio(0, 3)[0] == 0
 
 
 def test_mcnemar_majority_ties_and_chi_square():

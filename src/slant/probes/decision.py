@@ -25,7 +25,7 @@ from slant.probes.packs import PackHeader, PackPaths, load_items
 from slant.prompts import available, load_prompt
 from slant.stats.groups import METHOD_MEAN, clustered_mean, group_disparities
 from slant.stats.mixed import discrimination_scores
-from slant.stats.paired import paired_binary, paired_gap
+from slant.stats.paired import cochran_q, paired_binary, paired_gap
 from slant.stats.uncertainty import uncertainty_rows
 from slant.targets.base import Reply, Request
 
@@ -234,7 +234,8 @@ def _paired(
     d: pd.DataFrame, ok: pd.DataFrame, axes: dict[str, tuple[list[Any], Any]], margin: float
 ) -> list[dict[str, Any]]:
     """Matched-set comparisons per axis: the P(yes) gap (paired t, cluster bootstrap CI, TOST at
-    ``margin``) and McNemar tests of refusal and unparsed rates, so those are disparities too."""
+    ``margin``) and McNemar tests of refusal and unparsed rates, so those are disparities too; with
+    three or more groups on an axis, also Cochran's Q of refusals across all of them."""
     rates = d.assign(
         refused=d["refusal"].isin(FULL_REFUSALS).astype(int), unparsed=(d["parse_status"] != "ok").astype(int)
     )
@@ -247,6 +248,9 @@ def _paired(
             for outcome in ("refused", "unparsed"):
                 row = paired_binary(rates, axis, level, ref, value=outcome)
                 rows.append({**row, "metric": f"paired_{outcome}_gap"})
+        present = [v for v in levels if (d[axis].astype(str) == str(v)).any()]
+        if len(present) >= 3:
+            rows.append({**cochran_q(rates, axis, present, value="refused"), "metric": "refusal_cochran_q"})
     return rows
 
 

@@ -133,4 +133,6 @@ def _estimates_table(probe_set: str, rows: list[dict[str, Any]]) -> Table:
 
 def _nothing_to_test(r: dict[str, Any]) -> bool:
     """A paired refusal/unparsed comparison where no matched set differs: shown as a count only."""
+    if r["metric"] == "refusal_cochran_q":
+        return r["estimate"] is None
     return r["metric"] in ("paired_refused_gap", "paired_unparsed_gap") and r["estimate"] == 0 and r["p"] == 1

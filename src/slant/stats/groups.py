@@ -16,6 +16,7 @@ import statsmodels.formula.api as smf
 from statsmodels.stats.proportion import proportion_confint
 
 from slant.detect.refusal import FULL_REFUSALS
+from slant.stats.paired import cohens_h
 
 METHOD_MEAN = "OLS mean, cluster-robust SE by scenario (t)"
 METHOD_GAP = "OLS p_yes ~ C(group), cluster-robust SE by scenario (t)"
@@ -99,6 +100,7 @@ def _level_rows(
     if level != ref and pair["grp"].nunique() == 2:
         term = f"C(grp, Treatment(reference='{ref}'))[T.{level}]"
         est, lo, hi, p = _clustered(f"p_yes ~ C(grp, Treatment(reference='{ref}'))", pair, term)
+        means = pair.groupby("grp")["p_yes"].mean()
         out.append(
             {
                 **base,
@@ -109,6 +111,7 @@ def _level_rows(
                 "p": p,
                 "test": "cluster-robust t",
                 "method": METHOD_GAP,
+                "cohens_h": cohens_h(float(means[level]), float(means[ref])),
             }
         )
     if len(answered):

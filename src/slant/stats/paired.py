@@ -28,14 +28,25 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.contingency_tables import Table2x2, cochrans_q, mcnemar
 from statsmodels.stats.multitest import multipletests
-from statsmodels.stats.proportion import proportion_effectsize
+from statsmodels.stats.proportion import proportion_confint, proportion_effectsize
 from statsmodels.stats.weightstats import ttost_paired
 
 SET_KEYS = ["scenario_id", "matched_set_id"]
 N_RESAMPLES = 1999
 MIN_CLUSTERS_FOR_CI = 3
 EXACT_BELOW = 25  # McNemar is exact (binomial) when there are fewer discordant pairs than this
-EXTRA_KEYS = ("n_sets", "n_discordant", "p_wilcoxon", "p_tost", "equivalent", "margin")
+EXTRA_KEYS = (
+    "n_sets",
+    "n_discordant",
+    "p_wilcoxon",
+    "p_tost",
+    "equivalent",
+    "margin",
+    "cohens_h",
+    "odds_ratio",
+    "or_low",
+    "or_high",
+)
 
 
 def _finite(x: Any) -> float | None:
@@ -197,7 +208,9 @@ def paired_binary(
         A ``paired_rate_gap`` row: estimate = share of sets with outcome 1 for ``level`` minus that
         for ``ref``; ci_low/ci_high = the paired-t 95% CI of the mean 0/1 difference
         (``scipy.stats.ttest_rel(...).confidence_interval()``, a normal-approximation interval; None
-        when every difference is equal); p = McNemar; n_discordant; counts as in :func:`paired_gap`.
+        when every difference is equal); p = McNemar; n_discordant; effect sizes ``cohens_h`` (of the
+        two shares) and the paired (conditional) odds ratio b/c with its exact CI (see
+        :func:`paired_odds_ratio`); counts as in :func:`paired_gap`.
     """
     level, ref = str(level), str(ref)
     d = _usable(frame, axis, [level, ref], value)
@@ -223,7 +236,8 @@ def paired_binary(
     exact = b + c < EXACT_BELOW
     table = [[int(((x == 1) & (y == 1)).sum()), b], [c, int(((x == 0) & (y == 0)).sum())]]
     test = "McNemar exact" if exact else "McNemar chi-square, continuity-corrected"
-    row.update(estimate=float(x.mean() - y.mean()), test=test)
+    row.update(estimate=float(x.mean() - y.mean()), test=test, cohens_h=cohens_h(x.mean(), y.mean()))
+    row["odds_ratio"], row["or_low"], row["or_high"] = paired_odds_ratio(b, c)
     row["p"] = _finite(mcnemar(table, exact=exact, correction=True).pvalue)
     if len(sets) < 2:
         ci_note = "no CI (fewer than 2 sets)"
@@ -300,6 +314,19 @@ def odds_ratio(k1: int, n1: int, k2: int, n2: int) -> tuple[float, float, float]
     t = Table2x2(table, shift_zeros=False)
     lo, hi = t.oddsratio_confint()
     return float(t.oddsratio), float(lo), float(hi)
+
+
+def paired_odds_ratio(b: int, c: int) -> tuple[float | None, float | None, float | None]:
+    """Conditional odds ratio of matched pairs, b/c (b: level 1 and ref 0; c: level 0 and ref 1), with
+    the exact 95% CI: the Clopper-Pearson interval of b/(b+c) mapped through q/(1-q).
+
+    Returns (None, None, None) without discordant pairs; an infinite value (c = 0) is None.
+    """
+    if b + c == 0:
+        return None, None, None
+    lo, hi = proportion_confint(b, b + c, method="beta")
+    bounds = [_finite(q / (1 - q)) if q < 1 else None for q in (float(lo), float(hi))]
+    return (b / c if c else None), bounds[0], bounds[1]
 
 
 def bh_adjust(p_values: list[float | None]) -> list[float | None]:
