@@ -4,7 +4,11 @@ PY := $(VENV)/bin/python
 # llama-cpp-python compiles from source; skipping multimodal/tools/examples halves the build.
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF
 
-.PHONY: demo test lint install clean
+# The HTML report's browser test renders it in Debian's Chromium (headless).
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: demo test lint install browser clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -14,10 +18,16 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium >/dev/null
+
+browser: $(CHROMIUM)
+
 demo: install  ## run the quickstart audit on the embedded model and print the per-group table
 	$(VENV)/bin/slant run scenarios/campaigns/quickstart.yaml
 
-test: install  ## run the test suite (includes a few small real-model tests)
+test: install browser  ## run the test suite (includes a few small real-model tests and a browser test)
 	$(VENV)/bin/pytest -q
 
 lint: install

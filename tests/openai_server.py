@@ -14,6 +14,7 @@ import math
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -42,10 +43,13 @@ class FakeOpenAIServer:
         mass: float = 0.96,
         port: int = 0,
         reply_text: str | None = None,
+        reply_fn: Callable[[str], str] | None = None,
     ) -> None:
         self.fail_first, self.fail_status, self.retry_after = fail_first, fail_status, retry_after
         self.fail_marker, self.delay, self.mass = fail_marker, delay, mass
-        self.reply_text = reply_text  # when set, every chat reply is this text (e.g. a judge's label)
+        # When set, every chat reply is this text (e.g. a judge's label); "{word}" in it becomes the
+        # yes/no the server would have answered.
+        self.reply_text = reply_text
         self.received: list[dict[str, Any]] = []  # every request: path, headers, body
         self.attempts: Counter[str] = Counter()
         self.lock = threading.Lock()
@@ -167,7 +171,8 @@ class FakeOpenAIServer:
             logprobs = {
                 "content": [{"token": word, "logprob": top[word], "bytes": None, "top_logprobs": entries}]
             }
-        message = {"role": "assistant", "content": self.reply_text or word}
+        content = self.reply_text.replace("{word}", word) if self.reply_text else word
+        message = {"role": "assistant", "content": content}
         return {
             **common,
             "object": "chat.completion",

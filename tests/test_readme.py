@@ -79,6 +79,9 @@ def test_readme_examples_run(tmp_path, monkeypatch):
                 assert json.loads(Path("smoke.json").read_text())["run"]["status"] == "complete"
                 assert "| p (BH) |" in Path("smoke.md").read_text()
                 continue
+            if args[1] == "report" and "--html" in args:
+                assert '<svg class="chart forest"' in Path("smoke.html").read_text()
+                continue
             if args[1] in ("run", "report") and "--dry-run" not in args:
                 assert "P(yes) [95% CI]" in done.stdout and "white (ref)" in done.stdout
     finally:

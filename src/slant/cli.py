@@ -58,17 +58,25 @@ def _run(a: argparse.Namespace) -> int:
 
 
 def _report(a: argparse.Namespace) -> int:
-    from slant.report import markdown, print_report, summary
+    from slant.report import html_report, markdown, print_report, summary
     from slant.store import open_db
 
     if not Path(a.db).exists():
         raise SlantError(f"{a.db}: no such database")
     db = open_db(a.db)
-    if not (a.json or a.markdown):
+    if not (a.json or a.markdown or a.html):
         print_report(db, a.run, console)
         return errors.EXIT_OK
     s = summary(db, a.run)
-    for path, text in ((a.json, json.dumps(s, indent=2, default=str)), (a.markdown, markdown(s))):
+    outputs = [
+        (a.json, lambda: json.dumps(s, indent=2, default=str)),
+        (a.markdown, lambda: markdown(s)),
+        (a.html, lambda: html_report(db, s["run"]["id"])),
+    ]
+    for path, render in outputs:
+        if not path:
+            continue
+        text = render()
         if path == "-":
             sys.stdout.write(text + "\n")
         elif path:
@@ -195,11 +203,12 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.set_defaults(func=_run)
 
-    rep = sub.add_parser("report", help="print the per-group table of a stored run")
+    rep = sub.add_parser("report", help="report a stored run: terminal tables, JSON, Markdown or HTML")
     rep.add_argument("run", nargs="?", help="run id (default: the latest run)")
     rep.add_argument("--db", default="slant.db", help="database file (default: slant.db)")
     rep.add_argument("--json", metavar="PATH", help="write the run's numbers as JSON ('-' for stdout)")
     rep.add_argument("--markdown", metavar="PATH", help="write the report as Markdown ('-' for stdout)")
+    rep.add_argument("--html", metavar="PATH", help="write a self-contained HTML report with plots")
     rep.set_defaults(func=_report)
 
     ref = sub.add_parser("refusals", help="label texts from a JSONL or CSV file (field 'text') as refusals")

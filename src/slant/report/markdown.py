@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from slant.report.summary import fmt_ci, fmt_p
+from slant.report.summary import effect, fmt_ci, fmt_p
 
 HIDDEN = ("ucerf_w", "confidence_right", "confidence_wrong", "favourable_rate", "top_choice_accuracy")
 
@@ -39,8 +39,8 @@ def markdown(s: dict[str, Any]) -> str:
             "",
             f"## {_cell(name)}",
             "",
-            "| cue | metric | axis | group | vs | estimate [95% CI] | p | p (BH) | TOST | n |",
-            "|---|---|---|---|---|---:|---:|---:|---:|---:|",
+            "| cue | metric | axis | group | vs | estimate [95% CI] | effect size | p | p (BH) | TOST | n |",
+            "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|",
         ]
         for r in rows:
             est = (
@@ -51,12 +51,13 @@ def markdown(s: dict[str, Any]) -> str:
             tost = "" if r["p_tost"] is None else f"{fmt_p(r['p_tost'])} (±{r['margin']:g})"
             lines.append(
                 f"| {_cell(r['cue'])} | {r['metric']} | {_cell(r['axis'])} | {_cell(r['grp'])} | "
-                f"{_cell(r['reference'])} | {est} | {fmt_p(r['p'])} | {fmt_p(r['p_adj'])} | {tost} | "
-                f"{r['n_responses'] or ''} |"
+                f"{_cell(r['reference'])} | {est} | {effect(r)} | {fmt_p(r['p'])} | {fmt_p(r['p_adj'])} | "
+                f"{tost} | {r['n_responses'] or ''} |"
             )
     lines += [
         "",
-        "p (BH): Benjamini–Hochberg within the probe family. TOST: equivalence p at the margin.",
+        "p (BH): Benjamini–Hochberg within the probe family. TOST: equivalence p at the margin. "
+        "Effect size: Cohen's h; OR = paired odds ratio with its exact 95% CI.",
         "",
     ]
     return "\n".join(lines)

@@ -62,3 +62,15 @@ def fmt_ci(lo: float | None, hi: float | None, fmt: str = "{:.3f}") -> str:
 
 def fmt_p(p: float | None) -> str:
     return "" if p is None else f"{p:.3g}"
+
+
+def effect(r: dict[str, Any]) -> str:
+    """Effect sizes stored with the row (Cohen's h, odds ratio with its CI), as text."""
+    extra = r.get("extra") or {}
+    out = []
+    if extra.get("cohens_h") is not None:
+        out.append(f"h {extra['cohens_h']:+.2f}")
+    if extra.get("odds_ratio") is not None:
+        ci = fmt_ci(extra.get("or_low"), extra.get("or_high"), "{:.2g}")
+        out.append(f"OR {extra['odds_ratio']:.2g} {ci}".strip())
+    return ", ".join(out)
