@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlite_utils
 
-TEXT_LIMIT = 600
+TEXT_LIMIT = 1500
 
 
 def _last_user(messages: str | None) -> str:
@@ -25,6 +25,14 @@ def _belongs(attributes: dict[str, Any], axis: str, value: str) -> bool:
     if axis in attributes and not isinstance(attributes[axis], list | dict):
         return str(attributes[axis]) == value
     return any(str(v) == value for v in attributes.values() if not isinstance(v, list | dict))
+
+
+def _twin_key(r: dict[str, Any], axis: str) -> tuple[Any, ...]:
+    """Probes with the same key differ only in ``axis``: same matched set, every other attribute equal."""
+    others = sorted(
+        (k, str(v)) for k, v in r["attributes"].items() if k != axis and not isinstance(v, list | dict)
+    )
+    return (r["matched_set_id"], *others)
 
 
 def _outcomes(db: sqlite_utils.Database, run_id: str, probe_set: str, cue: str) -> list[dict[str, Any]]:
@@ -61,9 +69,9 @@ def finding_example(db: sqlite_utils.Database, run_id: str, row: dict[str, Any])
         r for r in rows if not (_belongs(r["attributes"], axis, grp) and _belongs(r["attributes"], axis, ref))
     ]
     mine = [r for r in rows if _belongs(r["attributes"], axis, grp)]
-    theirs = {r["matched_set_id"]: r for r in rows if _belongs(r["attributes"], axis, ref)}
+    theirs = {_twin_key(r, axis): r for r in rows if _belongs(r["attributes"], axis, ref)}
     sign = -1.0 if (row.get("estimate") or 0) < 0 else 1.0
-    pairs = [(r, theirs[r["matched_set_id"]]) for r in mine if r["matched_set_id"] in theirs]
+    pairs = [(r, theirs[_twin_key(r, axis)]) for r in mine if _twin_key(r, axis) in theirs]
     if not pairs:
         return None
 
@@ -72,7 +80,7 @@ def finding_example(db: sqlite_utils.Database, run_id: str, row: dict[str, Any])
         return sign * (a - b) if a is not None and b is not None else float("-inf")
 
     a, b = max(pairs, key=strength)
-    return {"group": _shown(a), "reference": _shown(b)}
+    return {"group": _shown(a), "reference": _shown(b), "probes": (a["probe_id"], b["probe_id"])}
 
 
 def unreadable(

@@ -214,7 +214,7 @@ def _findings(db: sqlite_utils.Database, run_id: str, rows: list[dict[str, Any]]
     tested.sort(key=lambda r: (r["p_adj"], -abs(r["estimate"])))
     if not tested:
         return "<p>No tested estimate in this run.</p>"
-    parts = []
+    parts, shown = [], set()
     for r in tested[:N_FINDINGS]:
         verdict = {"significant": '<span class="sig">significant after BH</span>'}.get(
             status(r), '<span class="muted">not significant after BH</span>'
@@ -225,7 +225,10 @@ def _findings(db: sqlite_utils.Database, run_id: str, rows: list[dict[str, Any]]
             f"{escape(effect(r))} · {verdict}</p>"
         )
         ex = finding_example(db, run_id, r)
-        if ex:
+        if ex and ex["probes"] in shown:
+            parts.append('<p class="muted">(the example above shows this one too)</p>')
+        elif ex:
+            shown.add(ex["probes"])
             side = []
             for key, who in (("group", r["grp"]), ("reference", r["reference"])):
                 e = ex[key]
