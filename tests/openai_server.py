@@ -50,6 +50,7 @@ class FakeOpenAIServer:
         # When set, every chat reply is this text (e.g. a judge's label); "{word}" in it becomes the
         # yes/no the server would have answered.
         self.reply_text = reply_text
+        self.reply_fn = reply_fn  # when set, a chat reply is reply_fn(the last message's content)
         self.received: list[dict[str, Any]] = []  # every request: path, headers, body
         self.attempts: Counter[str] = Counter()
         self.lock = threading.Lock()
@@ -172,6 +173,8 @@ class FakeOpenAIServer:
                 "content": [{"token": word, "logprob": top[word], "bytes": None, "top_logprobs": entries}]
             }
         content = self.reply_text.replace("{word}", word) if self.reply_text else word
+        if self.reply_fn:
+            content = self.reply_fn(body["messages"][-1]["content"])
         message = {"role": "assistant", "content": content}
         return {
             **common,

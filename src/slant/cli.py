@@ -7,6 +7,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -167,6 +168,43 @@ def _probes(a: argparse.Namespace) -> int:
     return errors.EXIT_OK
 
 
+def _infer(a: argparse.Namespace) -> int:
+    from slant.agents.preference import PreferenceConfig
+    from slant.agents.samples import read_samples
+    from slant.agents.session import PreferenceSession
+
+    samples = read_samples(a.samples, task=a.task)  # bad files stop here, before any model call
+    cfg = PreferenceConfig(method=a.method, steps=a.steps, k=a.k, tau=a.tau)
+    with PreferenceSession(target=a.target, user=a.user, db=a.db, config=cfg, base_url=a.base_url) as s:
+        queued = s.add_samples(samples)
+        console.print(f"{a.user}: learning from {queued} new samples of {len(samples)} with {a.method}")
+        profile = s.infer()
+        while s.pending:
+            if a.yes or not sys.stdin.isatty():
+                if not a.yes:
+                    console.print(str(profile), markup=False, highlight=False)
+                    console.print("review pending: rerun with --yes to confirm all, or review in Python")
+                    return errors.EXIT_OK
+                profile = s.confirm_all()
+                continue
+            profile = _review_one(s, profile, s.pending[0])
+        console.print(str(profile), markup=False, highlight=False)
+        ledger = s.llm.ledger
+        console.print(
+            f"model calls: {len(ledger.keys)} ({ledger.sent} sent, {ledger.failed} failed) → {a.db}, "
+            f"profile version {profile.version}"
+        )
+        return errors.EXIT_INCOMPLETE if ledger.failed else errors.EXIT_OK
+
+
+def _review_one(s: Any, profile: Any, i: int) -> Any:
+    c = profile.components[i]
+    answer = input(f"{i}. {c.text}  (mean {c.mean}) — keep? [y]es / [n]o / [e]dit: ").strip().lower()
+    if answer.startswith("e"):
+        return s.edit(i, input("new text: "))
+    return s.reject(i) if answer.startswith("n") else s.confirm(i)
+
+
 def _serve_local(a: argparse.Namespace) -> int:
     from slant.targets.local import MODEL_ALIAS, LocalServer
 
@@ -244,6 +282,27 @@ def parser() -> argparse.ArgumentParser:
 
     pr = sub.add_parser("probes", help="list the probe families and the fields their probe sets take")
     pr.set_defaults(func=_probes)
+
+    inf = sub.add_parser("infer", help="infer a user's writing preferences from samples; store the profile")
+    inf.add_argument("samples", help="a folder of .txt/.md samples or a JSONL file (field 'text')")
+    inf.add_argument("--user", required=True, help="whose samples these are")
+    inf.add_argument(
+        "--method",
+        default="prose",
+        choices=["prose", "prose-icl", "cipher-1", "cipher-k", "icl"],
+        help="inference method (default: prose)",
+    )
+    inf.add_argument("--task", default="", help="what the samples are, e.g. email (the components' scope)")
+    inf.add_argument("--target", default="local", help="the model (default: local)")
+    inf.add_argument("--base-url", help="the target's base URL")
+    inf.add_argument("--db", default="slant.db", help="database file (default: slant.db)")
+    inf.add_argument("--steps", type=int, default=2, help="PROSE refinement steps per sample (default 2)")
+    inf.add_argument(
+        "--k", type=int, default=2, help="earlier samples used to verify / as examples (default 2)"
+    )
+    inf.add_argument("--tau", type=float, default=0.0, help="keep components whose mean verdict exceeds this")
+    inf.add_argument("--yes", action="store_true", help="confirm every proposed component without asking")
+    inf.set_defaults(func=_infer)
 
     s = sub.add_parser("serve-local", help="keep the embedded model's server running and print its URL")
     s.add_argument("--port", type=int, help="port (default: a free one)")

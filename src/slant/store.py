@@ -2,8 +2,10 @@
 
 Tables: ``runs``, ``targets``, ``probes``, ``run_probes``, ``responses`` (one row per request key:
 the cache), ``attempts`` (every call attempt, failed ones with their cause), ``outcomes`` (per run ×
-probe × sample), ``annotations`` (extra labels of a response by an annotator: rules, a judge model)
-and ``disparities``. Views: ``outcomes_full`` joins outcomes with probes.
+probe × sample), ``annotations`` (extra labels of a response by an annotator: rules, a judge model),
+``disparities`` and ``profiles`` (inferred preference components with their evidence, versioned; the
+preference agents' langgraph checkpoints sit in the same file). Views: ``outcomes_full`` joins
+outcomes with probes.
 """
 
 from __future__ import annotations
@@ -152,6 +154,19 @@ _TABLES: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
             "extra": str,  # JSON: estimator-specific numbers (e.g. n_sets, p_wilcoxon)
         },
         ("run_id", "probe_set", "cue", "metric", "axis", "grp", "reference"),
+    ),
+    "profiles": (  # inferred preferences: one row per saved version of a user's profile
+        {
+            "user": str,
+            "method": str,
+            "version": int,
+            "target_id": str,
+            "created": str,
+            "components": str,  # JSON: text, status, scope, mean verdict, generic flag, evidence
+            "samples": str,  # JSON: the samples it was inferred from
+            "config": str,
+        },
+        ("user", "method", "version"),
     ),
 }
 _INDEXES = [

@@ -1,0 +1,165 @@
+"""Synchronous model calls for graph nodes, sent through the run engine (cached, logged, attributed).
+
+langgraph runs nodes as plain functions, while the engine and targets are async and a target (the
+embedded model's server) should stay up for a whole session. A Gateway owns one event loop in a
+background thread, opens the target on it once, and turns ``ask`` into ``execute`` calls there. The
+cache scope is ``preference:<node>``, so the ``responses`` table says which node made each call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from slant import store
+from slant.run import RetryPolicy, execute, reply_from_row
+from slant.targets import Reply, Request, Target, resolve_target
+
+SCOPE_PREFIX = "preference"
+
+
+@dataclass
+class Answer:
+    """A model's reply to one request; ``text`` is None when the call failed (an error row)."""
+
+    key: str
+    text: str | None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.text is not None
+
+
+@dataclass
+class Ledger:
+    """Distinct requests a method made (cached or sent), by node, with the tokens they cost."""
+
+    keys: dict[str, str] = field(default_factory=dict)  # request key → node
+    sent: int = 0
+    failed: int = 0  # calls that ended as error rows
+    tokens: int = 0
+
+    def count(self, node: str | None = None) -> int:
+        return sum(1 for n in self.keys.values() if node is None or n == node)
+
+
+class Gateway:
+    """Model calls for one session: ``ask(node, messages)`` → Answer, through ``run.execute``.
+
+    Args:
+        target: a target name (``local``, ``openai/…``) or a Target object.
+        db_path: the database the responses are stored in.
+        retry: the engine's retry policy (failed calls are retried there, then stored as errors).
+    """
+
+    def __init__(
+        self,
+        target: str | Target,
+        db_path: str | Path,
+        base_url: str | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float = 120.0,
+    ) -> None:
+        self.target = resolve_target(target, base_url, timeout=timeout) if isinstance(target, str) else target
+        self.db_path = str(db_path)
+        self.retry = retry or RetryPolicy(max_retries=2, base_delay=0.2)
+        self.timeout = timeout
+        self.ledger = Ledger()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._db: Any = None
+        self._open = False
+        self._lock = threading.Lock()
+
+    @property
+    def target_id(self) -> str:
+        return self.target.id
+
+    def ask(
+        self, node: str, messages: tuple[tuple[str, str], ...], max_tokens: int, prefill: str | None = None
+    ) -> Answer:
+        """One call (cached by request key). A prefill that the target applied is put back in the text."""
+        return self.ask_many(node, [(messages, prefill)], max_tokens)[0]
+
+    def ask_many(
+        self, node: str, prompts: list[tuple[tuple[tuple[str, str], ...], str | None]], max_tokens: int
+    ) -> list[Answer]:
+        requests = [Request(m, max_tokens=max_tokens, temperature=0.0, seed=0, prefill=p) for m, p in prompts]
+        scope = f"{SCOPE_PREFIX}:{node}"
+        loop = self._start()
+        future = asyncio.run_coroutine_threadsafe(self._send(requests, scope), loop)
+        rows, sent = future.result()
+        out = []
+        with self._lock:
+            self.ledger.sent += sent
+            for req in requests:
+                key = req.key(self.target.id, scope)
+                row = rows.get(key)
+                reply = reply_from_row(row) if row else None
+                if key not in self.ledger.keys and row and row.get("usage"):
+                    usage = store_json(row["usage"])
+                    self.ledger.tokens += usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0)
+                self.ledger.keys.setdefault(key, node)
+                self.ledger.failed += reply is None
+                out.append(_answer(key, req, reply, row))
+        return out
+
+    async def _send(self, requests: list[Request], scope: str) -> tuple[dict[str, Any], int]:
+        if not self._open:
+            await self.target.__aenter__()
+            self._open = True
+        if self._db is None:  # sqlite connections belong to the thread that made them: this loop's
+            self._db = store.open_db(self.db_path)
+        batch = {r.key(self.target.id, scope): r for r in requests}
+        stats = await execute(
+            self._db, self.target, batch, scope=scope, retry=self.retry, timeout=self.timeout, progress=False
+        )
+        return store.responses_by_key(self._db, batch), stats.sent
+
+    def _start(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None:
+                self._loop = asyncio.new_event_loop()
+                threading.Thread(target=self._loop.run_forever, daemon=True, name="slant-gateway").start()
+            return self._loop
+
+    def close(self) -> None:
+        """Close the target (stops the embedded model's server) and the loop."""
+        loop = self._loop
+        if loop is None:
+            return
+        if self._open:
+            asyncio.run_coroutine_threadsafe(self.target.__aexit__(None, None, None), loop).result()
+            self._open = False
+        if self._db is not None:
+            asyncio.run_coroutine_threadsafe(_close(self._db), loop).result()
+            self._db = None
+        loop.call_soon_threadsafe(loop.stop)
+        self._loop = None
+
+    def __enter__(self) -> Gateway:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+async def _close(db: Any) -> None:
+    db.close()
+
+
+def store_json(value: Any) -> dict[str, Any]:
+    import json
+
+    return json.loads(value) if isinstance(value, str) else (value or {})
+
+
+def _answer(key: str, request: Request, reply: Reply | None, row: dict[str, Any] | None) -> Answer:
+    if reply is None:
+        error = f"{row['error_kind']}: {row['error']}" if row else "no response stored"
+        return Answer(key, None, error)
+    text = (request.prefill or "") + reply.text if reply.prefill_applied else reply.text
+    return Answer(key, text)
