@@ -228,3 +228,21 @@ def test_nodes_are_plain_functions(tmp_path):
         assert verify(check, ctx)["verdicts"][0]["score"] == 2
         state |= {"candidates": ["ends with a question"], "verdicts": [{**check, "score": 2}]}
         assert pending_checks(state, ctx) == []  # one sample, one verdict: decided
+
+
+def test_the_readme_transcript_runs(tmp_path, monkeypatch):
+    """The README's REPL session, with the scripted model in place of the embedded one."""
+    import re
+
+    from conftest import ROOT
+
+    block = re.search(r"```pycon\n(.*?)```", (ROOT / "README.md").read_text(), re.S).group(1)
+    code = "\n".join(line[4:] for line in block.splitlines() if line.startswith(">>> "))
+    assert 'target="local"' in code and "s.infer()" in code and "s.write(" in code
+    monkeypatch.chdir(tmp_path)
+    namespace = {"scripted": ScriptedTarget()}
+    exec(compile(code.replace('target="local"', "target=scripted"), "README.md", "exec"), namespace)
+    profile = namespace["s"].profile
+    assert profile.version == 1 and profile.components[0].status == "rejected"
+    assert (tmp_path / "prefs.db").exists() and (tmp_path / "prefs.checkpoints.db").exists()
+    namespace["s"].close()
