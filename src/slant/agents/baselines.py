@@ -7,7 +7,7 @@ has learned so far (the draft the benchmark scores), then learns from the user's
 - icl (ICL-k): drafts with the user's last k samples as in-context examples.
 - cipher-1 / cipher-k (Gao et al., 2024): after each sample, one call infers a preference phrase from the
   draft and the user's text; a draft retrieves the k past samples whose tasks are nearest (lexical
-  overlap, no downloads) and uses their preferences, merged by one call when k > 1.
+  overlap, no downloads) and uses their preferences, merged by one call (CIPHER-k: k = max(2, k)).
 - prose / prose-icl: the graph in ``preference.py``, without human review.
 """
 
@@ -89,7 +89,7 @@ class Cipher(_Drafting):
 
     def __init__(self, llm: Gateway, cfg: PreferenceConfig) -> None:
         super().__init__(llm, cfg)
-        self.k = 1 if cfg.method == "cipher-1" else max(1, cfg.k)
+        self.k = 1 if cfg.method == "cipher-1" else max(2, cfg.k)  # k = 1 would be CIPHER-1
         self.name = cfg.method if cfg.method.startswith("cipher") else "cipher-k"
         self.memory: list[tuple[Sample, list[str]]] = []
 
