@@ -44,12 +44,16 @@ class FakeOpenAIServer:
         port: int = 0,
         reply_text: str | None = None,
         reply_fn: Callable[[str], str] | None = None,
+        shift: dict[str, float] | None = None,
+        fingerprint: str = "fp_test",
     ) -> None:
         self.fail_first, self.fail_status, self.retry_after = fail_first, fail_status, retry_after
         self.fail_marker, self.delay, self.mass = fail_marker, delay, mass
         # When set, every chat reply is this text (e.g. a judge's label); "{word}" in it becomes the
         # yes/no the server would have answered.
         self.reply_text = reply_text
+        # A planted bias: P(yes) moves by shift[s] (clipped to [0.01, 0.99]) when the prompt contains s.
+        self.shift, self.fingerprint = shift or {}, fingerprint
         self.reply_fn = reply_fn  # when set, a chat reply is reply_fn(the last message's content)
         self.received: list[dict[str, Any]] = []  # every request: path, headers, body
         self.attempts: Counter[str] = Counter()
@@ -128,7 +132,8 @@ class FakeOpenAIServer:
         return status, payload, out_headers
 
     def _completion(self, path: str, prompt: str, body: dict[str, Any]) -> dict[str, Any]:
-        p = p_yes_for(prompt)
+        p = p_yes_for(prompt) + sum(v for k, v in self.shift.items() if k in prompt)
+        p = min(max(p, 0.01), 0.99)
         temperature = body.get("temperature") or 0.0
         if temperature > 0:
             u = int(hashlib.sha256(f"{prompt}{body.get('seed')}".encode()).hexdigest()[:8], 16) / 16**8
@@ -150,7 +155,7 @@ class FakeOpenAIServer:
             "created": int(time.time()),
             "model": body.get("model", "fake"),
             "usage": usage,
-            "system_fingerprint": "fp_test",
+            "system_fingerprint": self.fingerprint,
         }
         if path.endswith("/completions") and "chat" not in path:
             logprobs = None

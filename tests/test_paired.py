@@ -210,7 +210,12 @@ def test_mcnemar_majority_ties_and_chi_square():
 def test_binary_without_discordant_sets_has_no_ci():
     row = paired_binary(binary_sets([(1, 1)] * 3 + [(0, 0)] * 2), "g", "b", "a")
     assert row["estimate"] == 0 and row["p"] == 1.0  # exact McNemar with no discordant pair
-    assert row["ci_low"] is None and "same difference" in row["method"]
+    upper = 1 - 0.025 ** (1 / 5)  # Clopper-Pearson upper bound of 0 discordant of 5 sets
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((-upper, upper)) and "no set differs" in row[
+        "method"
+    ]
+    ones = paired_binary(binary_sets([(1, 0)] * 4), "g", "b", "a")  # every set differs the same way
+    assert ones["ci_low"] is None and "same difference" in ones["method"]
     ones = binary_sets([(1, 1)] * 3)
     three = pd.concat([ones, ones[ones["g"] == "a"].assign(g="c", probe_id=lambda d: d["probe_id"] + "c")])
     q = cochran_q(three, "g", ["a", "b", "c"])

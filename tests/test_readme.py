@@ -79,6 +79,15 @@ def test_readme_examples_run(tmp_path, monkeypatch):
                 assert json.loads(Path("smoke.json").read_text())["run"]["status"] == "complete"
                 assert "| p (BH) |" in Path("smoke.md").read_text()
                 continue
+            if args[1] == "audit-scheduled" and "--junit" in args:  # same model, same seed: every gate passes
+                assert 'failures="0"' in Path("gates.xml").read_text()
+                assert "## Gates: ✅ pass" in Path("nightly.md").read_text()
+            if args[1] == "history":
+                assert (
+                    "nightly · explicit · paired_gap" not in done.stdout
+                )  # named by probe set, not campaign
+                assert "gender · explicit · paired_gap · gender: female vs male" in done.stdout
+                assert '<svg class="chart forest"' in Path("history.html").read_text()
             if args[1] == "report" and "--html" in args:
                 assert '<svg class="chart forest"' in Path("smoke.html").read_text()
                 continue

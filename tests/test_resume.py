@@ -68,8 +68,11 @@ def test_killed_run_resumes_without_loss_or_duplicates(tmp_path):
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):
     campaign = write_campaign(tmp_path, {"scenarios": [ALL_PACKS]}, prefill="chatml", max_connections=2)
     db_path = tmp_path / "audit.db"
-    with FakeOpenAIServer(delay=0.03) as srv:
+    # 144 calls at 0.2 s over 2 connections: ≥ 14 s, so the run is still going when Ctrl-C arrives even
+    # on a loaded machine (at 0.03 s a busy CI machine once finished the run before the signal)
+    with FakeOpenAIServer(delay=0.2) as srv:
         proc = start_run(campaign, srv.base_url, db_path, until=10)
+        assert proc.poll() is None, "the run ended before Ctrl-C could be sent"
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
         assert proc.returncode == 130

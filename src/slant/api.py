@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.metadata
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +17,7 @@ from slant import store
 from slant.errors import TargetUnavailable
 from slant.probes import Probe, family_of
 from slant.probes.base import short_hash
+from slant.regress.baseline import capture
 from slant.run import EngineStats, RetryPolicy, execute, reply_from_row
 from slant.spec import Campaign, ProbeSet, load_campaign
 from slant.stats.paired import bh_adjust
@@ -101,6 +103,7 @@ def audit(
     limit: int | None = None,
     dry_run: bool = False,
     fresh: bool = False,
+    scope: str | None = None,
     progress: bool = True,
     max_connections: int | None = None,
     prefill: str | None = None,
@@ -115,6 +118,8 @@ def audit(
         limit: at most this many probes per probe set, keeping matched sets whole.
         dry_run: count probes and calls (and what is cached) without sending anything.
         fresh: use a new cache scope so that nothing is reused (a new run).
+        scope: name the cache scope (default: the campaign name): a run with a new scope sends every
+            call again, a rerun with the same scope resumes (scheduled audits use campaign@date).
         progress: show a progress bar.
         max_connections: overrides the campaign's number of concurrent requests.
         prefill: overrides how the target sends assistant prefills (auto, chatml, continue, none).
@@ -124,7 +129,9 @@ def audit(
     c = c.model_copy(update={k: v for k, v in overrides.items() if v})
     db_path = Path(db or c.db)
     tgt = resolve_target(target or c.target, base_url or c.base_url, c.prefill, c.timeout)
-    scope = f"{c.name}@{datetime.now(UTC).isoformat(timespec='seconds')}" if fresh else c.name
+    if fresh:
+        scope = f"{c.name}@{datetime.now(UTC).isoformat(timespec='seconds')}"
+    scope = scope or c.name
     planned = plan(c, tgt, limit, scope)  # every input is validated here, before any model call
     all_requests = {k: r for ps in planned for reqs in ps.requests.values() for k, r in reqs}
     probe_ids = sorted(p.id for ps in planned for p in ps.probes)
@@ -152,7 +159,8 @@ def audit(
         raise
     disparities = _score_and_compare(sdb, run_id, planned)
     status = "complete" if _count_errors(sdb, all_requests) == 0 else "incomplete"
-    sdb.table("runs").update(run_id, {"status": status, "finished": store.now()})
+    provenance = json.dumps(capture(sdb, run_id))
+    sdb.table("runs").update(run_id, {"status": status, "finished": store.now(), "provenance": provenance})
     return AuditResult(run_id, db_path, status, n_probes, len(all_requests), stats.cached, stats, disparities)
 
 

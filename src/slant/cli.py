@@ -62,9 +62,7 @@ def _report(a: argparse.Namespace) -> int:
     from slant.report import html_report, markdown, print_report, summary
     from slant.store import open_db
 
-    if not Path(a.db).exists():
-        raise SlantError(f"{a.db}: no such database")
-    db = open_db(a.db)
+    db = open_db(_existing(a.db))
     if not (a.json or a.markdown or a.html):
         print_report(db, a.run, console)
         return errors.EXIT_OK
@@ -75,13 +73,8 @@ def _report(a: argparse.Namespace) -> int:
         (a.html, lambda: html_report(db, s["run"]["id"])),
     ]
     for path, render in outputs:
-        if not path:
-            continue
-        text = render()
-        if path == "-":
-            sys.stdout.write(text + "\n")
-        elif path:
-            Path(path).write_text(text + "\n", encoding="utf-8")
+        if path:
+            _write(path, render())
     return errors.EXIT_OK
 
 
@@ -205,6 +198,100 @@ def _review_one(s: Any, profile: Any, i: int) -> Any:
     return s.reject(i) if answer.startswith("n") else s.confirm(i)
 
 
+def _write(path: str | None, text: str) -> None:
+    """Write a report to a file, or to stdout for '-'."""
+    if path == "-":
+        sys.stdout.write(text + "\n")
+    elif path:
+        Path(path).write_text(text + "\n", encoding="utf-8")
+
+
+def _regression_out(a: argparse.Namespace, res: Any) -> int:
+    from slant.regress.output import as_json, junit, markdown
+
+    text = markdown(res)
+    if not (a.markdown or a.json or a.junit):
+        console.print(text, markup=False, highlight=False)
+    _write(a.markdown, text)
+    _write(a.json, as_json(res))
+    _write(a.junit, junit(res))
+    return res.exit_code
+
+
+def _baseline(a: argparse.Namespace) -> int:
+    from slant.regress.baseline import pin
+    from slant.store import open_db
+
+    db = open_db(_existing(a.db))
+    if a.action == "set":
+        if not a.run:
+            raise SlantError("baseline set needs a run id (see `slant history CAMPAIGN` or `slant report`)")
+        row = pin(db, a.run)
+        console.print(f"baseline of campaign {row['campaign']} on {row['target_id']}: run {a.run}")
+        return errors.EXIT_OK
+    for row in db.query("select campaign, target_id, run_id, pinned from baselines order by campaign"):
+        console.print(
+            f"{row['campaign']} · {row['target_id']} · run {row['run_id']} (pinned {row['pinned']})"
+        )
+    return errors.EXIT_OK
+
+
+def _diff(a: argparse.Namespace) -> int:
+    from slant.regress.baseline import baseline_of
+    from slant.regress.check import check
+    from slant.report import latest_run
+    from slant.store import open_db
+
+    db = open_db(_existing(a.db))
+    candidate = a.candidate or latest_run(db)
+    baseline = a.baseline or baseline_of(db, candidate)
+    return _regression_out(a, check(a.db, candidate, baseline))
+
+
+def _audit_scheduled(a: argparse.Namespace) -> int:
+    from slant.regress.check import audit_scheduled
+
+    res = audit_scheduled(
+        a.campaign, date=a.date, target=a.target, base_url=a.base_url, db=a.db, progress=not a.no_progress
+    )
+    return _regression_out(a, res)
+
+
+def _history(a: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from slant.regress.history import history, history_html, summary_rows
+    from slant.store import open_db
+
+    frame = history(open_db(_existing(a.db)), a.campaign, a.metric)
+    if a.html:
+        _write(a.html, history_html(frame, a.campaign))
+    table = Table(title=f"campaign {a.campaign}: runs", title_justify="left")
+    cols = ("run", "scope", "started", "status", "gates", "fingerprints")
+    for col in cols:
+        table.add_column(col)
+    for r in summary_rows(frame):
+        table.add_row(*(str(r[c]) for c in cols))
+    console.print(table)
+    if len(frame):
+        wide = frame.pivot_table(index="estimate_of", columns="run", values="estimate", sort=False)
+        wide = wide[[c for c in dict.fromkeys(frame["run"]) if c in wide.columns]]
+        est = Table(title="estimates per run (oldest first)", title_justify="left")
+        est.add_column("estimate")
+        for run in wide.columns:
+            est.add_column(run, justify="right")
+        for key, values in wide.iterrows():
+            est.add_row(str(key), *("" if v != v else f"{v:+.3f}" for v in values))
+        console.print(est)
+    return errors.EXIT_OK
+
+
+def _existing(db: str) -> str:
+    if not Path(db).exists():
+        raise SlantError(f"{db}: no such database")
+    return db
+
+
 def _serve_local(a: argparse.Namespace) -> int:
     from slant.targets.local import MODEL_ALIAS, LocalServer
 
@@ -303,6 +390,50 @@ def parser() -> argparse.ArgumentParser:
     inf.add_argument("--tau", type=float, default=0.0, help="keep components whose mean verdict exceeds this")
     inf.add_argument("--yes", action="store_true", help="confirm every proposed component without asking")
     inf.set_defaults(func=_infer)
+
+    bl = sub.add_parser("baseline", help="pin a run as the baseline of its campaign and target, or list them")
+    bl.add_argument("action", choices=["set", "show"])
+    bl.add_argument("run", nargs="?", help="run id (for set)")
+    bl.add_argument("--db", default="slant.db", help="database file (default: slant.db)")
+    bl.set_defaults(func=_baseline)
+
+    outputs = argparse.ArgumentParser(add_help=False)
+    outputs.add_argument("--markdown", metavar="PATH", help="write the check as Markdown ('-' for stdout)")
+    outputs.add_argument("--json", metavar="PATH", help="write the check as JSON ('-' for stdout)")
+    outputs.add_argument("--junit", metavar="PATH", help="write the gates as JUnit XML ('-' for stdout)")
+
+    d = sub.add_parser(
+        "diff",
+        parents=[outputs],
+        help="compare a run with a baseline (paired, per probe) and judge the campaign's gates",
+        description="Exit codes: 0 every gate passes, 1 a gate failed, 3 the candidate run is incomplete.",
+    )
+    d.add_argument("baseline", nargs="?", help="baseline run id (default: the pinned baseline)")
+    d.add_argument("candidate", nargs="?", help="candidate run id (default: the latest run)")
+    d.add_argument("--db", default="slant.db", help="database file (default: slant.db)")
+    d.set_defaults(func=_diff)
+
+    sch = sub.add_parser(
+        "audit-scheduled",
+        parents=[outputs],
+        help="run a campaign for today, diff it against the pinned baseline, judge the gates",
+        description="Idempotent per day (cache scope campaign@date). Exit codes: 0 pass, 1 a gate failed, "
+        "3 the run is incomplete.",
+    )
+    sch.add_argument("campaign", help="campaign YAML file")
+    sch.add_argument("--date", help="the audit's day (default: today, UTC), e.g. 2026-11-23")
+    sch.add_argument("--target", help="override the campaign's target")
+    sch.add_argument("--base-url", help="override the campaign's base URL")
+    sch.add_argument("--db", help="override the campaign's database file")
+    sch.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sch.set_defaults(func=_audit_scheduled)
+
+    h = sub.add_parser("history", help="a campaign's runs and watched estimates over time")
+    h.add_argument("campaign", help="campaign name")
+    h.add_argument("--db", default="slant.db", help="database file (default: slant.db)")
+    h.add_argument("--metric", action="append", help="metric to follow (repeatable; default: the gates')")
+    h.add_argument("--html", metavar="PATH", help="write the history as an HTML page with plots")
+    h.set_defaults(func=_history)
 
     s = sub.add_parser("serve-local", help="keep the embedded model's server running and print its URL")
     s.add_argument("--port", type=int, help="port (default: a free one)")

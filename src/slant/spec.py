@@ -6,14 +6,54 @@ import hashlib
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    field_validator,
+    model_validator,
+)
 
+from slant.errors import SpecError
 from slant.files import read_yaml, validate
 from slant.probes import FAMILIES
 
 _SPECS = tuple(m.Spec for m in FAMILIES.values())
 # A discriminated union on `family` (a single family needs no union).
 ProbeSet = Annotated[Union[_SPECS], Field(discriminator="family")] if len(_SPECS) > 1 else _SPECS[0]  # noqa: UP007
+
+
+class Gate(BaseModel):
+    """A pass/fail rule for scheduled audits, judged on the disparity estimates of a run.
+
+    ``max_abs``: every matching estimate must stay within ±max_abs; ``max_change``: its paired change
+    against the pinned baseline must stay within ±max_change; ``max_error_rate``: the share of calls that
+    failed. The first two are judged by the 95% CI (pass: the CI lies inside the bounds; fail: it lies
+    wholly outside; otherwise inconclusive), so noise alone neither passes nor fails a gate.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.:-]*$")
+    metric: str | None = Field(None, description="disparity metric, e.g. paired_gap, paired_refused_gap")
+    probe_set: str | None = None
+    cue: str | None = None
+    axis: str | None = None
+    group: str | None = None
+    max_abs: PositiveFloat | None = None
+    max_change: PositiveFloat | None = None
+    max_error_rate: float | None = Field(None, ge=0, le=1)
+    on_inconclusive: Literal["pass", "fail"] = "pass"
+
+    @model_validator(mode="after")
+    def one_threshold(self) -> Gate:
+        given = [k for k in ("max_abs", "max_change", "max_error_rate") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of max_abs, max_change, max_error_rate")
+        if given[0] != "max_error_rate" and not self.metric:
+            raise ValueError(f"{given[0]} needs a metric (e.g. paired_gap)")
+        return self
 
 
 class Campaign(BaseModel):
@@ -35,6 +75,7 @@ class Campaign(BaseModel):
     timeout: PositiveFloat = 60.0
     max_retries: int = Field(4, ge=0, le=20)
     probes: list[ProbeSet] = Field(min_length=1)
+    gates: list[Gate] = Field([], description="regression gates (slant diff, slant audit-scheduled)")
 
     @field_validator("probes")
     @classmethod
@@ -54,6 +95,17 @@ def load_campaign(path: str | Path) -> Campaign:
     """Read and validate a campaign file; problems raise SpecError naming the file and field."""
     path = Path(path)
     campaign = validate(Campaign, read_yaml(path), path, tags=FAMILIES)
+    sets = {p.name for p in campaign.probes}
+    seen: set[str] = set()
+    for i, g in enumerate(campaign.gates):
+        if g.name in seen:
+            raise SpecError(str(path), f"gates[{i}].name", f"gate name {g.name!r} is used twice")
+        seen.add(g.name)
+        if g.probe_set and g.probe_set not in sets:
+            known = ", ".join(sorted(sets))
+            raise SpecError(
+                str(path), f"gates[{i}].probe_set", f"no probe set named {g.probe_set!r} ({known})"
+            )
     campaign.path = path
     campaign.content_hash = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
     return campaign

@@ -3,9 +3,11 @@
 Tables: ``runs``, ``targets``, ``probes``, ``run_probes``, ``responses`` (one row per request key:
 the cache), ``attempts`` (every call attempt, failed ones with their cause), ``outcomes`` (per run ×
 probe × sample), ``annotations`` (extra labels of a response by an annotator: rules, a judge model),
-``disparities`` and ``profiles`` (inferred preference components with their evidence, versioned; the
-preference agents' langgraph checkpoints sit in the same file). Views: ``outcomes_full`` joins
-outcomes with probes.
+``disparities``, ``baselines``, ``changes`` and ``gate_results`` (regression audits: pinned
+baselines, how each estimate moved, gate verdicts), and ``profiles`` (inferred preference components
+with their evidence, versioned; the preference agents' langgraph checkpoints sit beside the database
+in ``<db>.checkpoints.db``).
+Views: ``outcomes_full`` joins outcomes with probes.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ _TABLES: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
             "n_probes": int,
             "n_requests": int,
             "config": str,
+            "provenance": str,  # JSON: target, server, fingerprints, sampling (regress.baseline)
         },
         "id",
     ),
@@ -154,6 +157,46 @@ _TABLES: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
             "extra": str,  # JSON: estimator-specific numbers (e.g. n_sets, p_wilcoxon)
         },
         ("run_id", "probe_set", "cue", "metric", "axis", "grp", "reference"),
+    ),
+    "baselines": (  # the run a scheduled audit of (campaign, target) is compared with
+        {"campaign": str, "target_id": str, "run_id": str, "pinned": str, "provenance": str},
+        ("campaign", "target_id"),
+    ),
+    "changes": (  # slant diff: how each disparity estimate moved from a baseline run to a candidate
+        {
+            "baseline_run": str,
+            "candidate_run": str,
+            "probe_set": str,
+            "cue": str,
+            "metric": str,
+            "axis": str,
+            "grp": str,
+            "reference": str,
+            "baseline_estimate": float,
+            "candidate_estimate": float,
+            "change": float,  # mean paired change over aligned probes (None: not testable per probe)
+            "ci_low": float,
+            "ci_high": float,
+            "p": float,
+            "p_adj": float,  # Benjamini-Hochberg across every change of the diff
+            "n_pairs": int,
+            "n_clusters": int,
+            "test": str,
+            "method": str,
+        },
+        ("baseline_run", "candidate_run", "probe_set", "cue", "metric", "axis", "grp", "reference"),
+    ),
+    "gate_results": (
+        {
+            "candidate_run": str,
+            "baseline_run": str,
+            "gate": str,
+            "status": str,  # pass | fail | inconclusive
+            "reason": str,
+            "detail": str,  # JSON: the estimates the gate judged
+            "evaluated": str,
+        },
+        ("candidate_run", "gate"),
     ),
     "profiles": (  # inferred preferences: one row per saved version of a user's profile
         {

@@ -87,3 +87,18 @@ def new_outcome(reply: Reply | None) -> dict[str, Any]:
         verdict = classify_refusal(reply.text)
         out["refusal"], out["refusal_rule"] = str(verdict.label), verdict.rule
     return out
+
+
+def in_group(attributes: dict[str, Any], axis: str, value: str) -> bool:
+    """A probe belongs to a group when its attribute named ``axis`` (else any scalar one) equals it."""
+    if axis in attributes and not isinstance(attributes[axis], list | dict):
+        return str(attributes[axis]) == value
+    return any(str(v) == value for v in attributes.values() if not isinstance(v, list | dict))
+
+
+def twin_key(matched_set_id: str, attributes: dict[str, Any], axis: str) -> tuple[Any, ...]:
+    """Probes with equal keys differ only in ``axis``: same matched set, every other attribute equal."""
+    others = sorted(
+        (k, str(v)) for k, v in attributes.items() if k != axis and not isinstance(v, list | dict)
+    )
+    return (matched_set_id, *others)

@@ -12,27 +12,14 @@ from typing import Any
 
 import sqlite_utils
 
+from slant.probes.base import in_group, twin_key
+
 TEXT_LIMIT = 1500
 
 
 def _last_user(messages: str | None) -> str:
     users = [m["content"] for m in json.loads(messages or "[]") if m.get("role") == "user"]
     return (users[-1] if users else "")[:TEXT_LIMIT]
-
-
-def _belongs(attributes: dict[str, Any], axis: str, value: str) -> bool:
-    """A probe belongs to a group when its attribute named ``axis`` (else any scalar one) equals it."""
-    if axis in attributes and not isinstance(attributes[axis], list | dict):
-        return str(attributes[axis]) == value
-    return any(str(v) == value for v in attributes.values() if not isinstance(v, list | dict))
-
-
-def _twin_key(r: dict[str, Any], axis: str) -> tuple[Any, ...]:
-    """Probes with the same key differ only in ``axis``: same matched set, every other attribute equal."""
-    others = sorted(
-        (k, str(v)) for k, v in r["attributes"].items() if k != axis and not isinstance(v, list | dict)
-    )
-    return (r["matched_set_id"], *others)
 
 
 def _outcomes(db: sqlite_utils.Database, run_id: str, probe_set: str, cue: str) -> list[dict[str, Any]]:
@@ -66,12 +53,20 @@ def finding_example(db: sqlite_utils.Database, run_id: str, row: dict[str, Any])
     rows = _outcomes(db, run_id, row["probe_set"], row["cue"])
     # A probe naming both groups (two candidates in one prompt) is no example of one versus the other.
     rows = [
-        r for r in rows if not (_belongs(r["attributes"], axis, grp) and _belongs(r["attributes"], axis, ref))
+        r for r in rows if not (in_group(r["attributes"], axis, grp) and in_group(r["attributes"], axis, ref))
     ]
-    mine = [r for r in rows if _belongs(r["attributes"], axis, grp)]
-    theirs = {_twin_key(r, axis): r for r in rows if _belongs(r["attributes"], axis, ref)}
+    mine = [r for r in rows if in_group(r["attributes"], axis, grp)]
+    theirs = {
+        twin_key(r["matched_set_id"], r["attributes"], axis): r
+        for r in rows
+        if in_group(r["attributes"], axis, ref)
+    }
     sign = -1.0 if (row.get("estimate") or 0) < 0 else 1.0
-    pairs = [(r, theirs[_twin_key(r, axis)]) for r in mine if _twin_key(r, axis) in theirs]
+    pairs = [
+        (r, theirs[twin_key(r["matched_set_id"], r["attributes"], axis)])
+        for r in mine
+        if twin_key(r["matched_set_id"], r["attributes"], axis) in theirs
+    ]
     if not pairs:
         return None
 
@@ -94,3 +89,13 @@ def unreadable(
         where o.run_id = ? and o.probe_set = ? and o.parse_status not in ('ok', 'partial')
         order by o.parse_status, o.probe_id limit ?"""
     return [_shown(r) for r in db.query(sql, [run_id, probe_set, limit])]
+
+
+def outcome_example(db: sqlite_utils.Database, run_id: str, probe_set: str, probe_id: str) -> dict[str, Any]:
+    """What one probe asked and got in a run (its first sample)."""
+    sql = """
+        select o.parse_status, o.answer, o.refusal, coalesce(o.p_yes, o.score) value, p.messages,
+               r.text, r.error
+        from outcomes o join probes p on p.id = o.probe_id left join responses r on r.key = o.request_key
+        where o.run_id = ? and o.probe_set = ? and o.probe_id = ? order by o.sample limit 1"""
+    return _shown(next(iter(db.query(sql, [run_id, probe_set, probe_id]))))

@@ -13,7 +13,7 @@ import sqlite_utils
 
 from slant.report.examples import finding_example, unreadable
 from slant.report.markdown import HIDDEN
-from slant.report.summary import effect, fmt_ci, fmt_p, summary
+from slant.report.summary import LEVEL_METRICS, effect, fmt_ci, fmt_p, summary
 from slant.report.svg import Item, bars, forest
 
 ALPHA = 0.05
@@ -56,7 +56,7 @@ def is_rate(metric: str) -> bool:
 def label(r: dict[str, Any], with_cue: bool = True) -> str:
     """cue · axis: group vs reference (the parts that apply)."""
     parts = [str(r["cue"])] if with_cue and r.get("cue") not in (None, "", "none") else []
-    versus = r.get("reference") and r["reference"] != r["grp"] and r["metric"] not in REFUSAL_METRICS
+    versus = r.get("reference") and r["reference"] != r["grp"] and r["metric"] not in LEVEL_METRICS
     group = str(r["grp"]) + (f" vs {r['reference']}" if versus else "")
     parts.append(f"{r['axis']}: {group}" if r.get("axis") not in (None, "", "none") else group)
     return " · ".join(parts)

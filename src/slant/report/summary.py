@@ -11,7 +11,7 @@ from slant.errors import SlantError
 
 
 def latest_run(db: sqlite_utils.Database) -> str:
-    rows = list(db.query("select id from runs order by coalesce(finished, started) desc limit 1"))
+    rows = list(db.query("select id from runs order by coalesce(finished, started) desc, rowid desc limit 1"))
     if not rows:
         raise SlantError("the database holds no run yet")
     return rows[0]["id"]
@@ -74,3 +74,14 @@ def effect(r: dict[str, Any]) -> str:
         ci = fmt_ci(extra.get("or_low"), extra.get("or_high"), "{:.2g}")
         out.append(f"OR {extra['odds_ratio']:.2g} {ci}".strip())
     return ", ".join(out)
+
+
+# Estimates of one group's level (not a comparison), though their rows name the axis's reference group.
+LEVEL_METRICS = ("p_yes", "accuracy", "agreement_p", "refusal_rate", "refuse_rate", "abstention_rate")
+
+
+def estimate_name(r: dict[str, Any]) -> str:
+    """probe set · cue · metric · axis: group [vs reference] — one estimate's name across runs."""
+    compared = r.get("reference") and r["reference"] != r["grp"] and r["metric"] not in LEVEL_METRICS
+    vs = f" vs {r['reference']}" if compared else ""
+    return f"{r['probe_set']} · {r['cue']} · {r['metric']} · {r['axis']}: {r['grp']}{vs}"

@@ -207,8 +207,9 @@ def paired_binary(
     Returns:
         A ``paired_rate_gap`` row: estimate = share of sets with outcome 1 for ``level`` minus that
         for ``ref``; ci_low/ci_high = the paired-t 95% CI of the mean 0/1 difference
-        (``scipy.stats.ttest_rel(...).confidence_interval()``, a normal-approximation interval; None
-        when every difference is equal); p = McNemar; n_discordant; effect sizes ``cohens_h`` (of the
+        (``scipy.stats.ttest_rel(...).confidence_interval()``, a normal-approximation interval; when
+        no set differs, ± the exact upper bound of the discordant share; None when every set differs
+        the same way); p = McNemar; n_discordant; effect sizes ``cohens_h`` (of the
         two shares) and the paired (conditional) odds ratio b/c with its exact CI (see
         :func:`paired_odds_ratio`); counts as in :func:`paired_gap`.
     """
@@ -241,6 +242,12 @@ def paired_binary(
     row["p"] = _finite(mcnemar(table, exact=exact, correction=True).pvalue)
     if len(sets) < 2:
         ci_note = "no CI (fewer than 2 sets)"
+    elif b + c == 0:
+        # No set differs: a t interval would have zero width. The gap is at most the share of discordant
+        # sets, whose exact (Clopper-Pearson) upper bound with 0 of n observed bounds it on both sides.
+        upper = float(proportion_confint(0, len(sets), method="beta")[1])
+        row["ci_low"], row["ci_high"] = -upper, upper
+        ci_note = "95% CI ± the Clopper-Pearson upper bound of the discordant share (no set differs)"
     elif np.ptp(x - y) == 0:
         ci_note = "no CI (every set has the same difference)"  # scipy would give a zero-width interval
     else:

@@ -1,0 +1,1 @@
+"""Regression audits: baselines, diffs between runs, gates, scheduled audits and history."""

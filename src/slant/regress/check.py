@@ -1,0 +1,79 @@
+"""A regression check: diff a candidate run against its baseline and judge the campaign's gates; and the
+scheduled audit that runs the campaign first. Exit codes: 0 every gate passes, 1 a gate failed,
+3 the candidate run is incomplete (failed calls: rerun to resume)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from slant import errors
+from slant.api import audit
+from slant.regress.baseline import pin, pinned
+from slant.regress.diff import Diff, diff_runs
+from slant.regress.gates import GateResult, error_rate, evaluate, store_results
+from slant.spec import Gate, load_campaign
+from slant.store import open_db
+
+
+@dataclass
+class RegressionResult:
+    candidate: str
+    baseline: str | None
+    run_status: str
+    diff: Diff | None
+    gates: list[GateResult]
+    pinned_now: bool = False
+
+    @property
+    def overall(self) -> str:
+        if any(g.status == "fail" for g in self.gates):
+            return "fail"
+        return "inconclusive" if any(g.status == "inconclusive" for g in self.gates) else "pass"
+
+    @property
+    def exit_code(self) -> int:
+        if self.run_status != "complete":
+            return errors.EXIT_INCOMPLETE
+        return errors.EXIT_GATE_FAILED if any(g.fails_build for g in self.gates) else errors.EXIT_OK
+
+
+def check(db_path: str | Path, candidate: str, baseline: str | None) -> RegressionResult:
+    """Diff ``candidate`` against ``baseline`` (when given) and judge the gates stored with the candidate."""
+    db = open_db(db_path)
+    run = next(iter(db.query("select status, config from runs where id = ?", [candidate])))
+    gates = [Gate.model_validate(g) for g in json.loads(run["config"] or "{}").get("gates", [])]
+    diff = diff_runs(db, baseline, candidate) if baseline and baseline != candidate else None
+    estimates = list(db.query("select * from disparities where run_id = ?", [candidate]))
+    results = evaluate(gates, estimates, diff.changes if diff else None, error_rate(db, candidate))
+    store_results(db, candidate, baseline, results)
+    return RegressionResult(candidate, baseline if diff else None, run["status"], diff, results)
+
+
+def audit_scheduled(
+    campaign: str | Path,
+    *,
+    date: str | None = None,
+    target: str | None = None,
+    base_url: str | None = None,
+    db: str | Path | None = None,
+    progress: bool = True,
+) -> RegressionResult:
+    """Run the campaign for ``date`` (default today, UTC), diff it against the pinned baseline, judge the
+    gates. The cache scope is the campaign and the date, so a second call on the same day resumes the
+    same run instead of starting another. Without a baseline, this run is pinned as the baseline."""
+    c = load_campaign(campaign)
+    day = date or datetime.now(UTC).date().isoformat()
+    result = audit(c, target=target, base_url=base_url, db=db, scope=f"{c.name}@{day}", progress=progress)
+    sdb = open_db(result.db_path)
+    target_id = next(iter(sdb.query("select target_id from runs where id = ?", [result.run_id])))["target_id"]
+    baseline = pinned(sdb, c.name, target_id)
+    pinned_now = False
+    if baseline is None and result.status == "complete":
+        pin(sdb, result.run_id)
+        baseline, pinned_now = result.run_id, True
+    out = check(result.db_path, result.run_id, baseline)
+    out.pinned_now = pinned_now
+    return out

@@ -1,0 +1,98 @@
+"""A campaign's estimates over time: one row per run, for the metrics its gates watch (or those asked)."""
+
+from __future__ import annotations
+
+import json
+from html import escape
+from typing import Any
+
+import pandas as pd
+import sqlite_utils
+
+from slant.errors import SlantError
+from slant.regress.baseline import provenance
+from slant.report.html import CSS
+from slant.report.summary import estimate_name
+from slant.report.svg import Item, forest
+
+
+def _watched(db: sqlite_utils.Database, run_id: str) -> list[str]:
+    config = json.loads(
+        next(iter(db.query("select config from runs where id = ?", [run_id])))["config"] or "{}"
+    )
+    return sorted({g["metric"] for g in config.get("gates", []) if g.get("metric")})
+
+
+def history(db: sqlite_utils.Database, campaign: str, metrics: list[str] | None = None) -> pd.DataFrame:
+    """Long table: run, started, status, fingerprints, gates verdicts and one row per watched estimate."""
+    runs = list(
+        db.query(
+            "select id, scope, started, status from runs where campaign = ? order by started, rowid",
+            [campaign],
+        )
+    )
+    if not runs:
+        raise SlantError(f"no run of campaign {campaign!r} in this database")
+    metrics = metrics or _watched(db, runs[-1]["id"]) or ["paired_gap"]
+    marks = ",".join("?" * len(metrics))
+    rows = []
+    for run in runs:
+        fps = ",".join(provenance(db, run["id"]).get("fingerprints") or []) or "—"
+        gates = {
+            g["status"]: g["n"]
+            for g in db.query(
+                "select status, count(*) n from gate_results where candidate_run = ? group by status",
+                [run["id"]],
+            )
+        }
+        verdict = ", ".join(f"{n} {s}" for s, n in sorted(gates.items())) or "—"
+        for r in db.query(
+            f"select * from disparities where run_id = ? and metric in ({marks}) order by rowid",
+            [run["id"], *metrics],
+        ):
+            rows.append(
+                {
+                    "run": run["id"],
+                    "scope": run["scope"],
+                    "started": run["started"],
+                    "status": run["status"],
+                    "fingerprints": fps,
+                    "gates": verdict,
+                    "estimate_of": estimate_name(r),
+                    "estimate": r["estimate"],
+                    "ci_low": r["ci_low"],
+                    "ci_high": r["ci_high"],
+                    "p_adj": r["p_adj"],
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def history_html(frame: pd.DataFrame, campaign: str) -> str:
+    """One forest plot per estimate, one row per run (oldest first): the estimate over time."""
+    parts = [f"<h1>slant history · campaign {escape(campaign)}</h1>"]
+    for key, d in frame.groupby("estimate_of", sort=False):
+        items = [
+            Item(
+                f"{r.started[:16].replace('T', ' ')} · {r.run}",
+                r.estimate,
+                None if pd.isna(r.ci_low) else r.ci_low,
+                None if pd.isna(r.ci_high) else r.ci_high,
+                "significant" if r.p_adj is not None and not pd.isna(r.p_adj) and r.p_adj < 0.05 else "ns",
+                note=f"{r.estimate:+.3f} · gates {r.gates}",
+            )
+            for r in d.itertuples()
+            if r.estimate is not None and not pd.isna(r.estimate)
+        ]
+        if items:
+            parts.append(f"<h2>{escape(str(key))}</h2>{forest(items, str(key))}")
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>slant history {escape(campaign)}'
+        f"</title><style>{CSS}</style></head><body>{''.join(parts)}</body></html>"
+    )
+
+
+def summary_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Per run: date, status, gates, fingerprints (for the terminal table)."""
+    cols = ["run", "scope", "started", "status", "gates", "fingerprints"]
+    return frame[cols].drop_duplicates("run").to_dict("records") if len(frame) else []
