@@ -60,3 +60,11 @@ def test_browse_serves_the_canned_queries(tmp_path, server):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    # SIGTERM to slant stops its datasette child too: nothing is left listening on the port
+    deadline = time.monotonic() + 10
+    while True:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) != 0:
+                break
+        assert time.monotonic() < deadline, "datasette outlived slant browse"
+        time.sleep(0.2)

@@ -62,5 +62,12 @@ def browse_command(db_path: Path, port: int, open_browser: bool) -> list[str]:
 
 
 def browse(db_path: Path, port: int = 8001, open_browser: bool = True) -> int:
-    """Serve the database until Ctrl-C; returns datasette's exit code."""
-    return subprocess.call(browse_command(db_path, port, open_browser))
+    """Serve the database until Ctrl-C (or SIGTERM); returns datasette's exit code. The datasette child
+    is stopped whatever ends this process's wait."""
+    proc = subprocess.Popen(browse_command(db_path, port, open_browser))
+    try:
+        return proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=10)

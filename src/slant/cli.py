@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -196,6 +198,49 @@ def _review_one(s: Any, profile: Any, i: int) -> Any:
     if answer.startswith("e"):
         return s.edit(i, input("new text: "))
     return s.reject(i) if answer.startswith("n") else s.confirm(i)
+
+
+def _generate_scenarios(a: argparse.Namespace) -> int:
+    from slant.agents.scenario_session import ScenarioSession
+
+    cfg = {"kind": a.kind, "n": a.n, "retries": a.retries, "review": not a.yes, "judge": not a.no_judge}
+    with ScenarioSession(
+        a.target, a.brief, a.out, a.db, cfg, a.base_url, a.force, draft_tokens=a.max_tokens
+    ) as g:
+        console.print(f"drafting {a.n} {a.kind} scenarios with {g.llm.target_id}: {a.brief}")
+        g.run()
+        for d in g.checked:
+            verdict = "ok" if not d["reason"] else f"rejected: {d['reason']}"
+            console.print(f"  [{d['topic']} #{d['attempt'] + 1}] {verdict}", markup=False, highlight=False)
+        while g.pending:
+            if not sys.stdin.isatty():
+                console.print(
+                    "review pending: rerun with --yes to accept the verified drafts, or review in Python"
+                )
+                return errors.EXIT_OK
+            _review_draft(g, g.pending[0])
+        s, ledger = g.survival, g.llm.ledger
+        console.print(
+            f"{s['survived']} of {s['drafts']} drafts passed every check → {g.path or 'nothing written'}"
+        )
+        console.print(
+            f"model calls: {len(ledger.keys)} ({ledger.sent} sent, {ledger.failed} failed) → {a.db}"
+        )
+        return errors.EXIT_INCOMPLETE if ledger.failed else errors.EXIT_OK
+
+
+def _review_draft(g: Any, i: int) -> None:
+    console.print(f"{i}. {g.drafts[i]['text']}", markup=False, highlight=False)
+    answer = input("accept? [y]es / [n]o (drop) / [e]dit: ").strip().lower()
+    if answer.startswith("e"):
+        try:
+            g.edit(i, input("new text (case, then the question after a '|'): ").replace("|", "\n"))
+        except SlantError as e:
+            console.print(str(e), markup=False)
+    elif answer.startswith("n"):
+        g.drop(i)
+    else:
+        g.accept(i)
 
 
 def _write(path: str | None, text: str) -> None:
@@ -391,6 +436,23 @@ def parser() -> argparse.ArgumentParser:
     inf.add_argument("--yes", action="store_true", help="confirm every proposed component without asking")
     inf.set_defaults(func=_infer)
 
+    gen = sub.add_parser("generate", help="write probe packs with a model: decision scenarios or personas")
+    gsub = gen.add_subparsers(dest="what", required=True)
+    gs = gsub.add_parser("scenarios", help="draft scenarios from a brief, verify them, review, write a pack")
+    gs.add_argument("--brief", required=True, help='what to write, e.g. "decisions a lender makes"')
+    gs.add_argument("--n", type=int, default=5, help="decision topics to draft (default 5)")
+    gs.add_argument("--out", required=True, help="the pack file to write, e.g. scenarios/decisions/x.yaml")
+    gs.add_argument("--kind", default="decision", choices=["decision", "pairwise"], help="probe family")
+    gs.add_argument("--retries", type=int, default=2, help="redrafts of a topic after a failed check")
+    gs.add_argument("--max-tokens", type=int, default=160, help="length limit of one draft (default 160)")
+    gs.add_argument("--no-judge", action="store_true", help="skip the model's institution check")
+    gs.add_argument("--target", default="local", help="the model (default: local)")
+    gs.add_argument("--base-url", help="the target's base URL")
+    gs.add_argument("--db", default="slant.db", help="database of the model calls (default: slant.db)")
+    gs.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    gs.add_argument("--yes", action="store_true", help="accept every verified draft without asking")
+    gs.set_defaults(func=_generate_scenarios)
+
     bl = sub.add_parser("baseline", help="pin a run as the baseline of its campaign and target, or list them")
     bl.add_argument("action", choices=["set", "show"])
     bl.add_argument("run", nargs="?", help="run id (for set)")
@@ -441,8 +503,15 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _terminated(signum: int, frame: object) -> None:
+    """SIGTERM ends slant like Ctrl-C would: cleanup runs (child servers stop), then exit 143."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminated) if in_main_thread else None
     try:
         return args.func(args)
     except SlantError as e:
@@ -455,6 +524,9 @@ def main(argv: list[str] | None = None) -> int:
             "slant: interrupted; finished calls are saved, rerun the same command to resume", file=sys.stderr
         )
         return errors.EXIT_INTERRUPTED
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":
