@@ -27,7 +27,15 @@ def count_responses(db_path) -> int:
 def start_run(campaign, base_url: str, db_path, until: int) -> subprocess.Popen[str]:
     """Start `slant run` as a subprocess and return once it has stored ``until`` responses."""
     cmd = [sys.executable, "-m", "slant", "run", str(campaign), "--base-url", base_url, "--no-progress"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A shell's background job (`make test &`) starts with SIGINT ignored, and the child would inherit
+    # that: restore the default so Ctrl-C reaches slant as it would in a terminal.
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 60
     while count_responses(db_path) < until and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
@@ -68,9 +76,7 @@ def test_killed_run_resumes_without_loss_or_duplicates(tmp_path):
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):
     campaign = write_campaign(tmp_path, {"scenarios": [ALL_PACKS]}, prefill="chatml", max_connections=2)
     db_path = tmp_path / "audit.db"
-    # 144 calls at 0.2 s over 2 connections: ≥ 14 s, so the run is still going when Ctrl-C arrives even
-    # on a loaded machine (at 0.03 s a busy CI machine once finished the run before the signal)
-    with FakeOpenAIServer(delay=0.2) as srv:
+    with FakeOpenAIServer(delay=0.05) as srv:
         proc = start_run(campaign, srv.base_url, db_path, until=10)
         assert proc.poll() is None, "the run ended before Ctrl-C could be sent"
         proc.send_signal(signal.SIGINT)

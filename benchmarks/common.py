@@ -1,0 +1,54 @@
+"""What the benchmarks share: starting the instant server, timing, peak memory, the RESULT line."""
+
+from __future__ import annotations
+
+import resource
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def instant_server(latency: float = 0.0) -> Iterator[str]:
+    """Start benchmarks/instant_server.py in its own process; yield its base URL."""
+    port = free_port()
+    cmd = [sys.executable, str(HERE / "instant_server.py"), "--port", str(port), "--latency", str(latency)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    try:
+        url = proc.stdout.readline().strip()
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@contextmanager
+def timed() -> Iterator[dict[str, float]]:
+    out: dict[str, float] = {}
+    start = time.perf_counter()
+    yield out
+    out["seconds"] = time.perf_counter() - start
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def result(name: str, metric: str, value: float, target: float, higher_is_better: bool = True) -> None:
+    """The last line every benchmark prints."""
+    ok = value >= target if higher_is_better else value <= target
+    print(f"RESULT {name} {metric}={value:.3g} target={target:g} {'PASS' if ok else 'MISS'}")

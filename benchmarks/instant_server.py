@@ -1,0 +1,86 @@
+"""An instant OpenAI-compatible server for benchmarks: canned completions with logprobs, on loopback.
+
+Plain asyncio HTTP/1.1 with keep-alive, one process, no framework: it answers faster than any client
+can ask, so a benchmark measures the client. P(yes) is a fixed function of the prompt (crc32), so
+outcomes vary across probes and repeat across runs. ``--latency`` adds a fixed delay per request
+(to stand in for a model replica).
+
+    python benchmarks/instant_server.py --port 8799 [--latency 0.05]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import zlib
+
+MASS = 0.97
+
+
+def completion(path: str, body: dict) -> dict:
+    prompt = body.get("prompt") or json.dumps(body.get("messages"))
+    p = 0.2 + 0.6 * (zlib.crc32(prompt.encode()) % 1000) / 999
+    word = "yes" if p >= 0.5 else "no"
+    top = {"yes": math.log(p * MASS), "no": math.log((1 - p) * MASS), "The": math.log(1 - MASS)}
+    n_prompt = len(prompt) // 4
+    common = {
+        "id": "cmpl-instant",
+        "created": 0,
+        "model": body.get("model", "instant"),
+        "usage": {"prompt_tokens": n_prompt, "completion_tokens": 1, "total_tokens": n_prompt + 1},
+        "system_fingerprint": "fp_instant",
+    }
+    if path.endswith("/completions") and "chat" not in path:
+        logprobs = {"tokens": [word], "token_logprobs": [top[word]], "top_logprobs": [top], "text_offset": [0]}
+        choice = {"index": 0, "text": word, "finish_reason": "length", "logprobs": logprobs}
+        return {**common, "object": "text_completion", "choices": [choice]}
+    entries = [{"token": t, "logprob": lp, "bytes": None} for t, lp in top.items()]
+    logprobs = {"content": [{"token": word, "logprob": top[word], "bytes": None, "top_logprobs": entries}]}
+    message = {"role": "assistant", "content": word}
+    choice = {"index": 0, "message": message, "finish_reason": "length", "logprobs": logprobs}
+    return {**common, "object": "chat.completion", "choices": [choice]}
+
+
+async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, latency: float) -> None:
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            request_line, *header_lines = head.decode("latin-1").split("\r\n")
+            method, path, _ = request_line.split(" ", 2)
+            headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in header_lines if h)}
+            body = await reader.readexactly(int(headers.get("content-length", 0)))
+            if latency:
+                await asyncio.sleep(latency)
+            if method == "GET":
+                payload = {"object": "list", "data": [{"id": "instant", "object": "model"}]}
+            else:
+                payload = completion(path, json.loads(body or b"{}"))
+            data = json.dumps(payload).encode()
+            writer.write(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
+                + str(len(data)).encode()
+                + b"\r\n\r\n"
+                + data
+            )
+            await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    finally:
+        writer.close()
+
+
+async def serve(port: int, latency: float) -> None:
+    server = await asyncio.start_server(lambda r, w: handle(r, w, latency), "127.0.0.1", port, backlog=1024)
+    print(f"http://127.0.0.1:{port}/v1", flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--port", type=int, default=8799)
+    ap.add_argument("--latency", type=float, default=0.0, help="seconds added to every request")
+    a = ap.parse_args()
+    asyncio.run(serve(a.port, a.latency))
