@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import random
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
+import pytest
 from conftest import SCENARIOS, write_campaign
 from openai_server import FakeOpenAIServer
 
-from slant import audit, open_db
+from slant import audit, open_db, store
+from slant.targets.openai_compat import render_chatml
+
+HERE = Path(__file__).parent
 
 ALL_PACKS = str(SCENARIOS / "decisions" / "*.yaml")
 
@@ -89,3 +96,96 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):
         assert stored >= 10
         resumed = audit(campaign, base_url=srv.base_url, progress=False)
         assert resumed.status == "complete" and resumed.engine.cached == stored
+
+
+def stored_state(db_path) -> tuple[set[str], int, str]:
+    """(keys with a successful response, outcome rows, integrity check) of a database after a kill."""
+    if not db_path.exists():
+        return set(), 0, "ok"
+    with sqlite3.connect(db_path, timeout=10) as conn:
+        tables = {r[0] for r in conn.execute("select name from sqlite_master where type = 'table'")}
+        check = conn.execute("pragma integrity_check").fetchone()[0]
+        if "responses" not in tables:
+            return set(), 0, check
+        done = {r[0] for r in conn.execute("select key from responses where error_kind is null")}
+        outcomes = conn.execute("select count(*) from outcomes").fetchone()[0]
+    return done, outcomes, check
+
+
+def prompts_of(db_path, keys: set[str]) -> set[str]:
+    """The prompts (as the server saw them) of these stored requests."""
+    db = open_db(db_path)
+    out = set()
+    for row in store.responses_by_key(db, keys).values():
+        req = json.loads(row["request"])
+        messages = tuple((m["role"], m["content"]) for m in req["messages"])
+        out.add(render_chatml(messages, req["prefill"]))
+    return out
+
+
+@pytest.mark.slow
+def test_sigkill_at_many_moments_loses_and_duplicates_nothing(tmp_path):
+    """≥ 20 SIGKILLs of `slant run`, each followed by a rerun: half at random moments of the run, half from
+    inside a database write (right after a row batch is written, before its transaction commits). After
+    every kill: the file passes integrity_check, no committed response is lost, and no request whose
+    response was stored is sent again. At the end: the outcomes of an uninterrupted run."""
+    campaign = write_campaign(tmp_path, {"scenarios": [ALL_PACKS]}, prefill="chatml", max_connections=1)
+    db_path, log = tmp_path / "audit.db", tmp_path / "kills.log"
+    rng = random.Random(20)
+    cli = ["run", str(campaign), "--no-progress"]
+    kills: list[str] = []
+    with FakeOpenAIServer(delay=0.1) as srv:  # 144 calls at 0.1 s: ~15 s of work to cut into pieces
+        for round_ in range(40):
+            if len(kills) >= 22:
+                break
+            before, _, _ = stored_state(db_path)
+            seen_before = len(srv.received)
+            if round_ % 2:
+                n = rng.randint(1, 7)
+                cmd = [sys.executable, str(HERE / "kill_in_write.py"), str(n), str(log), *cli]
+                proc = subprocess.Popen([*cmd, "--base-url", srv.base_url], stderr=subprocess.PIPE, text=True)
+                proc.wait(timeout=120)
+                if proc.returncode == -signal.SIGKILL:
+                    kills.append("write:" + log.read_text().splitlines()[-1])
+            else:
+                cmd = [sys.executable, "-m", "slant", *cli, "--base-url", srv.base_url]
+                proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                time.sleep(rng.uniform(0.5, 4.0))  # from startup (imports, schema) to well into the calls
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGKILL)
+                    kills.append("timed")
+                proc.wait(timeout=120)
+            after, _, check = stored_state(db_path)
+            assert check == "ok", f"kill {len(kills)}: integrity_check says {check}"
+            assert before <= after, f"kill {len(kills)}: committed responses were lost"
+            resent = {r["body"].get("prompt") for r in srv.received[seen_before:] if r["status"] == 200}
+            assert not (resent & prompts_of(db_path, before)), "a stored response was requested again"
+        srv.delay = 0
+        assert audit(campaign, base_url=srv.base_url, progress=False).status == "complete"
+        # a finished run rescored (every response cached): killed while replacing its outcomes (the 4th
+        # batch) and its disparities (the 5th); the old rows stay until the new ones commit
+        for n, table in [(4, "outcomes"), (5, "disparities")]:
+            cmd = [sys.executable, str(HERE / "kill_in_write.py"), str(n), str(log), *cli]
+            assert subprocess.run([*cmd, "--base-url", srv.base_url]).returncode == -signal.SIGKILL
+            kills.append("write:" + log.read_text().splitlines()[-1])
+            assert kills[-1] == f"write:{table} 1"
+            assert stored_state(db_path)[1:] == (144, "ok")
+        resumed = audit(campaign, base_url=srv.base_url, progress=False)
+        assert resumed.engine.sent == 0
+        in_write = [k for k in kills if k.startswith("write")]
+        assert len(kills) >= 20 and len(in_write) >= 8, kills
+        assert sum(k.endswith(" 1") for k in in_write) >= 6, "most write kills should land mid-transaction"
+
+        assert resumed.status == "complete"
+        db = open_db(db_path)
+        assert db.execute("pragma integrity_check").fetchone()[0] == "ok"
+        keys = [r["key"] for r in db.query("select key from responses")]
+        assert len(keys) == len(set(keys)) == resumed.n_requests == 144
+        assert db.table("outcomes").count == 144
+        assert [r["status"] for r in db.query("select status from runs")] == ["complete"]
+        clean = audit(campaign, base_url=srv.base_url, db=tmp_path / "clean.db", progress=False)
+    columns = ["probe_id", "sample", "parse_status", "answer", "p_yes", "mass", "refusal"]
+    a = resumed.outcomes()[columns].sort_values(["probe_id", "sample"]).reset_index(drop=True)
+    b = clean.outcomes()[columns].sort_values(["probe_id", "sample"]).reset_index(drop=True)
+    assert a.equals(b)
+    print(f"{len(kills)} kills: {sorted(kills)}")

@@ -13,7 +13,8 @@ Views: ``outcomes_full`` joins outcomes with probes.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -233,9 +234,37 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def open_db(path: str | Path) -> sqlite_utils.Database:
+class AuditDatabase(sqlite_utils.Database):
+    """sqlite-utils' Database whose transactions take the write lock when they begin.
+
+    A deferred transaction (plain ``BEGIN``) that reads before it writes cannot wait for another
+    writer: if that writer committed in between, SQLite fails at once with "database is locked" and
+    ``busy_timeout`` does not apply. ``BEGIN IMMEDIATE`` waits for the lock instead, so two runs (or a
+    run and ``slant report``) writing one database take turns. ``atomic()`` is only used to write.
+    """
+
+    @contextmanager
+    def atomic(self) -> Iterator[AuditDatabase]:
+        if self.conn.in_transaction:  # nested: a savepoint, as sqlite-utils does
+            with super().atomic():
+                yield self
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            self.rollback()
+            raise
+        try:
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.rollback()
+            raise
+
+
+def open_db(path: str | Path) -> AuditDatabase:
     """Open (creating if needed) an audit database in WAL mode at the current schema version."""
-    db = sqlite_utils.Database(path)
+    db = AuditDatabase(path)
     db.execute("pragma busy_timeout = 10000")
     version = db.execute("pragma user_version").fetchone()[0]
     if version > SCHEMA_VERSION:

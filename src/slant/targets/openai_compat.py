@@ -132,6 +132,7 @@ class OpenAICompatTarget:
             extra_body=extra or None,
             **kwargs,
         )
+        r = _parsed(r)
         choice = r.choices[0]
         top = None
         if request.top_logprobs and choice.logprobs and choice.logprobs.content:
@@ -159,6 +160,7 @@ class OpenAICompatTarget:
             stop=["<|im_end|>"],
             **kwargs,
         )
+        r = _parsed(r)
         choice = r.choices[0]
         top = None
         if request.top_logprobs and choice.logprobs and choice.logprobs.top_logprobs:
@@ -172,6 +174,13 @@ class OpenAICompatTarget:
             fingerprint=r.system_fingerprint,
             prefill_applied=True,
         )
+
+
+def _parsed(r: Any) -> Any:
+    """The client hands back a 200 whose body is not JSON (a gateway's HTML page) as a plain string."""
+    if isinstance(r, str | bytes):
+        raise TargetError("bad_response", f"the reply is not JSON: {r[:80]!r}", retryable=True)
+    return r
 
 
 def _usage(usage: Any) -> dict[str, int] | None:
