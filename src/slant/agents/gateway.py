@@ -3,7 +3,8 @@
 langgraph runs nodes as plain functions, while the engine and targets are async and a target (the
 embedded model's server) should stay up for a whole session. A Gateway owns one event loop in a
 background thread, opens the target on it once, and turns ``ask`` into ``execute`` calls there. The
-cache scope is ``preference:<node>``, so the ``responses`` table says which node made each call.
+cache scope is ``<agent>:<node>`` (``preference:<node>`` by default, ``generate:<node>`` for the
+generation agents), so the ``responses`` table says which agent and node made each call.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class Gateway:
         target: a target name (``local``, ``openai/…``) or a Target object.
         db_path: the database the responses are stored in.
         retry: the engine's retry policy (failed calls are retried there, then stored as errors).
+        scope_prefix: the agent's name, the first part of every call's cache scope.
     """
 
     def __init__(
@@ -63,11 +65,13 @@ class Gateway:
         base_url: str | None = None,
         retry: RetryPolicy | None = None,
         timeout: float = 120.0,
+        scope_prefix: str = SCOPE_PREFIX,
     ) -> None:
         self.target = resolve_target(target, base_url, timeout=timeout) if isinstance(target, str) else target
         self.db_path = str(db_path)
         self.retry = retry or RetryPolicy(max_retries=2, base_delay=0.2)
         self.timeout = timeout
+        self.scope_prefix = scope_prefix
         self.ledger = Ledger()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._db: Any = None
@@ -79,16 +83,34 @@ class Gateway:
         return self.target.id
 
     def ask(
-        self, node: str, messages: tuple[tuple[str, str], ...], max_tokens: int, prefill: str | None = None
+        self,
+        node: str,
+        messages: tuple[tuple[str, str], ...],
+        max_tokens: int,
+        prefill: str | None = None,
+        temperature: float = 0.0,
+        seed: int = 0,
     ) -> Answer:
-        """One call (cached by request key). A prefill that the target applied is put back in the text."""
-        return self.ask_many(node, [(messages, prefill)], max_tokens)[0]
+        """One call (cached by request key). A prefill that the target applied is put back in the text.
+
+        Greedy by default; a retry that must differ from an identical earlier prompt samples instead
+        (``temperature`` > 0 with its own ``seed``, which is part of the request key).
+        """
+        return self.ask_many(node, [(messages, prefill)], max_tokens, temperature, seed)[0]
 
     def ask_many(
-        self, node: str, prompts: list[tuple[tuple[tuple[str, str], ...], str | None]], max_tokens: int
+        self,
+        node: str,
+        prompts: list[tuple[tuple[tuple[str, str], ...], str | None]],
+        max_tokens: int,
+        temperature: float = 0.0,
+        seed: int = 0,
     ) -> list[Answer]:
-        requests = [Request(m, max_tokens=max_tokens, temperature=0.0, seed=0, prefill=p) for m, p in prompts]
-        scope = f"{SCOPE_PREFIX}:{node}"
+        requests = [
+            Request(m, max_tokens=max_tokens, temperature=temperature, seed=seed, prefill=p)
+            for m, p in prompts
+        ]
+        scope = f"{self.scope_prefix}:{node}"
         loop = self._start()
         future = asyncio.run_coroutine_threadsafe(self._send(requests, scope), loop)
         rows, sent = future.result()

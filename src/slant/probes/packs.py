@@ -18,6 +18,23 @@ from slant.files import read_yaml, validate
 M = TypeVar("M", bound=BaseModel)
 
 
+class Provenance(BaseModel):
+    """How a generated pack was made (``slant generate``): model, prompts, date, brief, review."""
+
+    model_config = ConfigDict(extra="forbid")
+    generator: str = Field(description="the command or agent that wrote the pack")
+    target: str = Field(description="the model that drafted the content")
+    prompts: dict[str, str] = Field(description="prompt file → short hash of its text")
+    prompt_version: str = Field(description="short hash of all the prompts together")
+    created: str = Field(description="date the pack was written (ISO 8601)")
+    brief: str | None = Field(None, description="what the generator was asked for")
+    profile: dict[str, str | int] | None = Field(
+        None, description="the preference profile used (user, version)"
+    )
+    verifier: dict[str, int] = Field({}, description="drafts, survivors and rejections per verifier rule")
+    review: str = Field(description="how the survivors were approved (human review, or --yes)")
+
+
 class PackHeader(BaseModel):
     """What every pack file starts with: its id, what it holds, and where its content comes from."""
 
@@ -25,6 +42,7 @@ class PackHeader(BaseModel):
     pack: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", description="id of the pack")
     description: str = Field(description="what the pack holds")
     source: str = Field(description="where its content comes from (papers, or written for slant)")
+    provenance: Provenance | None = Field(None, description="for generated packs: how they were made")
 
 
 def _listify(value: Any) -> Any:

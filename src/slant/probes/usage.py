@@ -78,7 +78,7 @@ from slant.errors import SpecError
 from slant.files import read_yaml, validate
 from slant.probes.base import Probe, logprob_read, new_outcome, sampled, short_hash
 from slant.probes.iat import d_scores
-from slant.probes.packs import PackPaths, pack_files
+from slant.probes.packs import PackPaths, Provenance, pack_files
 from slant.prompts import load_prompt
 from slant.stats.groups import clustered_mean, outcome_counts
 from slant.targets.base import Reply, Request
@@ -158,6 +158,7 @@ class UsagePack(BaseModel):
     pack: Slug = Field(description="pack id (the register pair id), unique across packs")
     description: str = Field(description="one line on what the pack holds")
     source: str = Field(description="where the texts, features and traits come from")
+    provenance: Provenance | None = Field(None, description="for generated packs: how they were made")
     standard: Register = Field(description="the standard register")
     dialect: Register = Field(description="the dialect or non-standard register")
     features: dict[str, str] = Field(min_length=1, description="feature id → description (with source)")
