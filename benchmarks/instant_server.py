@@ -3,9 +3,9 @@
 Plain asyncio HTTP/1.1 with keep-alive, one process, no framework: it answers faster than any client
 can ask, so a benchmark measures the client. P(yes) is a fixed function of the prompt (crc32), so
 outcomes vary across probes and repeat across runs. ``--latency`` adds a fixed delay per request
-(to stand in for a model replica).
+and ``--serial`` serves one request at a time, as a llama.cpp server does (a model replica).
 
-    python benchmarks/instant_server.py --port 8799 [--latency 0.05]
+    python benchmarks/instant_server.py --port 8799 [--latency 0.05 --serial]
 """
 
 from __future__ import annotations
@@ -33,7 +33,12 @@ def completion(path: str, body: dict) -> dict:
         "system_fingerprint": "fp_instant",
     }
     if path.endswith("/completions") and "chat" not in path:
-        logprobs = {"tokens": [word], "token_logprobs": [top[word]], "top_logprobs": [top], "text_offset": [0]}
+        logprobs = {
+            "tokens": [word],
+            "token_logprobs": [top[word]],
+            "top_logprobs": [top],
+            "text_offset": [0],
+        }
         choice = {"index": 0, "text": word, "finish_reason": "length", "logprobs": logprobs}
         return {**common, "object": "text_completion", "choices": [choice]}
     entries = [{"token": t, "logprob": lp, "bytes": None} for t, lp in top.items()]
@@ -43,15 +48,22 @@ def completion(path: str, body: dict) -> dict:
     return {**common, "object": "chat.completion", "choices": [choice]}
 
 
-async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, latency: float) -> None:
+async def handle(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, latency: float, lock: asyncio.Lock | None
+) -> None:
     try:
         while True:
             head = await reader.readuntil(b"\r\n\r\n")
             request_line, *header_lines = head.decode("latin-1").split("\r\n")
             method, path, _ = request_line.split(" ", 2)
-            headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in header_lines if h)}
+            headers = {
+                k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in header_lines if h)
+            }
             body = await reader.readexactly(int(headers.get("content-length", 0)))
-            if latency:
+            if latency and lock:  # one request at a time, like a llama.cpp server
+                async with lock:
+                    await asyncio.sleep(latency)
+            elif latency:
                 await asyncio.sleep(latency)
             if method == "GET":
                 payload = {"object": "list", "data": [{"id": "instant", "object": "model"}]}
@@ -71,8 +83,11 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, lat
         writer.close()
 
 
-async def serve(port: int, latency: float) -> None:
-    server = await asyncio.start_server(lambda r, w: handle(r, w, latency), "127.0.0.1", port, backlog=1024)
+async def serve(port: int, latency: float, serial: bool) -> None:
+    lock = asyncio.Lock() if serial else None
+    server = await asyncio.start_server(
+        lambda r, w: handle(r, w, latency, lock), "127.0.0.1", port, backlog=1024
+    )
     print(f"http://127.0.0.1:{port}/v1", flush=True)
     async with server:
         await server.serve_forever()
@@ -82,5 +97,6 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--port", type=int, default=8799)
     ap.add_argument("--latency", type=float, default=0.0, help="seconds added to every request")
+    ap.add_argument("--serial", action="store_true", help="serve one request at a time (a model replica)")
     a = ap.parse_args()
-    asyncio.run(serve(a.port, a.latency))
+    asyncio.run(serve(a.port, a.latency, a.serial))

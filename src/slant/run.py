@@ -31,6 +31,7 @@ class EngineStats:
     succeeded: int = 0
     failed: int = 0
     errors: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0  # wall time spent sending (0 when everything was cached)
 
 
 @dataclass
@@ -127,6 +128,7 @@ async def execute(
                 "rerun to resume"
             )
 
+    started = time.perf_counter()
     with bar:
         task = bar.add_task(f"{target.name}", total=len(todo), errors=0)
         try:
@@ -137,6 +139,7 @@ async def execute(
             raise eg.exceptions[0] from None
         finally:
             writer.flush()  # also on Ctrl-C or an abort: what finished is kept
+            stats.seconds = time.perf_counter() - started
     return stats
 
 

@@ -67,7 +67,7 @@ class Campaign(BaseModel):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     description: str = ""
     target: str = "local"
-    base_url: str | None = None
+    base_url: str | None = Field(None, description="API root; a list (or commas) names replicas of one model")
     prefill: Literal["auto", "chatml", "continue", "none"] = "auto"
     db: str = "slant.db"
     seed: int = 0
@@ -76,6 +76,11 @@ class Campaign(BaseModel):
     max_retries: int = Field(4, ge=0, le=20)
     probes: list[ProbeSet] = Field(min_length=1)
     gates: list[Gate] = Field([], description="regression gates (slant diff, slant audit-scheduled)")
+
+    @field_validator("base_url", mode="before")
+    @classmethod
+    def replicas_as_commas(cls, value: object) -> object:
+        return ",".join(str(v) for v in value) if isinstance(value, list) else value
 
     @field_validator("probes")
     @classmethod

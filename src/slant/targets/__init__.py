@@ -3,6 +3,7 @@
 Names: ``local`` (the embedded model), ``openai/<model>`` (hosted; OPENAI_API_KEY, OPENAI_BASE_URL),
 ``vllm/<served-name>`` (a vLLM server; VLLM_BASE_URL, VLLM_API_KEY), ``openai-compat/<model>`` (any
 OpenAI-compatible URL given as ``base_url``, e.g. a llama.cpp server; OPENAI_API_KEY if it needs one).
+A comma-separated ``base_url`` names replicas of one model, balanced by load (``ReplicaTarget``).
 Variables may also come from a ``.env`` file in the working directory.
 """
 
@@ -17,11 +18,13 @@ from slant.errors import SlantError
 from slant.targets.base import Reply, Request, Target, TargetError
 from slant.targets.local import LocalServer, LocalTarget
 from slant.targets.openai_compat import OpenAICompatTarget, PrefillMode
+from slant.targets.replicas import ReplicaTarget
 
 __all__ = [
     "LocalServer",
     "LocalTarget",
     "OpenAICompatTarget",
+    "ReplicaTarget",
     "Reply",
     "Request",
     "Target",
@@ -56,4 +59,6 @@ def resolve_target(
     if provider == "openai" and not key and not base_url:
         raise SlantError("target 'openai/…' needs OPENAI_API_KEY (environment or .env)")
     mode = _DEFAULT_PREFILL[provider] if prefill == "auto" else prefill
-    return OpenAICompatTarget(name, model, base_url, key, prefill=mode, timeout=timeout)  # type: ignore[arg-type]
+    urls = [u.strip() for u in (base_url or "").split(",") if u.strip()] or [None]
+    replicas = [OpenAICompatTarget(name, model, u, key, prefill=mode, timeout=timeout) for u in urls]  # type: ignore[arg-type]
+    return replicas[0] if len(replicas) == 1 else ReplicaTarget(replicas)
