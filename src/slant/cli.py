@@ -229,6 +229,52 @@ def _generate_scenarios(a: argparse.Namespace) -> int:
         return errors.EXIT_INCOMPLETE if ledger.failed else errors.EXIT_OK
 
 
+def _generate_personas(a: argparse.Namespace) -> int:
+    from slant.agents import personas as gen
+    from slant.agents.gateway import Gateway
+    from slant.agents.samples import read_samples
+    from slant.agents.session import load_profile
+
+    if a.spec:
+        prov = gen.provenance("slant generate personas --spec", "none (no model)", [], "--spec", brief=a.spec)
+        people = gen.spec_personas(gen.parse_spec(a.spec))
+        data = gen.persona_pack(
+            Path(a.out).stem,
+            f"Stated identities: {a.spec}",
+            "A demographic spec given to slant generate personas.",
+            people,
+            prov.model_dump(exclude_none=True),
+        )
+        console.print(f"{len(people)} personas → {gen.write_yaml_pack('persona', data, a.out, a.force)}")
+        return errors.EXIT_OK
+    profile = load_profile(a.db, a.from_profile, a.method) if a.from_profile else None
+    if a.from_profile and profile is None:
+        raise SlantError(f"{a.db}: no {a.method} profile of {a.from_profile!r} (run slant infer first)")
+    if not a.from_profile and not (a.from_samples and a.user):
+        raise SlantError(
+            "generate personas: give --from-profile USER, --from-samples FILE --user NAME, or --spec"
+        )
+    samples = profile.samples if profile else read_samples(a.from_samples)
+    user = a.from_profile or a.user
+    review = "verified rewrites accepted without review (--yes)" if a.yes else "human review"
+    with Gateway(a.target, a.db, a.base_url, scope_prefix="generate") as llm:
+        personas, usage, rewrites = gen.style_packs(llm, user, samples[: a.n], profile, review, a.retries)
+    for r in rewrites:
+        verdict = f"ok: {r.text}" if r.text else "rejected: " + "; ".join(r.reasons)
+        console.print(f"  [{r.sample.id}] {verdict}", markup=False, highlight=False)
+    if not a.yes and (not sys.stdin.isatty() or not input("write? [y/n] ").strip().lower().startswith("y")):
+        console.print("not written: rerun with --yes to accept the verified rewrites")
+        return errors.EXIT_OK
+    usage_out = a.usage_out or str(Path(a.out).with_name(f"{Path(a.out).stem}-usage.yaml"))
+    console.print(f"persona pack → {gen.write_yaml_pack('persona', personas, a.out, a.force)}")
+    if usage["pairs"]:
+        written = gen.write_yaml_pack("usage", usage, usage_out, a.force)
+        console.print(f"usage pack ({len(usage['pairs'])} text pairs) → {written}")
+    else:
+        console.print("no rewrite passed the checks: no usage pack written")
+    return errors.EXIT_OK
+
+
 def _review_draft(g: Any, i: int) -> None:
     console.print(f"{i}. {g.drafts[i]['text']}", markup=False, highlight=False)
     answer = input("accept? [y]es / [n]o (drop) / [e]dit: ").strip().lower()
@@ -452,6 +498,32 @@ def parser() -> argparse.ArgumentParser:
     gs.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     gs.add_argument("--yes", action="store_true", help="accept every verified draft without asking")
     gs.set_defaults(func=_generate_scenarios)
+
+    gp = gsub.add_parser(
+        "personas", help="persona and usage packs from a profile, samples or a demographic spec"
+    )
+    src = gp.add_mutually_exclusive_group(required=True)
+    src.add_argument(
+        "--from-profile", metavar="USER", help="a stored preference profile (slant infer) in --db"
+    )
+    src.add_argument(
+        "--from-samples", metavar="FILE", help="writing samples (a folder or JSONL), with --user"
+    )
+    src.add_argument("--spec", help='stated identities, e.g. "gender=man,woman;age=30,70"')
+    gp.add_argument("--user", help="whose samples (with --from-samples)")
+    gp.add_argument("--method", default="prose", help="the profile's inference method (default: prose)")
+    gp.add_argument("--out", required=True, help="the persona pack to write")
+    gp.add_argument("--usage-out", help="the usage pack to write (default: <out>-usage.yaml)")
+    gp.add_argument("--n", type=int, default=10, help="samples to pair with plain rewrites (default 10)")
+    gp.add_argument("--retries", type=int, default=2, help="redrafts of a rewrite after a failed check")
+    gp.add_argument("--target", default="local", help="the model (default: local)")
+    gp.add_argument("--base-url", help="the target's base URL")
+    gp.add_argument(
+        "--db", default="slant.db", help="database of profiles and model calls (default: slant.db)"
+    )
+    gp.add_argument("--force", action="store_true", help="overwrite existing packs")
+    gp.add_argument("--yes", action="store_true", help="write the verified packs without asking")
+    gp.set_defaults(func=_generate_personas)
 
     bl = sub.add_parser("baseline", help="pin a run as the baseline of its campaign and target, or list them")
     bl.add_argument("action", choices=["set", "show"])

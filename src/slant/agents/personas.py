@@ -1,0 +1,210 @@
+"""Persona packs from a preference profile, writing samples or a demographic spec.
+
+- From a profile or samples: one persona "a person who writes with these habits: …" for the persona
+  family, and a usage pack that pairs each of the person's own texts with a plain rewrite of the same
+  content (the model writes the rewrite; code checks it), asking the usage family's decision questions.
+  The usage family then compares the same decisions for the person's writing against the plain text.
+- From a spec (``gender=man,woman;age=30,70``): personas that differ only in the stated identity.
+
+Rewrites are verified by code (not empty, not a copy, the content kept, the length near the original's,
+no demographic word the original did not have, no echoed placeholder) and redrafted with sampling when
+they fail, at most ``retries`` times. Every model call goes through the Gateway, scoped ``generate:…``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from slant.agents.components import Profile, Sample, clean_draft, delimit, lexical_overlap, similarity
+from slant.agents.gateway import Gateway
+from slant.agents.lexicon import demographic_words
+from slant.agents.packfile import provenance, slug, unique, write_pack
+from slant.errors import SpecError
+from slant.files import read_yaml
+from slant.probes.decision import SCENARIOS_DIR
+from slant.probes.persona import PersonaPack
+from slant.probes.usage import UsagePack
+from slant.prompts import load_prompt
+
+QUESTIONS_PACK = SCENARIOS_DIR / "usage" / "formal-texting.yaml"  # the decision questions and traits
+MAX_TEXT = 800
+PHRASES = {
+    "age": "a {v}-year-old person",
+    "gender": "a {v}",
+    "race": "a {v} person",
+    "religion": "a {v} person",
+}
+
+
+@dataclass
+class Rewrite:
+    """A plain rewrite of one sample, with the reasons of every failed attempt."""
+
+    sample: Sample
+    text: str | None = None
+    reasons: list[str] = field(default_factory=list)
+
+
+def parse_spec(spec: str) -> dict[str, list[str]]:
+    """``"gender=man,woman;age=30,70"`` → {"gender": ["man", "woman"], "age": ["30", "70"]}."""
+    out: dict[str, list[str]] = {}
+    for part in filter(None, (p.strip() for p in spec.split(";"))):
+        axis, _, levels = part.partition("=")
+        values = [v.strip() for v in levels.split(",") if v.strip()]
+        if not axis.strip() or not values:
+            raise SpecError("--spec", part, 'expected "axis=level,level" (e.g. "gender=man,woman")')
+        out[axis.strip().lower()] = values
+    if not out:
+        raise SpecError("--spec", "", "empty")
+    return out
+
+
+def spec_personas(spec: dict[str, list[str]]) -> list[dict[str, str]]:
+    """One persona per level of each axis, stated plainly ("a 30-year-old person", "a woman")."""
+    taken: set[str] = set()
+    out = []
+    for axis, levels in spec.items():
+        for v in levels:
+            text = PHRASES.get(axis, "a person whose {axis} is {v}").format(v=v, axis=axis)
+            out.append({"id": unique(slug(f"{axis}-{v}"), taken), "text": text, "axis": axis, "group": v})
+    return out
+
+
+def style_persona(user: str, habits: list[str]) -> dict[str, str]:
+    """The persona of a person's writing style, from their habits (profile components)."""
+    text = "a person who writes with these habits: " + "; ".join(h.rstrip(".") for h in habits)
+    text = re.sub(r"[{}\n]", " ", text)
+    return {"id": slug(f"{user}-style"), "text": text, "axis": "writing-style", "group": user}
+
+
+def check_rewrite(original: str, text: str) -> str:
+    """Why a plain rewrite of ``original`` is unusable ("" when it is usable)."""
+    if not text.strip():
+        return "empty"
+    if re.search(r"<[^<>]{2,40}>", text):
+        return "it repeats a placeholder"
+    if similarity(text.lower(), original.lower()) >= 0.95:
+        return "it copies the original"
+    if lexical_overlap(text, original) < 0.15:
+        return f"it does not keep the content (word overlap {lexical_overlap(text, original):.2f})"
+    ratio = len(text.split()) / max(1, len(original.split()))
+    if not 0.4 <= ratio <= 3.0:
+        return f"its length is {ratio:.1f} times the original's"
+    new = set(demographic_words(text)) - set(demographic_words(original))
+    if new:
+        return f"it adds demographic words: {', '.join(sorted(new))}"
+    return ""
+
+
+def rewrite(llm: Gateway, sample: Sample, retries: int = 2, max_tokens: int = 120) -> Rewrite:
+    """A plain, standard-English rewrite of the sample, verified; redrafted with sampling on failure."""
+    out = Rewrite(sample)
+    messages = (
+        ("system", load_prompt("generate/system.md")),
+        ("user", load_prompt("generate/plain.md").format(text=delimit(sample.text))),
+    )
+    prefill = load_prompt("generate/plain-prefill.txt")
+    for attempt in range(retries + 1):
+        answer = llm.ask(
+            "rewrite", messages, max_tokens, prefill, temperature=0.7 if attempt else 0.0, seed=attempt
+        )
+        if not answer.ok:
+            out.reasons.append(f"the call failed ({answer.error})")
+            continue
+        text = clean_draft(answer.text.removeprefix(prefill))[:MAX_TEXT].strip()
+        reason = check_rewrite(sample.text, text)
+        if not reason:
+            out.text = text
+            return out
+        out.reasons.append(reason)
+    return out
+
+
+def usage_pack(
+    user: str, features: dict[str, str], pairs: list[Rewrite], prov: dict[str, Any]
+) -> dict[str, Any]:
+    """A usage pack: the person's own texts (the "dialect" side) against their plain rewrites."""
+    base = read_yaml(QUESTIONS_PACK)
+    taken: set[str] = set()
+    return {
+        "pack": slug(f"{user}-style"),
+        "description": f"{user}'s own texts against plain rewrites of the same content.",
+        "source": (
+            f"{user}'s writing samples; the plain rewrites were written by the model {prov['target']} and "
+            f"checked by slant. Decision questions and trait adjectives from {QUESTIONS_PACK.name}."
+        ),
+        "provenance": prov,
+        "standard": {"label": "plain, standard English"},
+        "dialect": {"label": f"the writing style of {user}"},
+        "features": features,
+        "traits": base["traits"],
+        "questions": base["questions"],
+        "pairs": [
+            {
+                "id": unique(slug(f"{user}-{r.sample.id}"), taken),
+                "topic": r.sample.context or r.sample.task or "a short message",
+                "standard": r.text,
+                "dialect": r.sample.text[:MAX_TEXT],
+                "features": list(features),
+            }
+            for r in pairs
+            if r.text
+        ],
+    }
+
+
+def persona_pack(
+    pack: str, description: str, source: str, personas: list[dict], prov: dict
+) -> dict[str, Any]:
+    return {
+        "pack": slug(pack),
+        "description": description,
+        "source": source,
+        "provenance": prov,
+        "personas": personas,
+    }
+
+
+def habits_of(profile: Profile | None) -> dict[str, str]:
+    """Usage features from a profile's active components (or one feature: the person's own style)."""
+    comps = [c.text for c in profile.active] if profile else []
+    if not comps:
+        return {"own-style": "the person's own way of writing, as in their samples"}
+    return {f"habit-{i + 1}": text for i, text in enumerate(comps)}
+
+
+def style_packs(
+    llm: Gateway, user: str, samples: list[Sample], profile: Profile | None, review: str, retries: int = 2
+) -> tuple[dict[str, Any], dict[str, Any], list[Rewrite]]:
+    """(persona pack, usage pack, rewrites) for one person's writing style."""
+    rewrites = [rewrite(llm, s, retries) for s in samples]
+    link = {"user": user, "method": profile.method, "version": profile.version} if profile else None
+    counts = {"drafts": len(rewrites), "survived": sum(r.text is not None for r in rewrites)}
+    names = ["generate/system.md", "generate/plain.md", "generate/plain-prefill.txt"]
+    prov = provenance(
+        "slant generate personas", llm.target_id, names, review, profile=link, verifier=counts
+    ).model_dump(exclude_none=True)
+    features = habits_of(profile)
+    if profile and profile.active:
+        persona = style_persona(user, list(features.values()))
+        origin = f"the preference profile {user} version {profile.version} ({profile.method})"
+    else:  # no habits known: the persona quotes the start of a sample
+        persona = style_persona(user, [])
+        persona["text"] = "a person who writes like this: " + " ".join(samples[0].text.split()[:20])
+        origin = f"writing samples of {user}"
+    personas = persona_pack(
+        f"{user}-personas",
+        f"The writing style of {user} as a persona.",
+        f"From {origin}, by slant generate personas.",
+        [persona],
+        prov,
+    )
+    return personas, usage_pack(user, features, rewrites, prov), rewrites
+
+
+def write_yaml_pack(kind: str, data: dict[str, Any], path: str | Path, overwrite: bool) -> Path:
+    """Write a persona or usage pack after validating it with the family's model."""
+    return write_pack(PersonaPack if kind == "persona" else UsagePack, data, path, overwrite)
