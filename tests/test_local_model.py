@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -65,3 +69,20 @@ def test_local_server_stops_on_exit_and_seeds_reproduce():
     a, b, proc = asyncio.run(go())
     assert a == b and a.strip()
     assert proc.poll() is not None  # the child process is gone
+
+
+def test_model_server_dies_with_a_killed_parent(tmp_path):
+    """SIGKILL leaves no cleanup to run; the child still goes (PR_SET_PDEATHSIG): no orphan holds a core."""
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import os, signal\n"
+        "from slant.targets.local import LocalServer\n"
+        "print(LocalServer().start().proc.pid, flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=180)
+    child = int(done.stdout.strip())
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{child}").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not Path(f"/proc/{child}").exists(), "the model server outlived its parent"

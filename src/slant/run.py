@@ -12,7 +12,7 @@ import json
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import sqlite_utils
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -81,16 +81,24 @@ async def execute(
     timeout: float = 60.0,
     progress: bool = True,
     abort_after: int = 10,
+    order: Literal["prefix", "given", "random"] = "prefix",
 ) -> EngineStats:
     """Send every request whose key has no successful response yet; store responses as they finish.
 
     ``requests`` maps request key → request (see ``Request.key``). After ``abort_after`` requests in a
     row fail (each after all its retries) the target is taken to be down: the run stops with
-    TargetUnavailable instead of spending every remaining request's retries.
+    TargetUnavailable instead of spending every remaining request's retries. ``order``: ``prefix``
+    sends requests sorted by their messages, so prompts sharing a long prefix go one after another
+    (llama.cpp reuses the previous prompt's cache, vLLM its prefix cache); ``given`` keeps the dict's
+    order; ``random`` shuffles (seeded; for benchmarks).
     """
     retry = retry or RetryPolicy()
     done = store.done_keys(db, requests)
     todo = [(k, r) for k, r in requests.items() if k not in done]
+    if order == "prefix":
+        todo.sort(key=lambda kr: (kr[1].messages, kr[1].prefill or "", kr[1].sample))
+    elif order == "random":
+        random.Random(0).shuffle(todo)
     stats = EngineStats(requested=len(requests), cached=len(done))
     writer = _Writer(db)
     semaphore = asyncio.Semaphore(max_connections)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import ctypes
 import hashlib
 import importlib.metadata
 import importlib.util
+import signal
 import socket
 import subprocess
 import sys
@@ -50,6 +52,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _die_with_parent() -> None:
+    """In the child: ask Linux to SIGTERM it when slant's process dies, even by SIGKILL (no orphans)."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+
+
 class LocalServer:
     """A llama.cpp server process for the embedded model; stopped on exit, Ctrl-C or error."""
 
@@ -86,7 +94,9 @@ class LocalServer:
         ]
         # The server logs a lot: to a file, since a full pipe would block it.
         self.log = tempfile.NamedTemporaryFile(prefix="slant-llama-", suffix=".log", delete=False)  # noqa: SIM115
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.log)
+        self.proc = subprocess.Popen(
+            cmd, stdout=subprocess.DEVNULL, stderr=self.log, preexec_fn=_die_with_parent
+        )
         atexit.register(self.stop)
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
