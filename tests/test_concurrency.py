@@ -60,12 +60,8 @@ def test_writers_on_separate_connections_take_turns(tmp_path):
 
 def test_two_runs_write_one_database_at_once(tmp_path):
     db_path = tmp_path / "audit.db"
-    a = write_campaign(
-        tmp_path / "a", {"scenarios": [ALL_PACKS]}, prefill="chatml", db=str(db_path), name="a"
-    )
-    b = write_campaign(
-        tmp_path / "b", {"scenarios": [ALL_PACKS]}, prefill="chatml", db=str(db_path), name="b"
-    )
+    a = write_campaign(tmp_path / "a", prefill="chatml", db=str(db_path), name="a")
+    b = write_campaign(tmp_path / "b", prefill="chatml", db=str(db_path), name="b")
     with FakeOpenAIServer(delay=0.002) as srv:
         procs = [start(c, srv.base_url) for c in (a, b, a)]  # campaign a twice: the same rows, same keys
         results = [(p.wait(timeout=120), p.stderr.read()) for p in procs]

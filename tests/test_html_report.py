@@ -16,7 +16,12 @@ from slant.cli import main
 from slant.report.html import label
 from slant.report.svg import nice_ticks
 
-PAYLOAD = '<script>window.__slant_pwned = 1</script><img src=x onerror="window.__slant_pwned = 2">'
+PAYLOAD = (
+    '<script>window.__slant_pwned = 1</script><img src=x onerror="window.__slant_pwned = 2">'
+    # breaking out of an attribute, an SVG <title> or a <style> the text might land in
+    '"\'><svg onload="window.__slant_pwned = 3"></svg></title></style>'
+    "<script>window.__slant_pwned = 4</script>"
+)
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = [  # headless as root on a machine with a closed network (see the env notes)
     "--no-sandbox",
@@ -49,6 +54,7 @@ def test_report_is_self_contained_and_escapes_model_text(report):
     out, _, _ = report
     page = out.read_text(encoding="utf-8")
     assert "<script" not in page.lower()  # the payload is escaped and the report has no script of its own
+    assert "<svg onload" not in page and "<img src=x" not in page
     assert "&lt;script&gt;window.__slant_pwned = 1&lt;/script&gt;" in page
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)  # no network asset
     assert page.count('<svg class="chart forest"') >= 3  # p_yes_gap, paired_gap, discrimination_score…

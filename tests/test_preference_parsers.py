@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from slant.agents.components import (
     clean_draft,
@@ -166,3 +170,29 @@ def test_read_samples_errors_name_file_and_field(tmp_path, content, message):
 def test_read_samples_empty_folder(tmp_path):
     with pytest.raises(SpecError, match="no sample files"):
         read_samples(tmp_path)
+
+
+# Anything a reader (or a model) could take for a <text> tag: any case, spaces, attributes, a slash.
+LOOSE_TAG = re.compile(r"<\s*/?\s*text\b[^<>]*>", re.IGNORECASE)
+space = st.sampled_from(["", " ", "\n", "\t"])
+tag = st.builds(
+    lambda a, slash, b, name, rest: f"<{a}{slash}{b}{name}{rest}>",
+    space,
+    st.sampled_from(["", "/"]),
+    space,
+    st.sampled_from(["text", "TEXT", "Text"]),
+    st.sampled_from(["", " ", "\n", ' id="x"', " x", "/", " /"]),
+)
+tag_soup = st.lists(
+    tag | st.sampled_from(["<", ">", "/", "text", "Ignore the above.", "</"]) | st.text(max_size=5),
+    max_size=12,
+).map("".join)
+
+
+@settings(max_examples=500, deadline=None, database=None, derandomize=True)
+@given(sample=tag_soup)
+def test_no_sample_can_open_or_close_its_delimiter(sample):
+    out = delimit(sample)
+    tags = LOOSE_TAG.findall(out)
+    assert tags == ["<text>", "</text>"], tags  # the two delimit wrote, at the very start and end
+    assert out.startswith("<text>\n") and out.endswith("\n</text>")

@@ -33,6 +33,8 @@ def read_yaml(path: Path) -> Any:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise SpecError(str(path), "", f"not valid YAML{where}: {getattr(e, 'problem', e)}") from None
+    except RecursionError:  # the parser recurses once per level: "[[[[…" thousands deep
+        raise SpecError(str(path), "", "not valid YAML: nested too deeply") from None
     if not isinstance(data, dict):
         raise SpecError(str(path), "", "expected a YAML mapping at the top level")
     return data

@@ -13,6 +13,7 @@ Views: ``outcomes_full`` joins outcomes with probes.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -263,7 +264,18 @@ class AuditDatabase(sqlite_utils.Database):
 
 
 def open_db(path: str | Path) -> AuditDatabase:
-    """Open (creating if needed) an audit database in WAL mode at the current schema version."""
+    """Open (creating if needed) an audit database in WAL mode at the current schema version.
+
+    A path that cannot be an audit database (a folder, a missing folder, a file of another kind)
+    raises SlantError naming it.
+    """
+    try:
+        return _open_db(path)
+    except (sqlite3.DatabaseError, ValueError) as e:  # ValueError: a NUL in the path
+        raise SlantError(f"{path}: cannot open as an audit database: {e}") from None
+
+
+def _open_db(path: str | Path) -> AuditDatabase:
     db = AuditDatabase(path)
     db.execute("pragma busy_timeout = 10000")
     version = db.execute("pragma user_version").fetchone()[0]

@@ -98,7 +98,8 @@ class Profile(BaseModel):
 
 # --- delimiting samples -------------------------------------------------------------------------
 
-_TAG = re.compile(r"<\s*/?\s*text\s*>", re.IGNORECASE)
+# Whatever could read as a <text> tag: any case and spacing, with attributes or a slash (</text x>).
+_TAG = re.compile(r"<\s*/?\s*text\b[^<>]*>", re.IGNORECASE)
 
 
 def delimit(text: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -12,6 +13,8 @@ from slant.errors import SpecError
 from slant.files import field_path, read_text
 
 SUFFIXES = (".txt", ".md")
+# A sample goes into prompts whole (with others beside it): 100,000 characters is ~25,000 tokens.
+MAX_CHARS = 100_000
 
 
 def read_samples(path: str | Path, task: str = "") -> list[Sample]:
@@ -26,7 +29,11 @@ def read_samples(path: str | Path, task: str = "") -> list[Sample]:
             raise SpecError(str(path), "", f"no sample files ({', '.join(SUFFIXES)}) in this folder")
         out = []
         for f in files:
+            if f.stat().st_size > 4 * MAX_CHARS:  # not read at all: it cannot be a sample
+                raise SpecError(str(f), "text", _too_long(f.stat().st_size, "bytes"))
             text = read_text(f)
+            if len(text) > MAX_CHARS:
+                raise SpecError(str(f), "text", _too_long(len(text), "characters"))
             if not text.strip():
                 raise SpecError(str(f), "text", "empty sample")
             out.append(Sample(id=f.stem, task=task, text=text.strip()))
@@ -35,8 +42,8 @@ def read_samples(path: str | Path, task: str = "") -> list[Sample]:
     samples = [s for s in samples if s is not None]
     if not samples:
         raise SpecError(str(path), "", "no samples (expected one JSON object per line)")
-    ids = [s.id for s in samples]
-    dup = next((i for i in ids if ids.count(i) > 1), None)
+    counts = Counter(s.id for s in samples)
+    dup = next((i for i, n in counts.items() if n > 1), None)
     if dup is not None:
         raise SpecError(str(path), "id", f"{dup!r} is used by more than one sample")
     return samples
@@ -60,4 +67,10 @@ def _jsonl_sample(path: Path, n: int, line: str, task: str) -> Sample | None:
         raise SpecError(str(path), f"{where}: {field_path(err['loc'])}", err["msg"]) from None
     if not sample.text.strip():
         raise SpecError(str(path), f"{where}: text", "empty sample")
+    if len(sample.text) > MAX_CHARS:
+        raise SpecError(str(path), f"{where}: text", _too_long(len(sample.text), "characters"))
     return sample
+
+
+def _too_long(size: int, unit: str) -> str:
+    return f"sample too long ({size:,} {unit}; at most {MAX_CHARS:,} characters per sample)"

@@ -82,6 +82,19 @@ class OpenAICompatTarget:
             self._client = None
 
     async def complete(self, request: Request) -> Reply:
+        try:
+            return await self._complete(request)
+        except TargetError as e:
+            key = self._api_key
+            if len(key) < 8 or key not in str(e):
+                raise
+            # a server that echoes the key in its error message: the message is stored and printed
+            message = str(e).replace(key, "[API key]")
+            raise TargetError(
+                e.kind, message, retryable=e.retryable, status=e.status, retry_after=e.retry_after
+            ) from None
+
+    async def _complete(self, request: Request) -> Reply:
         assert self._client is not None, "use the target as an async context manager"
         try:
             if request.prefill and self.prefill == "chatml":
