@@ -162,10 +162,12 @@ def test_sigkill_at_many_moments_loses_and_duplicates_nothing(tmp_path):
             assert not (resent & prompts_of(db_path, before)), "a stored response was requested again"
         srv.delay = 0
         assert audit(campaign, base_url=srv.base_url, progress=False).status == "complete"
-        # a finished run rescored (every response cached): killed while replacing its outcomes (the 4th
-        # batch) and its disparities (the 5th); the old rows stay until the new ones commit
-        for n, table in [(4, "outcomes"), (5, "disparities")]:
-            cmd = [sys.executable, str(HERE / "kill_in_write.py"), str(n), str(log), *cli]
+        # a finished run rescored (every response cached): killed while replacing its outcomes, then its
+        # disparities; the old rows stay until the new ones commit. (A rerun of an unchanged campaign file
+        # reuses the stored statistics, so the file is edited to force a rescore.)
+        for n, table in enumerate(["outcomes", "disparities"]):
+            campaign.write_text(campaign.read_text() + f"# rescore {n}\n")
+            cmd = [sys.executable, str(HERE / "kill_in_write.py"), table, str(log), *cli]
             assert subprocess.run([*cmd, "--base-url", srv.base_url]).returncode == -signal.SIGKILL
             kills.append("write:" + log.read_text().splitlines()[-1])
             assert kills[-1] == f"write:{table} 1"

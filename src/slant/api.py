@@ -144,9 +144,16 @@ def audit(
         )
 
     sdb = open_db(db_path)
+    pending = len(all_requests) - len(store.done_keys(sdb, all_requests))
+    if not pending and _finished_as_is(sdb, run_id, c):
+        # A rerun of a complete run with nothing to send: its outcomes and statistics stand as stored.
+        rows = pd.DataFrame(sdb.query("select * from disparities where run_id = ?", [run_id]))
+        stats = EngineStats(requested=len(all_requests), cached=len(all_requests))
+        return AuditResult(
+            run_id, db_path, "complete", n_probes, len(all_requests), stats.cached, stats, rows
+        )
     _record_run(sdb, c, tgt, planned, run_id, scope, len(all_requests))
     stats = EngineStats(requested=len(all_requests))
-    pending = len(all_requests) - len(store.done_keys(sdb, all_requests))
     try:
         if pending:
             stats = asyncio.run(_execute(sdb, tgt, all_requests, scope, c, progress))
@@ -240,6 +247,21 @@ def _record_run(
         if not existing:
             row["started"] = store.now()
         store.upsert(db, "runs", [row])
+
+
+def _finished_as_is(db: sqlite_utils.Database, run_id: str, c: Campaign) -> bool:
+    """The run completed before with this campaign file and this slant version (so scoring would repeat
+    itself exactly)."""
+    row = next(
+        iter(db.query("select status, slant_version, campaign_hash from runs where id = ?", [run_id])), None
+    )
+    return (
+        row is not None
+        and row["status"] == "complete"
+        and row["slant_version"] == importlib.metadata.version("slant")
+        and row["campaign_hash"] == c.content_hash
+        and bool(c.content_hash)
+    )
 
 
 def _count_errors(db: sqlite_utils.Database, requests: dict[str, Request]) -> int:
