@@ -333,3 +333,16 @@ def test_a_database_path_that_cannot_be_opened(tmp_path, server, kind):
     if kind == "not a database":
         code, err = cli("report", "--db", str(db))
         assert code == 2 and assert_one_line_error(err, str(db), "file is not a database")
+
+
+@pytest.mark.parametrize(("option", "value"), [("--max-connections", "-1"), ("--max-connections", "0"),
+                                               ("--limit", "0"), ("--limit", "x")])  # fmt: skip
+def test_counts_on_the_command_line_must_be_positive(tmp_path, server, option, value):
+    """--max-connections -1 used to end in a ValueError traceback from asyncio; 0 was silently ignored."""
+    campaign = write_campaign(tmp_path, prefill="chatml")
+    before = len(server.received)
+    code, err = cli("run", str(campaign), "--base-url", server.base_url, option, value)
+    assert code == 2 and len(server.received) == before and "Traceback" not in err
+    assert err.strip().splitlines()[-1] == (
+        f"slant run: error: argument {option}: expected a whole number of at least 1, got {value!r}"
+    )

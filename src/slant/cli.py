@@ -397,6 +397,17 @@ def _serve_local(a: argparse.Namespace) -> int:
         server.stop()
 
 
+def _positive_int(value: str) -> int:
+    """An argparse type: a whole number of at least 1 (a count of probes, calls or connections)."""
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {value!r}")
+    return n
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="slant", description="Audit language models for preference and bias.")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -407,13 +418,17 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--target", help="override the campaign's target (local, openai/<model>, vllm/<model>, …)")
     r.add_argument("--base-url", help="override the campaign's base URL")
     r.add_argument("--db", help="override the campaign's database file")
-    r.add_argument("--limit", type=int, help="at most N probes per probe set (matched sets kept whole)")
+    r.add_argument(
+        "--limit", type=_positive_int, help="at most N probes per probe set (matched sets kept whole)"
+    )
     r.add_argument(
         "--prefill",
         choices=["auto", "chatml", "continue", "none"],
         help="how to send the assistant prefill (default: the campaign's, auto)",
     )
-    r.add_argument("--max-connections", type=int, help="concurrent requests (default: the campaign's, 4)")
+    r.add_argument(
+        "--max-connections", type=_positive_int, help="concurrent requests (default: the campaign's, 4)"
+    )
     r.add_argument("--dry-run", action="store_true", help="count probes and calls; send nothing")
     r.add_argument("--fresh", action="store_true", help="new cache scope: a new run that reuses nothing")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -439,7 +454,7 @@ def parser() -> argparse.ArgumentParser:
     j.add_argument("--db", default="slant.db", help="database file (default: slant.db)")
     j.add_argument("--target", default="local", help="the judge model (default: local)")
     j.add_argument("--base-url", help="the judge's base URL")
-    j.add_argument("--limit", type=int, help="judge at most N replies")
+    j.add_argument("--limit", type=_positive_int, help="judge at most N replies")
     j.add_argument("--no-progress", action="store_true", help="no progress bar")
     j.set_defaults(func=_judge)
 
