@@ -135,18 +135,20 @@ async def bare_loop(requests: dict[str, Request], url: str, db_path: Path, conne
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--connections", type=int, default=8)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=4)
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp, instant_server() as url:
         tmp_path = Path(tmp)
         path = campaign_file(tmp_path)
         slant_rates, bare_rates = [], []
-        for i in range(a.rounds):  # alternate, so drift in machine load hits both alike
+        for i in range(a.rounds):  # interleaved, who goes first alternating: load drift hits both alike
             requests = requests_of(path, url, f"bare{i}")
-            bare_rates.append(asyncio.run(bare_loop(requests, url, tmp_path / f"bare{i}.db", a.connections)))
-            slant_rates.append(
-                asyncio.run(slant_engine(path, url, tmp_path / f"slant{i}.db", a.connections, f"slant{i}"))
-            )
+            for who in ("bare", "slant") if i % 2 == 0 else ("slant", "bare"):
+                db_path = tmp_path / f"{who}{i}.db"
+                if who == "bare":
+                    bare_rates.append(asyncio.run(bare_loop(requests, url, db_path, a.connections)))
+                else:
+                    slant_rates.append(asyncio.run(slant_engine(path, url, db_path, a.connections, f"s{i}")))
         with timed() as whole:
             run = audit(path, base_url=url, progress=False, max_connections=a.connections)
         n = len(requests)

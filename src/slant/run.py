@@ -101,7 +101,6 @@ async def execute(
         random.Random(0).shuffle(todo)
     stats = EngineStats(requested=len(requests), cached=len(done))
     writer = _Writer(db)
-    semaphore = asyncio.Semaphore(max_connections)
     bar = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -116,8 +115,7 @@ async def execute(
 
     async def one(key: str, request: Request) -> None:
         nonlocal consecutive_failures
-        async with semaphore:
-            response, attempts = await _call(target, key, request, scope, retry, timeout)
+        response, attempts = await _call(target, key, request, scope, retry, timeout)
         stats.sent += 1
         stats.attempts += len(attempts)
         writer.add(response, attempts)
@@ -140,9 +138,17 @@ async def execute(
     with bar:
         task = bar.add_task(f"{target.name}", total=len(todo), errors=0)
         try:
+            # max_connections workers share one iterator of requests: the concurrency bound, and no
+            # task per request (a million-probe campaign would otherwise hold a million coroutines)
+            pending = iter(todo)
+
+            async def worker() -> None:
+                for k, r in pending:
+                    await one(k, r)
+
             async with asyncio.TaskGroup() as group:  # one task's exception cancels the others
-                for k, r in todo:
-                    group.create_task(one(k, r))
+                for _ in range(min(max_connections, len(todo))):
+                    group.create_task(worker())
         except* TargetUnavailable as eg:
             raise eg.exceptions[0] from None
         finally:
