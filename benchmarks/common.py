@@ -22,11 +22,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def instant_server(latency: float = 0.0, serial: bool = False) -> Iterator[str]:
+def instant_server(latency: float = 0.0, serial: bool = False, extra: tuple[str, ...] = ()) -> Iterator[str]:
     """Start benchmarks/instant_server.py in its own process; yield its base URL."""
     port = free_port()
     cmd = [sys.executable, str(HERE / "instant_server.py"), "--port", str(port), "--latency", str(latency)]
     cmd += ["--serial"] if serial else []
+    cmd += list(extra)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     try:
         url = proc.stdout.readline().strip()

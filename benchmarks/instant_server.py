@@ -14,14 +14,29 @@ import argparse
 import asyncio
 import json
 import math
+import re
 import zlib
 
 MASS = 0.97
+GROUP_WORDS = re.compile(
+    r"\b(an?|\d+|man|woman|non-binary person|white|Black|Asian|Hispanic|male|female)\b"
+)
+FAIR = False  # --fair: P(yes) ignores who the person is (up to ±0.005 of noise)
+SHIFT: dict[str, float] = {}  # --shift woman=-0.05: a planted gap for prompts containing the word
+
+
+def p_yes(prompt: str) -> float:
+    if not FAIR:
+        return 0.2 + 0.6 * (zlib.crc32(prompt.encode()) % 1000) / 999
+    masked = GROUP_WORDS.sub("", prompt)
+    p = 0.3 + 0.5 * (zlib.crc32(masked.encode()) % 1000) / 999
+    p += 0.01 * ((zlib.crc32(prompt.encode()) % 1001) / 1000 - 0.5)
+    return min(max(p + sum(v for k, v in SHIFT.items() if k in prompt), 0.01), 0.99)
 
 
 def completion(path: str, body: dict) -> dict:
     prompt = body.get("prompt") or json.dumps(body.get("messages"))
-    p = 0.2 + 0.6 * (zlib.crc32(prompt.encode()) % 1000) / 999
+    p = p_yes(prompt)
     word = "yes" if p >= 0.5 else "no"
     top = {"yes": math.log(p * MASS), "no": math.log((1 - p) * MASS), "The": math.log(1 - MASS)}
     n_prompt = len(prompt) // 4
@@ -98,5 +113,9 @@ if __name__ == "__main__":
     ap.add_argument("--port", type=int, default=8799)
     ap.add_argument("--latency", type=float, default=0.0, help="seconds added to every request")
     ap.add_argument("--serial", action="store_true", help="serve one request at a time (a model replica)")
+    ap.add_argument("--fair", action="store_true", help="P(yes) does not depend on who the person is")
+    ap.add_argument("--shift", action="append", default=[], help="word=delta: a planted gap (with --fair)")
     a = ap.parse_args()
+    FAIR = a.fair
+    SHIFT.update({w: float(d) for w, _, d in (x.partition("=") for x in a.shift)})
     asyncio.run(serve(a.port, a.latency, a.serial))

@@ -14,6 +14,7 @@ import pandas as pd
 import sqlite_utils
 
 from slant import store
+from slant.adaptive import run_looks
 from slant.errors import TargetUnavailable
 from slant.probes import Probe, family_of
 from slant.probes.base import short_hash
@@ -155,7 +156,12 @@ def audit(
     _record_run(sdb, c, tgt, planned, run_id, scope, len(all_requests))
     stats = EngineStats(requested=len(all_requests))
     try:
-        if pending:
+        if c.adaptive:
+            planned, stats = asyncio.run(_execute_adaptive(sdb, tgt, planned, scope, c, progress, run_id))
+            all_requests = {k: r for ps in planned for reqs in ps.requests.values() for k, r in reqs}
+            n_probes = sum(len(ps.probes) for ps in planned)
+            _record_target(sdb, tgt)
+        elif pending:
             stats = asyncio.run(_execute(sdb, tgt, all_requests, scope, c, progress))
             _record_target(sdb, tgt)  # now with what the server reported about itself
         else:
@@ -190,6 +196,64 @@ async def _execute(
             timeout=c.timeout,
             progress=progress,
         )
+
+
+async def _execute_adaptive(
+    db: sqlite_utils.Database,
+    target: Target,
+    planned: list[PlannedSet],
+    scope: str,
+    c: Campaign,
+    progress: bool,
+    run_id: str,
+) -> tuple[list[PlannedSet], EngineStats]:
+    """Ask matched sets batch by batch until each probe set's gaps are decided (see slant.adaptive);
+    the run keeps only the probes it asked, and the looks are logged in ``runs.adaptive``."""
+    total = EngineStats()
+
+    async def send(requests: dict[str, Request]) -> None:
+        s = await execute(
+            db,
+            target,
+            requests,
+            scope=scope,
+            max_connections=c.max_connections,
+            retry=RetryPolicy(max_retries=c.max_retries),
+            timeout=c.timeout,
+            progress=progress,
+        )
+        for name in ("sent", "attempts", "succeeded", "failed", "seconds"):
+            setattr(total, name, getattr(total, name) + getattr(s, name))
+
+    def restrict(ps: PlannedSet, probes: list[Probe]) -> PlannedSet:
+        return PlannedSet(ps.spec, probes, {p.id: ps.requests[p.id] for p in probes})
+
+    async with target:
+        used, log = await run_looks(
+            planned, c.adaptive, send, lambda cur: _score_and_compare(db, run_id, cur), restrict
+        )
+    n_requests = sum(len(reqs) for ps in used for reqs in ps.requests.values())
+    total.requested, total.cached = n_requests, n_requests - total.sent
+    with db.atomic():
+        db.execute("delete from run_probes where run_id = ?", [run_id])
+        store.upsert(
+            db,
+            "run_probes",
+            (
+                {"run_id": run_id, "probe_id": p.id, "probe_set": ps.spec.name}
+                for ps in used
+                for p in ps.probes
+            ),
+        )
+        db.table("runs").update(
+            run_id,
+            {
+                "adaptive": json.dumps(log),
+                "n_probes": sum(len(ps.probes) for ps in used),
+                "n_requests": n_requests,
+            },
+        )
+    return used, total
 
 
 def _record_target(db: sqlite_utils.Database, target: Target) -> None:

@@ -16,6 +16,7 @@ from pydantic import (
     model_validator,
 )
 
+from slant.adaptive import Adaptive
 from slant.errors import SpecError
 from slant.files import read_yaml, validate
 from slant.probes import FAMILIES
@@ -76,6 +77,7 @@ class Campaign(BaseModel):
     max_retries: int = Field(4, ge=0, le=20)
     probes: list[ProbeSet] = Field(min_length=1)
     gates: list[Gate] = Field([], description="regression gates (slant diff, slant audit-scheduled)")
+    adaptive: Adaptive | None = Field(None, description="stop each probe set once its gaps are decided")
 
     @field_validator("base_url", mode="before")
     @classmethod

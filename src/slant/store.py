@@ -42,6 +42,7 @@ _TABLES: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
             "n_requests": int,
             "config": str,
             "provenance": str,  # JSON: target, server, fingerprints, sampling (regress.baseline)
+            "adaptive": str,  # JSON: the looks of an adaptive run and their verdicts (slant.adaptive)
         },
         "id",
     ),
