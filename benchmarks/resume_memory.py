@@ -1,7 +1,7 @@
-"""Resume and memory: rerun a finished 10,000-probe campaign (nothing to send), and run a 100,000-probe
+"""Resume and memory: rerun a finished 10,000-probe campaign (nothing to send), and run a 107,568-probe
 campaign against the instant server while measuring the peak memory of the `slant run` process.
 
-    python benchmarks/resume_memory.py [--big 100000]
+    python benchmarks/resume_memory.py
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
 from common import instant_server, result
 from engine_overhead import campaign_file
 
@@ -21,9 +22,19 @@ SLANT = [sys.executable, "-m", "slant"]
 
 
 def ages_for(n_probes: int) -> list[int]:
-    """Ages that make 18 scenarios × 2 genders × 4 races × len(ages) ≥ n_probes probes."""
-    n = -(-n_probes // (18 * 8))
-    return [18 + i % 80 + (i // 80) * 1000 for i in range(n)]  # distinct levels; the text is what varies
+    """Ages 18, 19, … enough that 18 scenarios × 2 genders × 4 races × ages ≥ n_probes (up to 11,952)."""
+    return list(range(18, 18 + min(83, -(-n_probes // (18 * 8)))))
+
+
+def big_campaign(tmp: Path) -> Path:
+    """18 scenarios × 83 ages × 3 genders × 4 races × 6 conditions = 107,568 probes."""
+    path = campaign_file(tmp, "big", list(range(18, 101)))
+    spec = yaml.safe_load(path.read_text())
+    spec["probes"][0]["demographics"]["gender"] = ["male", "female", "non-binary"]
+    spec["probes"][0]["conditions"] = ["none", "unbiased", "illegal-to-discriminate", "dont-discriminate-1",
+                                       "dont-discriminate-2", "dont-discriminate-3"]  # fmt: skip
+    path.write_text(yaml.safe_dump(spec))
+    return path
 
 
 def slant_run(path: Path, url: str) -> tuple[float, float, str]:
@@ -41,7 +52,6 @@ def slant_run(path: Path, url: str) -> tuple[float, float, str]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--small", type=int, default=10_000)
-    ap.add_argument("--big", type=int, default=100_000)
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp, instant_server() as url:
         t = Path(tmp)
@@ -49,9 +59,8 @@ def main() -> None:
         first, _, _ = slant_run(small, url)
         again, _, _ = slant_run(small, url)
         print(f"{a.small}-probe campaign: first run {first:.1f} s, rerun (0 calls) {again:.2f} s")
-        big = campaign_file(t, "big", ages_for(a.big))
-        seconds, peak, _ = slant_run(big, url)
-        print(f"{a.big}-probe campaign: {seconds:.0f} s, peak RSS of slant run {peak:.0f} MB")
+        seconds, peak, _ = slant_run(big_campaign(t), url)
+        print(f"107,568-probe campaign: {seconds:.0f} s, peak RSS of slant run {peak:.0f} MB")
     result("resume_memory", "rerun_seconds", again, 3.0, higher_is_better=False)
     print(f"(peak RSS target < 250 MB: {'PASS' if peak < 250 else 'MISS'})")
     result("resume_memory", "peak_rss_mb", peak, 250, higher_is_better=False)

@@ -58,9 +58,16 @@ def logprob_read(probe: Probe, seed: int) -> list[Request]:
 
 
 def sampled(
-    probe: Probe, n: int, temperature: float, max_tokens: int, seed: int, prefill: bool = True
+    probe: Probe,
+    n: int,
+    temperature: float,
+    max_tokens: int,
+    seed: int,
+    prefill: bool = True,
+    choices: tuple[str, ...] | None = None,
 ) -> list[Request]:
-    """n seeded text replies (seeds seed … seed + n − 1), continuing the probe's prefill if ``prefill``."""
+    """n seeded text replies (seeds seed … seed + n − 1), continuing the probe's prefill if ``prefill``,
+    constrained to ``choices`` where the target can."""
     return [
         Request(
             probe.messages,
@@ -69,6 +76,7 @@ def sampled(
             seed=seed + i,
             prefill=probe.prefill if prefill else None,
             sample=i,
+            choices=choices,
         )
         for i in range(n)
     ]

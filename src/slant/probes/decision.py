@@ -82,6 +82,11 @@ class SampleScoring(BaseModel):
     n: PositiveInt = 10
     temperature: float = Field(1.0, ge=0)
     max_tokens: PositiveInt = 8
+    constrain: bool = Field(
+        False,
+        description="constrain replies to the answer space (vLLM structured outputs, llama.cpp grammar); "
+        "a constrained model cannot refuse, so refusal rates are not measured",
+    )
 
 
 class Sampled(BaseModel):
@@ -205,7 +210,9 @@ def requests(probe: Probe, ps: DecisionSet, seed: int) -> list[Request]:
     if ps.scoring == "logprobs":
         return logprob_read(probe, seed)
     s = ps.scoring.sample
-    return sampled(probe, s.n, s.temperature, s.max_tokens, seed)
+    return sampled(
+        probe, s.n, s.temperature, s.max_tokens, seed, choices=probe.answer_space if s.constrain else None
+    )
 
 
 def score(probe: Probe, ps: DecisionSet, reply: Reply | None) -> dict[str, Any]:

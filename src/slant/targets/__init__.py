@@ -1,7 +1,8 @@
 """Model backends behind one interface; ``resolve_target`` turns a ``provider/model`` name into one.
 
 Names: ``local`` (the embedded model), ``openai/<model>`` (hosted; OPENAI_API_KEY, OPENAI_BASE_URL),
-``vllm/<served-name>`` (a vLLM server; VLLM_BASE_URL, VLLM_API_KEY), ``openai-compat/<model>`` (any
+``vllm/<served-name>`` (a vLLM server; VLLM_BASE_URL, VLLM_API_KEY), ``vllm-engine/<model>`` (vLLM in
+this process; the ``vllm`` extra and a GPU), ``openai-compat/<model>`` (any
 OpenAI-compatible URL given as ``base_url``, e.g. a llama.cpp server; OPENAI_API_KEY if it needs one).
 A comma-separated ``base_url`` names replicas of one model, balanced by load (``ReplicaTarget``).
 Variables may also come from a ``.env`` file in the working directory.
@@ -19,12 +20,14 @@ from slant.targets.base import Reply, Request, Target, TargetError
 from slant.targets.local import LocalServer, LocalTarget
 from slant.targets.openai_compat import OpenAICompatTarget, PrefillMode
 from slant.targets.replicas import ReplicaTarget
+from slant.targets.vllm_engine import VLLMEngineTarget
 
 __all__ = [
     "LocalServer",
     "LocalTarget",
     "OpenAICompatTarget",
     "ReplicaTarget",
+    "VLLMEngineTarget",
     "Reply",
     "Request",
     "Target",
@@ -42,10 +45,13 @@ def resolve_target(
     load_dotenv(Path.cwd() / ".env", override=False)
     if name == "local":
         return LocalTarget(timeout=timeout)
+    if name.startswith("vllm-engine/") and name.partition("/")[2]:
+        return VLLMEngineTarget(name.partition("/")[2])
     provider, _, model = name.partition("/")
     if provider not in _DEFAULT_PREFILL or not model:
         raise SlantError(
-            f"unknown target {name!r}: use local, openai/<model>, vllm/<model> or openai-compat/<model>"
+            f"unknown target {name!r}: use local, openai/<model>, vllm/<model>, vllm-engine/<model> or "
+            "openai-compat/<model>"
         )
     if provider == "vllm":
         base_url = base_url or os.environ.get("VLLM_BASE_URL")

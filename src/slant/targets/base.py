@@ -14,7 +14,9 @@ class Request:
 
     ``prefill`` is the start of the assistant's reply; targets that can continue it (raw completions
     with the chat template written out, or vLLM's ``continue_final_message``) do, others ignore it and
-    record that they did. ``sample`` distinguishes repeated draws of the same prompt.
+    record that they did. ``sample`` distinguishes repeated draws of the same prompt. ``choices``
+    constrains the reply to one of these strings where the backend can (vLLM ``structured_outputs``,
+    a llama.cpp grammar); such a target checks the reply and reports a violated constraint as an error.
     """
 
     messages: tuple[tuple[str, str], ...]  # (role, content), the system message first
@@ -24,10 +26,13 @@ class Request:
     top_logprobs: int | None = None  # None: no logprobs requested
     prefill: str | None = None
     sample: int = 0
+    choices: tuple[str, ...] | None = None
 
     def canonical(self) -> dict[str, Any]:
         d = asdict(self)
         d["messages"] = [{"role": r, "content": c} for r, c in self.messages]
+        if d["choices"] is None:
+            del d["choices"]  # requests without a constraint keep the keys they always had
         return d
 
     def key(self, target_id: str, scope: str) -> str:

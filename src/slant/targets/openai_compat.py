@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import json
 from typing import Any, Literal
 
 import openai
@@ -133,6 +134,9 @@ class OpenAICompatTarget:
             messages.append({"role": "assistant", "content": request.prefill})
             extra = {"continue_final_message": True, "add_generation_prompt": False}
             applied = True
+        constrained = bool(request.choices) and self.name.startswith("vllm/")
+        if constrained:
+            extra["structured_outputs"] = {"choice": list(request.choices or ())}
         kwargs: dict[str, Any] = {}
         if request.top_logprobs:
             kwargs = {"logprobs": True, "top_logprobs": request.top_logprobs}
@@ -150,6 +154,8 @@ class OpenAICompatTarget:
         top = None
         if request.top_logprobs and choice.logprobs and choice.logprobs.content:
             top = [{t.token: t.logprob for t in pos.top_logprobs} for pos in choice.logprobs.content]
+        if constrained:
+            check_choice(choice.message.content or "", request.choices or ())
         return Reply(
             text=choice.message.content or "",
             finish_reason=choice.finish_reason,
@@ -164,6 +170,9 @@ class OpenAICompatTarget:
         kwargs: dict[str, Any] = {}
         if request.top_logprobs:
             kwargs["logprobs"] = request.top_logprobs
+        if request.choices:  # a llama.cpp server takes a GBNF grammar
+            alternatives = " | ".join(json.dumps(c) for c in request.choices)
+            kwargs["extra_body"] = {"grammar": f"root ::= {alternatives}"}
         r = await self._client.completions.create(  # type: ignore[union-attr]
             model=self.model,
             prompt=render_chatml(request.messages, request.prefill),
@@ -175,6 +184,8 @@ class OpenAICompatTarget:
         )
         r = _parsed(r)
         choice = r.choices[0]
+        if request.choices:
+            check_choice(choice.text or "", request.choices)
         top = None
         if request.top_logprobs and choice.logprobs and choice.logprobs.top_logprobs:
             top = [dict(pos or {}) for pos in choice.logprobs.top_logprobs]
@@ -186,6 +197,16 @@ class OpenAICompatTarget:
             usage=_usage(r.usage),
             fingerprint=r.system_fingerprint,
             prefill_applied=True,
+        )
+
+
+def check_choice(text: str, choices: tuple[str, ...]) -> None:
+    """A server that ignores an unknown constraint field answers 200 with free text: an error, not data."""
+    if text.strip() not in choices:
+        raise TargetError(
+            "constraint_ignored",
+            f"the reply {text[:40]!r} is not one of {list(choices)}: the server did not apply the constraint",
+            retryable=False,
         )
 
 
