@@ -8,7 +8,7 @@ export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_EXA
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint install browser clean
+.PHONY: demo test lint install browser bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -29,6 +29,10 @@ demo: install  ## run the quickstart audit on the embedded model and print the p
 
 test: install browser  ## run the test suite (includes a few small real-model tests and a browser test)
 	$(VENV)/bin/pytest -q
+
+bench: install  ## every benchmark that needs no peer tool (a few minutes; prints RESULT lines)
+	cd benchmarks && for b in engine_overhead replicas adaptive tokens_per_estimate prefix_order resume_memory; do \
+		../$(PY) $$b.py || exit 1; done
 
 lint: install
 	$(VENV)/bin/ruff check src tests
