@@ -83,8 +83,10 @@ def test_the_key_is_sent_to_the_base_url_only_and_stored_or_printed_nowhere(tmp_
     assert "Traceback" in "".join(outputs)  # --debug did show tracebacks…
     assert srv.received and all(r["headers"]["authorization"] == f"Bearer {KEY}" for r in srv.received)
     assert decoy.received == []  # the environment's base URL is not the configured one
-    # the client follows a redirect, but the key stays behind (another origin)
-    assert elsewhere.received and all("authorization" not in r["headers"] for r in elsewhere.received)
+    # a redirect is not followed: the other server is never asked, the calls are errors (http_307)
+    assert elsewhere.received == []
+    moved = sqlite3.connect(tmp_path / "moved.db").execute("select distinct error_kind from responses")
+    assert [r[0] for r in moved] == ["http_307"]
     errors = [r[0] for r in sqlite3.connect(tmp_path / "audit.db").execute("select error from attempts")]
     assert any("invalid key" in (e or "") for e in errors)  # the echoing server's errors were stored…
 

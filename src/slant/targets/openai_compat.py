@@ -71,9 +71,14 @@ class OpenAICompatTarget:
         }
 
     async def __aenter__(self) -> OpenAICompatTarget:
-        # The engine owns retries, so the client must not retry behind its back.
+        # The engine owns retries, so the client must not retry behind its back; and it must not follow
+        # redirects: answers from another server would be stored as the configured target's.
         self._client = openai.AsyncOpenAI(
-            base_url=self.base_url, api_key=self._api_key, max_retries=0, timeout=self.timeout
+            base_url=self.base_url,
+            api_key=self._api_key,
+            max_retries=0,
+            timeout=self.timeout,
+            http_client=openai.DefaultAsyncHttpx2Client(follow_redirects=False, timeout=self.timeout),
         )
         return self
 
