@@ -297,11 +297,15 @@ def _open_db(path: str | Path) -> AuditDatabase:
         have = db.table(name).columns_dict
         for col, kind in cols.items():  # columns added since the file was made: nothing stored is lost
             if col not in have:
-                db.table(name).add_column(col, kind)
+                try:
+                    db.table(name).add_column(col, kind)
+                except sqlite3.OperationalError as e:  # another process added it first
+                    if "duplicate column" not in str(e):
+                        raise
     for table, idx in _INDEXES:
         db.table(table).create_index(idx, if_not_exists=True)
-    for name, sql in _VIEWS.items():
-        db.create_view(name, sql, ignore=True)
+    for name, sql in _VIEWS.items():  # "if not exists": two processes may open a new file at once
+        db.execute(f"create view if not exists [{name}] as {sql}")
     if version < SCHEMA_VERSION:
         db.execute(f"pragma user_version = {SCHEMA_VERSION}")
     return db
