@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
 
@@ -29,7 +29,7 @@ class Request:
     choices: tuple[str, ...] | None = None
 
     def canonical(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = {f.name: getattr(self, f.name) for f in fields(self)}  # shallow: asdict's deep copy is slow
         d["messages"] = [{"role": r, "content": c} for r, c in self.messages]
         if d["choices"] is None:
             del d["choices"]  # requests without a constraint keep the keys they always had
