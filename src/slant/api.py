@@ -186,16 +186,28 @@ async def _execute(
     progress: bool,
 ) -> EngineStats:
     async with target:
-        return await execute(
-            db,
-            target,
-            requests,
-            scope=scope,
-            max_connections=c.max_connections,
-            retry=RetryPolicy(max_retries=c.max_retries),
-            timeout=c.timeout,
-            progress=progress,
-        )
+        return await _send(db, target, requests, scope, c, progress)
+
+
+async def _send(
+    db: sqlite_utils.Database,
+    target: Target,
+    requests: dict[str, Request],
+    scope: str,
+    c: Campaign,
+    progress: bool,
+) -> EngineStats:
+    """The engine with the campaign's settings, on a target that is already open."""
+    return await execute(
+        db,
+        target,
+        requests,
+        scope=scope,
+        max_connections=c.max_connections,
+        retry=RetryPolicy(max_retries=c.max_retries),
+        timeout=c.timeout,
+        progress=progress,
+    )
 
 
 async def _execute_adaptive(
@@ -212,16 +224,7 @@ async def _execute_adaptive(
     total = EngineStats()
 
     async def send(requests: dict[str, Request]) -> None:
-        s = await execute(
-            db,
-            target,
-            requests,
-            scope=scope,
-            max_connections=c.max_connections,
-            retry=RetryPolicy(max_retries=c.max_retries),
-            timeout=c.timeout,
-            progress=progress,
-        )
+        s = await _send(db, target, requests, scope, c, progress)
         for name in ("sent", "attempts", "succeeded", "failed", "seconds"):
             setattr(total, name, getattr(total, name) + getattr(s, name))
 
