@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from slant.report.summary import effect, fmt_ci, fmt_p
+from slant.report.summary import effect, fmt_ci, fmt_p, nothing_to_test
 
 HIDDEN = ("ucerf_w", "confidence_right", "confidence_wrong", "favourable_rate", "top_choice_accuracy")
 
@@ -32,7 +32,7 @@ def markdown(s: dict[str, Any]) -> str:
         lines.append(f"| {_cell(name)} | {o['family']} | {o['n']} | {status} |")
     by_set: dict[str, list[dict[str, Any]]] = {}
     for r in s["disparities"]:
-        if r["metric"] not in HIDDEN:
+        if r["metric"] not in HIDDEN and not nothing_to_test(r):
             by_set.setdefault(r["probe_set"], []).append(r)
     for name, rows in by_set.items():
         lines += [
@@ -54,6 +54,10 @@ def markdown(s: dict[str, Any]) -> str:
                 f"{_cell(r['reference'])} | {est} | {effect(r)} | {fmt_p(r['p'])} | {fmt_p(r['p_adj'])} | "
                 f"{tost} | {r['n_responses'] or ''} |"
             )
+    quiet = sum(nothing_to_test(r) for r in s["disparities"])
+    if quiet:
+        note = f"{quiet} paired refusal/unparsed comparisons had no matched set that differs (not shown)."
+        lines += ["", note]
     lines += [
         "",
         "p (BH): Benjamini–Hochberg within the probe family. TOST: equivalence p at the margin. "

@@ -85,3 +85,10 @@ def estimate_name(r: dict[str, Any]) -> str:
     compared = r.get("reference") and r["reference"] != r["grp"] and r["metric"] not in LEVEL_METRICS
     vs = f" vs {r['reference']}" if compared else ""
     return f"{r['probe_set']} · {r['cue']} · {r['metric']} · {r['axis']}: {r['grp']}{vs}"
+
+
+def nothing_to_test(r: dict[str, Any]) -> bool:
+    """A paired refusal/unparsed comparison where no matched set differs: shown as a count only."""
+    if r["metric"] == "refusal_cochran_q":
+        return r["estimate"] is None
+    return r["metric"] in ("paired_refused_gap", "paired_unparsed_gap") and r["estimate"] == 0 and r["p"] == 1

@@ -11,7 +11,7 @@ from rich.table import Table
 from slant.report.markdown import HIDDEN
 from slant.report.summary import fmt_ci as _ci
 from slant.report.summary import fmt_p as _p
-from slant.report.summary import summary
+from slant.report.summary import nothing_to_test, summary
 
 
 def print_report(
@@ -49,7 +49,7 @@ def print_report(
             by_key.setdefault((r["probe_set"], r["cue"], r["axis"]), {}).setdefault(r["grp"], {})[
                 r["metric"]
             ] = r
-        elif _nothing_to_test(r):
+        elif nothing_to_test(r):
             quiet += 1
         else:
             others.setdefault(r["probe_set"], []).append(r)
@@ -129,10 +129,3 @@ def _estimates_table(probe_set: str, rows: list[dict[str, Any]]) -> Table:
             str(r["n_responses"] or ""),
         )
     return table
-
-
-def _nothing_to_test(r: dict[str, Any]) -> bool:
-    """A paired refusal/unparsed comparison where no matched set differs: shown as a count only."""
-    if r["metric"] == "refusal_cochran_q":
-        return r["estimate"] is None
-    return r["metric"] in ("paired_refused_gap", "paired_unparsed_gap") and r["estimate"] == 0 and r["p"] == 1
