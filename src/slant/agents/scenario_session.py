@@ -30,6 +30,7 @@ from slant.agents.generate import (
     survival,
     write_scenarios,
 )
+from slant.agents.interrupts import pending
 from slant.errors import SlantError
 from slant.probes.decision import SCENARIOS_DIR
 from slant.targets import Target
@@ -102,10 +103,7 @@ class ScenarioSession:
 
     @property
     def pending(self) -> list[int]:
-        for task in self.graph.get_state(self.thread).tasks:
-            for intr in task.interrupts:
-                return list(intr.value.get("pending", []))
-        return []
+        return pending(self.graph, self.thread)
 
     def accept(self, i: int) -> list[dict[str, Any]]:
         return self._resume({"action": "accept", "index": i})

@@ -27,6 +27,7 @@ from slant import store
 from slant.agents.baselines import make_learner
 from slant.agents.components import Component, Profile, Sample, clean_draft
 from slant.agents.gateway import Gateway
+from slant.agents.interrupts import pending
 from slant.agents.preference import Ctx, PreferenceConfig, build_graph, draft_messages, prompt
 from slant.errors import SlantError
 from slant.prompts import load_prompt
@@ -111,10 +112,7 @@ class PreferenceSession:
     @property
     def pending(self) -> list[int]:
         """Indices of components awaiting review (empty when the graph is not paused)."""
-        for task in self.graph.get_state(self.thread).tasks:
-            for intr in task.interrupts:
-                return list(intr.value.get("pending", []))
-        return []
+        return pending(self.graph, self.thread)
 
     def confirm(self, i: int) -> Profile:
         return self._resume({"action": "confirm", "index": i})
