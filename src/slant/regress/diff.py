@@ -256,13 +256,7 @@ def _drift(b: pd.DataFrame, c: pd.DataFrame, aligned: pd.DataFrame) -> list[dict
     for ps in sorted(set(b["probe_set"]) | set(c["probe_set"])):
         a = aligned[aligned["probe_set"] == ps]
         for var in ("refused", "unparsed", "error"):
-            frame = pd.DataFrame(
-                [
-                    _long(r, r["probe_id"], run, r[var + s])
-                    for _, r in a.iterrows()
-                    for run, s in (("baseline", "_b"), ("candidate", "_c"))
-                ]
-            )
+            frame = _probe_frame(a, var)
             test = paired_binary(frame, "run", "candidate", "baseline", value="v") if len(frame) else {}
             out.append(
                 {

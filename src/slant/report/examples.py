@@ -15,6 +15,11 @@ import sqlite_utils
 from slant.probes.base import in_group, twin_key
 
 TEXT_LIMIT = 1500
+# An outcome with its probe and reply: what the functions below show (each adds its own where clause).
+_SELECT = """
+    select o.probe_id, o.parse_status, o.answer, o.refusal, coalesce(o.p_yes, o.score) value,
+           p.matched_set_id, p.attributes, p.messages, r.text, r.error
+    from outcomes o join probes p on p.id = o.probe_id left join responses r on r.key = o.request_key"""
 
 
 def _last_user(messages: str | None) -> str:
@@ -23,10 +28,7 @@ def _last_user(messages: str | None) -> str:
 
 
 def _outcomes(db: sqlite_utils.Database, run_id: str, probe_set: str, cue: str) -> list[dict[str, Any]]:
-    sql = """
-        select o.probe_id, o.parse_status, o.answer, o.refusal, coalesce(o.p_yes, o.score) value,
-               p.matched_set_id, p.attributes, p.messages, r.text, r.error
-        from outcomes o join probes p on p.id = o.probe_id left join responses r on r.key = o.request_key
+    sql = f"""{_SELECT}
         where o.run_id = ? and o.probe_set = ? and p.cue = ? order by o.probe_id, o.sample"""
     return [
         {**r, "attributes": json.loads(r["attributes"] or "{}")}
@@ -82,10 +84,7 @@ def unreadable(
     db: sqlite_utils.Database, run_id: str, probe_set: str, limit: int = 3
 ) -> list[dict[str, Any]]:
     """Up to ``limit`` outcomes of a probe set that were not parsed (or failed), with what came back."""
-    sql = """
-        select o.parse_status, o.answer, o.refusal, coalesce(o.p_yes, o.score) value, p.messages,
-               r.text, r.error
-        from outcomes o join probes p on p.id = o.probe_id left join responses r on r.key = o.request_key
+    sql = f"""{_SELECT}
         where o.run_id = ? and o.probe_set = ? and o.parse_status not in ('ok', 'partial')
         order by o.parse_status, o.probe_id limit ?"""
     return [_shown(r) for r in db.query(sql, [run_id, probe_set, limit])]
@@ -93,9 +92,6 @@ def unreadable(
 
 def outcome_example(db: sqlite_utils.Database, run_id: str, probe_set: str, probe_id: str) -> dict[str, Any]:
     """What one probe asked and got in a run (its first sample)."""
-    sql = """
-        select o.parse_status, o.answer, o.refusal, coalesce(o.p_yes, o.score) value, p.messages,
-               r.text, r.error
-        from outcomes o join probes p on p.id = o.probe_id left join responses r on r.key = o.request_key
+    sql = f"""{_SELECT}
         where o.run_id = ? and o.probe_set = ? and o.probe_id = ? order by o.sample limit 1"""
     return _shown(next(iter(db.query(sql, [run_id, probe_set, probe_id]))))
