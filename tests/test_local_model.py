@@ -6,6 +6,7 @@ import asyncio
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -50,24 +51,41 @@ def test_local_audit_scores_with_logprobs_and_samples(tmp_path):
     )
 
 
-def test_local_server_stops_on_exit_and_seeds_reproduce():
-    async def go() -> tuple[str, str, object]:
-        target = LocalTarget()
-        req = Request(
-            (("system", "You are terse."), ("user", "Name a colour.")),
-            max_tokens=5,
-            temperature=0.9,
-            seed=7,
-            prefill="The colour is",
-        )
-        async with target:
-            proc = target._server.proc
-            a = await target.complete(req)
-            b = await target.complete(req)
-        return a.text, b.text, proc
+def test_equal_requests_give_equal_replies_whatever_was_cached_and_the_server_stops():
+    """One build: the same seeded sample and the same logprobs cold, fully cached and after another prompt.
 
-    a, b, proc = asyncio.run(go())
-    assert a == b and a.strip()
+    (With llama.cpp's repacked kernels, the default build's, a prompt whose last token is re-evaluated
+    alone got other logits than the same prompt evaluated in one batch: issue 13.)
+    """
+    sampled = Request(
+        (("system", "You are terse."), ("user", "Name a colour.")),
+        max_tokens=5,
+        temperature=0.9,
+        seed=7,
+        prefill="The colour is",
+    )
+    scored = Request(
+        (("system", "You are terse."), ("user", "Is the sky blue?")), prefill="Answer:", top_logprobs=5
+    )
+    other = Request((("system", "You are a poet."), ("user", "Write one line about the sea.")), max_tokens=3)
+
+    async def go() -> tuple[list[str], list[dict[str, float]], object]:
+        texts, logprobs = [], []
+        async with LocalTarget() as target:
+            proc = target._server.proc
+            for req in (sampled, sampled, other, sampled):  # cold, cached, after another prompt
+                reply = await target.complete(req)
+                if req is sampled:
+                    texts.append(reply.text)
+            for req in (scored, replace(scored, max_tokens=2), scored, other, scored):
+                reply = await target.complete(req)
+                if req is scored:
+                    logprobs.append(reply.top_logprobs[0])
+        return texts, logprobs, proc
+
+    texts, logprobs, proc = asyncio.run(go())
+    assert texts[0].strip() and texts == [texts[0]] * 3
+    assert logprobs == [logprobs[0]] * 3  # bit-identical, not just close
     assert proc.poll() is not None  # the child process is gone
 
 

@@ -104,7 +104,7 @@ def test_readme_examples_run(tmp_path, monkeypatch):
     assert (
         local.keys() == served.keys() and len(local) == 18 + 24
     )  # --limit 24: whole matched sets (18 explicit, 3 × 8 names)
-    assert all(abs(local[k] - served[k]) < 1e-6 for k in local)
+    assert local == served  # two servers, other orders: bit-identical (one build)
     labelled = [json.loads(line) for line in Path("labelled.jsonl").read_text().splitlines()]
     assert [r["refusal"] for r in labelled][:3] == ["compliance", "full_refusal", "partial_refusal"]
 

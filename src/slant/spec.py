@@ -20,6 +20,7 @@ from slant.adaptive import Adaptive
 from slant.errors import SpecError
 from slant.files import read_yaml, validate
 from slant.probes import FAMILIES
+from slant.probes.packs import SCENARIOS_DIR
 
 _SPECS = tuple(m.Spec for m in FAMILIES.values())
 # A discriminated union on `family` (a single family needs no union).
@@ -98,9 +99,21 @@ class Campaign(BaseModel):
     content_hash: str = Field("", exclude=True)
 
 
+def shipped_campaign(name: str) -> Path | None:
+    """The example campaign slant ships under this bare name (``quickstart``), if there is one."""
+    path = SCENARIOS_DIR / "campaigns" / f"{name}.yaml"
+    return path if name.replace("-", "").isalnum() and path.is_file() else None
+
+
 def load_campaign(path: str | Path) -> Campaign:
-    """Read and validate a campaign file; problems raise SpecError naming the file and field."""
+    """Read and validate a campaign file; problems raise SpecError naming the file and field.
+
+    A bare name that is not a file here (``quickstart``) means the campaign of that name shipped with
+    slant, so an installed package can run its examples from any folder.
+    """
     path = Path(path)
+    if not path.exists():
+        path = shipped_campaign(str(path)) or path
     campaign = validate(Campaign, read_yaml(path), path, tags=FAMILIES)
     sets = {p.name for p in campaign.probes}
     seen: set[str] = set()

@@ -24,7 +24,7 @@ from slant.agents.lexicon import demographic_words
 from slant.agents.packfile import provenance, slug, unique, write_pack
 from slant.errors import SpecError
 from slant.files import read_yaml
-from slant.probes.decision import SCENARIOS_DIR
+from slant.probes.packs import SCENARIOS_DIR
 from slant.probes.persona import PersonaPack
 from slant.probes.usage import UsagePack
 from slant.prompts import load_prompt

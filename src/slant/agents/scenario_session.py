@@ -32,7 +32,7 @@ from slant.agents.generate import (
 )
 from slant.agents.interrupts import pending
 from slant.errors import SlantError
-from slant.probes.decision import SCENARIOS_DIR
+from slant.probes.packs import SCENARIOS_DIR
 from slant.targets import Target
 
 

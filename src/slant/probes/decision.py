@@ -21,7 +21,7 @@ from slant.detect.refusal import FULL_REFUSALS
 from slant.errors import SpecError
 from slant.files import read_yaml, validate
 from slant.probes.base import Probe, logprob_read, new_outcome, sampled, short_hash
-from slant.probes.packs import PackHeader, PackPaths, load_items
+from slant.probes.packs import SCENARIOS_DIR, PackHeader, PackPaths, load_items
 from slant.prompts import available, load_prompt
 from slant.stats.groups import METHOD_MEAN, clustered_mean, group_disparities
 from slant.stats.mixed import discrimination_scores
@@ -30,7 +30,6 @@ from slant.stats.uncertainty import uncertainty_rows
 from slant.targets.base import Reply, Request
 
 AXES = ("age", "gender", "race")
-SCENARIOS_DIR = Path(__file__).resolve().parents[3] / "scenarios"
 GENDER_NOUN = {"male": "man", "female": "woman", "non-binary": "non-binary person"}
 ANSWERS = ("yes", "no")
 

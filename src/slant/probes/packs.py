@@ -7,6 +7,7 @@ Every family's probe-set spec names its packs as paths or globs relative to the 
 from __future__ import annotations
 
 import glob
+from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -16,6 +17,10 @@ from slant.errors import SpecError
 from slant.files import read_yaml, validate
 
 M = TypeVar("M", bound=BaseModel)
+
+# The packs and example campaigns slant ships: package data, so that a wheel carries them (an installed
+# package is a folder on disk; the repository's top-level ``scenarios`` is a link to it).
+SCENARIOS_DIR = Path(str(files("slant").joinpath("scenarios")))
 
 
 class Provenance(BaseModel):

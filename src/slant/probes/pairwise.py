@@ -37,8 +37,8 @@ from slant.errors import SpecError
 from slant.files import read_yaml, validate
 from slant.probes import decision
 from slant.probes.base import Probe, new_outcome, short_hash
-from slant.probes.decision import AXES, GENDER_NOUN, SCENARIOS_DIR, NameList, Sampled, describe_person
-from slant.probes.packs import PackHeader, PackPaths, load_items
+from slant.probes.decision import AXES, GENDER_NOUN, NameList, Sampled, describe_person
+from slant.probes.packs import SCENARIOS_DIR, PackHeader, PackPaths, load_items
 from slant.prompts import available, load_prompt
 from slant.stats.groups import _clustered, outcome_counts
 from slant.targets.base import Reply, Request

@@ -27,6 +27,8 @@ def print_report(
         f"· target [bold]{target.get('name')}[/] "
         f"({target.get('model')}{', ' + server['gguf'] if 'gguf' in server else ''}) · status {run['status']}"
     )
+    if "build" in server:  # the embedded model's llama.cpp build: another build may give other numbers
+        console.print(f"build {server['build']}", highlight=False)
     m = s["mass"]
     mass = (
         f" · answer-space mass mean {m['mean']:.3f} (min {m['min']:.3f}, max {m['max']:.3f})"

@@ -12,6 +12,7 @@ import ctypes
 import hashlib
 import importlib.metadata
 import importlib.util
+import json
 import signal
 import socket
 import subprocess
@@ -19,11 +20,13 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import IO, Any
 
 from slant.errors import TargetUnavailable
+from slant.targets.base import Reply, Request, TargetError
 from slant.targets.openai_compat import OpenAICompatTarget
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -58,8 +61,50 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
+REBUILD = (
+    "rebuild llama-cpp-python for this machine: 'rm -rf .venv && make install' in slant's repository "
+    "(a portable AVX2 build), or pip install --no-cache-dir --force-reinstall llama-cpp-python with "
+    "CMAKE_ARGS='-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON'"
+)
+
+
+def crash_message(returncode: int, log: str) -> str:
+    """One line for a model server that died: how it died and what to do."""
+    head = "the embedded model server (llama.cpp) crashed"
+    if returncode >= 0:
+        return f"{head}: it exited with code {returncode} (log: {log})"
+    sig = signal.Signals(-returncode)
+    how = f"it was killed by {sig.name} ({signal.strsignal(sig) or sig.name})"
+    if sig == signal.SIGILL:
+        how += ": its build uses CPU instructions this processor cannot run; " + REBUILD
+    elif sig in (signal.SIGSEGV, signal.SIGBUS):  # AMX code without the kernel's permission faults this way
+        how += "; a build made for another CPU (-march=native) dies like this: " + REBUILD
+    return f"{head}: {how} (log: {log})"
+
+
+@cache
+def build_info() -> str:
+    """The llama.cpp build: llama-cpp-python's version and llama.cpp's system-info line (CPU features used).
+
+    Read in a child process, so that a library that cannot even load on this CPU is named, not fatal.
+    """
+    code = "import llama_cpp; print(llama_cpp.__version__, llama_cpp.llama_print_system_info().decode())"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    if done.returncode < 0:
+        raise TargetUnavailable(crash_message(done.returncode, "while loading llama_cpp"))
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise TargetUnavailable(f"the embedded model needs llama-cpp-python: {last}")
+    version, _, features = done.stdout.strip().partition(" ")
+    return f"llama-cpp-python {version} · {features.strip().rstrip('|').strip()}"
+
+
 class LocalServer:
-    """A llama.cpp server process for the embedded model; stopped on exit, Ctrl-C or error."""
+    """A llama.cpp server process for the embedded model; stopped on exit, Ctrl-C or error.
+
+    ``start()`` returns once the server has answered one real completion (a build that cannot run on
+    this CPU dies there, and says so).
+    """
 
     def __init__(self, port: int | None = None, n_ctx: int = 2048, threads: int = 2) -> None:
         self.gguf = find_gguf()
@@ -67,13 +112,15 @@ class LocalServer:
         self.n_ctx, self.threads = n_ctx, threads
         self.proc: subprocess.Popen[bytes] | None = None
         self.log: IO[bytes] | None = None
+        self.crashed: str | None = None  # the crash message, once the process died on its own
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def start(self, wait: float = 120.0) -> LocalServer:
-        cmd = [
+    def command(self) -> list[str]:
+        """The server's command line."""
+        return [
             sys.executable,
             "-m",
             "llama_cpp.server",
@@ -92,27 +139,64 @@ class LocalServer:
             "--model_alias",
             MODEL_ALIAS,
         ]
+
+    def start(self, wait: float = 120.0) -> LocalServer:
         # The server logs a lot: to a file, since a full pipe would block it.
         self.log = tempfile.NamedTemporaryFile(prefix="slant-llama-", suffix=".log", delete=False)  # noqa: SIM115
         self.proc = subprocess.Popen(
-            cmd, stdout=subprocess.DEVNULL, stderr=self.log, preexec_fn=_die_with_parent
+            self.command(), stdout=subprocess.DEVNULL, stderr=self.log, preexec_fn=_die_with_parent
         )
         atexit.register(self.stop)
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                last = Path(self.log.name).read_text(errors="replace").strip().splitlines()[-1:] or [
-                    "no output"
-                ]
-                raise TargetUnavailable(f"the embedded model server exited: {last[0]} (log: {self.log.name})")
+            self.check_alive(grace=0)
             try:
                 with urllib.request.urlopen(f"{self.base_url}/models", timeout=2) as r:
                     if r.status == 200:
-                        return self
+                        break
             except OSError:
                 time.sleep(0.25)
-        self.stop()
-        raise TargetUnavailable(f"the embedded model server did not answer within {wait:.0f}s")
+        else:
+            self.stop()
+            raise TargetUnavailable(f"the embedded model server did not answer within {wait:.0f}s")
+        self._first_completion(max(deadline - time.monotonic(), 30.0))
+        return self
+
+    def _first_completion(self, timeout: float) -> None:
+        """One real one-token completion: a server that answers /models can still die computing."""
+        body = json.dumps(
+            {
+                "prompt": "<|im_start|>user\nHello<|im_end|>\n<|im_start|>assistant\n",
+                "max_tokens": 1,
+                "temperature": 0,
+            }
+        ).encode()
+        req = urllib.request.Request(
+            f"{self.base_url}/completions", body, headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                json.loads(r.read())
+        except (OSError, ValueError) as e:
+            self.check_alive(grace=2.0)
+            self.stop()
+            raise TargetUnavailable(
+                f"the embedded model server answered /models but not a completion: {e}"
+            ) from None
+
+    def check_alive(self, grace: float = 1.0) -> None:
+        """Raise TargetUnavailable naming the crash if the process died (waiting up to ``grace`` s)."""
+        if self.proc is None:
+            return
+        try:
+            code = self.proc.wait(timeout=grace) if grace else self.proc.poll()
+        except subprocess.TimeoutExpired:
+            code = None
+        if code is None:
+            return
+        if self.crashed is None:
+            self.crashed = crash_message(code, self.log.name if self.log else "none")
+        raise TargetUnavailable(self.crashed)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -125,12 +209,14 @@ class LocalServer:
         self.proc = None
         if self.log is not None:
             self.log.close()
-            Path(self.log.name).unlink(missing_ok=True)
+            if self.crashed is None:  # a crashed server's log is kept for the user to read
+                Path(self.log.name).unlink(missing_ok=True)
             self.log = None
 
     def describe(self) -> dict[str, Any]:
         return {
             "engine": f"llama-cpp-python {importlib.metadata.version('llama-cpp-python')}",
+            "build": build_info(),
             "gguf": self.gguf.name,
             "gguf_sha256": _sha256(self.gguf),
             "n_ctx": self.n_ctx,
@@ -140,17 +226,29 @@ class LocalServer:
 class LocalTarget(OpenAICompatTarget):
     """The embedded model; starts its server on enter and stops it on exit."""
 
-    def __init__(self, timeout: float = 60.0) -> None:
+    def __init__(self, timeout: float = 60.0, server: Callable[[], LocalServer] = LocalServer) -> None:
         super().__init__("local", MODEL_ALIAS, None, None, prefill="chatml", timeout=timeout)
+        self._server_class = server
         self._server: LocalServer | None = None
 
     @property
     def id(self) -> str:
-        # The port changes every start; the model file does not.
-        return f"local/{MODEL_ALIAS}@{_sha256(find_gguf())[:16]}"
+        # The port changes every start; the model file and the build do not (another build of the same
+        # GGUF can answer differently, so its replies are not reused from the cache).
+        build = hashlib.sha256(build_info().encode()).hexdigest()[:8]
+        return f"local/{MODEL_ALIAS}@{_sha256(find_gguf())[:16]}+{build}"
+
+    async def complete(self, request: Request) -> Reply:
+        try:
+            return await super().complete(request)
+        except TargetError as e:
+            if self._server is not None and e.kind in ("connection", "timeout", "bad_response"):
+                # a dead server is named at once, not retried until "N requests in a row failed"
+                await asyncio.to_thread(self._server.check_alive)
+            raise
 
     async def __aenter__(self) -> LocalTarget:
-        self._server = LocalServer()
+        self._server = self._server_class()
         await asyncio.to_thread(self._server.start)
         self.base_url = self._server.base_url
         self.server = self._server.describe()
