@@ -55,6 +55,9 @@ class FakeOpenAIServer:
         # A planted bias: P(yes) moves by shift[s] (clipped to [0.01, 0.99]) when the prompt contains s.
         self.shift, self.fingerprint = shift or {}, fingerprint
         self.reply_fn = reply_fn  # when set, a chat reply is reply_fn(the last message's content)
+        self.drop_logprobs = (
+            False  # when set, replies carry no logprobs even when asked (a logprob-less server)
+        )
         self.received: list[dict[str, Any]] = []  # every request: path, headers, body
         self.attempts: Counter[str] = Counter()
         self.lock = threading.Lock()
@@ -159,7 +162,7 @@ class FakeOpenAIServer:
         }
         if path.endswith("/completions") and "chat" not in path:
             logprobs = None
-            if body.get("logprobs"):
+            if body.get("logprobs") and not self.drop_logprobs:
                 logprobs = {
                     "tokens": [word],
                     "token_logprobs": [top[word]],
@@ -172,7 +175,7 @@ class FakeOpenAIServer:
                 "choices": [{"index": 0, "text": word, "finish_reason": "length", "logprobs": logprobs}],
             }
         logprobs = None
-        if body.get("logprobs"):
+        if body.get("logprobs") and not self.drop_logprobs:
             entries = [{"token": t, "logprob": lp, "bytes": None} for t, lp in top.items()]
             logprobs = {
                 "content": [{"token": word, "logprob": top[word], "bytes": None, "top_logprobs": entries}]

@@ -206,3 +206,28 @@ def test_baseline_cli(tmp_path, capsys):
     assert main(["baseline", "show", "--db", db]) == 0
     assert f"run {run.run_id}" in capsys.readouterr().out
     assert yaml.safe_load(campaign.read_text())["name"] == "test"
+
+
+def test_a_server_without_logprobs_gives_an_unusable_run_that_fails_and_is_not_pinned(tmp_path, capsys):
+    """Every outcome no_logprobs was "complete", passed its error gate and became the baseline (issue 14)."""
+    campaign = write_campaign(tmp_path, gates=GATES)
+    with FakeOpenAIServer(port=free_port()) as server:
+        server.drop_logprobs = True
+        res = audit_scheduled(campaign, date="2026-11-20", base_url=server.base_url, progress=False)
+        assert res.run_status == "unusable" and res.exit_code == EXIT_INCOMPLETE
+        assert not res.pinned_now and res.baseline is None
+        errors_gate = next(g for g in res.gates if g.name == "errors")
+        assert errors_gate.status == "fail" and "100.0%" in errors_gate.reason
+        code = main(["run", str(campaign), "--base-url", server.base_url, "--no-progress"])
+        assert code == EXIT_INCOMPLETE and "is unusable" in capsys.readouterr().out
+        server.drop_logprobs = False  # the server is fixed: the next day's run is complete and pinned
+        fixed = audit_scheduled(campaign, date="2026-11-21", base_url=server.base_url, progress=False)
+    assert fixed.run_status == "complete" and fixed.pinned_now
+
+
+def test_a_run_that_fails_its_gates_is_not_pinned(tmp_path):
+    strict = [{"name": "no gap at all", "metric": "paired_gap", "max_abs": 1e-9}]
+    campaign = write_campaign(tmp_path, gates=strict)
+    with FakeOpenAIServer(port=free_port(), shift={"woman": -0.3}) as server:
+        res = audit_scheduled(campaign, date="2026-11-20", base_url=server.base_url, progress=False)
+    assert res.exit_code == EXIT_GATE_FAILED and not res.pinned_now and res.baseline is None

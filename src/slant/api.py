@@ -17,7 +17,7 @@ from slant import store
 from slant.adaptive import run_looks
 from slant.errors import TargetUnavailable
 from slant.probes import Probe, family_of
-from slant.probes.base import short_hash
+from slant.probes.base import USABLE_STATUSES, short_hash
 from slant.regress.baseline import capture
 from slant.run import EngineStats, RetryPolicy, execute, reply_from_row
 from slant.spec import Campaign, ProbeSet, load_campaign
@@ -171,7 +171,7 @@ def audit(
         sdb.table("runs").update(run_id, {"status": status, "finished": store.now()})
         raise
     disparities = _score_and_compare(sdb, run_id, planned)
-    status = "complete" if _count_errors(sdb, all_requests) == 0 else "incomplete"
+    status = _run_status(sdb, run_id, all_requests)
     provenance = json.dumps(capture(sdb, run_id))
     sdb.table("runs").update(run_id, {"status": status, "finished": store.now(), "provenance": provenance})
     return AuditResult(run_id, db_path, status, n_probes, len(all_requests), stats.cached, stats, disparities)
@@ -333,6 +333,17 @@ def _finished_as_is(db: sqlite_utils.Database, run_id: str, c: Campaign) -> bool
 
 def _count_errors(db: sqlite_utils.Database, requests: dict[str, Request]) -> int:
     return len(requests) - len(store.done_keys(db, requests))
+
+
+def _run_status(db: sqlite_utils.Database, run_id: str, requests: dict[str, Request]) -> str:
+    """``incomplete``: calls failed (rerun to retry); ``unusable``: every call answered but no outcome
+    could be scored (a server that drops logprobs); ``complete``: answered, with usable outcomes."""
+    if _count_errors(db, requests):
+        return "incomplete"
+    usable = db.execute(
+        f"select count(*) from outcomes where run_id = ? and parse_status in {USABLE_STATUSES}", [run_id]
+    ).fetchone()[0]
+    return "complete" if usable else "unusable"
 
 
 def _score_and_compare(db: sqlite_utils.Database, run_id: str, planned: list[PlannedSet]) -> pd.DataFrame:

@@ -51,6 +51,13 @@ def _run(a: argparse.Namespace) -> int:
         f"{e.failed if e else 0} failed → {result.db_path}"
     )
     print_report(open_db(result.db_path), result.run_id, console)
+    if result.status == "unusable":
+        console.print(
+            f"[yellow]run {result.run_id} is unusable: every call was answered but no outcome could be "
+            "scored (see the parse statuses above: no_logprobs means the target returned no logprobs; "
+            "use sampling scoring for such a target)[/]"
+        )
+        return errors.EXIT_INCOMPLETE
     if result.status != "complete":
         console.print(
             f"[yellow]run {result.run_id} is incomplete: failed calls are stored as errors; "
@@ -555,7 +562,8 @@ def parser() -> argparse.ArgumentParser:
         "diff",
         parents=[outputs],
         help="compare a run with a baseline (paired, per probe) and judge the campaign's gates",
-        description="Exit codes: 0 every gate passes, 1 a gate failed, 3 the candidate run is incomplete.",
+        description="Exit codes: 0 every gate passes, 1 a gate failed, 3 the candidate run is incomplete "
+        "or unusable.",
     )
     d.add_argument("baseline", nargs="?", help="baseline run id (default: the pinned baseline)")
     d.add_argument("candidate", nargs="?", help="candidate run id (default: the latest run)")
@@ -567,7 +575,7 @@ def parser() -> argparse.ArgumentParser:
         parents=[outputs],
         help="run a campaign for today, diff it against the pinned baseline, judge the gates",
         description="Idempotent per day (cache scope campaign@date). Exit codes: 0 pass, 1 a gate failed, "
-        "3 the run is incomplete.",
+        "3 the run is incomplete or unusable.",
     )
     sch.add_argument("campaign", help="campaign YAML file")
     sch.add_argument("--date", help="the audit's day (default: today, UTC), e.g. 2026-11-23")

@@ -83,6 +83,10 @@ def sampled(
 
 
 OUTCOME_KEYS = ("parse_status", "answer", "p_yes", "mass", "refusal", "refusal_rule", "score", "detail")
+# Parse statuses: usable outcomes carry an answer; failed ones are the target's fault (the call failed, or
+# the reply lacks what scoring needs), never the model's answer; low_mass/unparsed are the model's.
+USABLE_STATUSES = ("ok", "partial")
+FAILED_STATUSES = ("error", "no_logprobs")
 
 
 def new_outcome(reply: Reply | None) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """A regression check: diff a candidate run against its baseline and judge the campaign's gates; and the
 scheduled audit that runs the campaign first. Exit codes: 0 every gate passes, 1 a gate failed,
-3 the candidate run is incomplete (failed calls: rerun to resume)."""
+3 the candidate run is incomplete (failed calls: rerun to resume) or unusable (nothing could be scored)."""
 
 from __future__ import annotations
 
@@ -63,17 +63,16 @@ def audit_scheduled(
 ) -> RegressionResult:
     """Run the campaign for ``date`` (default today, UTC), diff it against the pinned baseline, judge the
     gates. The cache scope is the campaign and the date, so a second call on the same day resumes the
-    same run instead of starting another. Without a baseline, this run is pinned as the baseline."""
+    same run instead of starting another. Without a baseline, this run is pinned as the baseline if it is
+    complete and passes its gates (a failing or unusable run is never pinned by itself)."""
     c = load_campaign(campaign)
     day = date or datetime.now(UTC).date().isoformat()
     result = audit(c, target=target, base_url=base_url, db=db, scope=f"{c.name}@{day}", progress=progress)
     sdb = open_db(result.db_path)
     target_id = next(iter(sdb.query("select target_id from runs where id = ?", [result.run_id])))["target_id"]
     baseline = pinned(sdb, c.name, target_id)
-    pinned_now = False
-    if baseline is None and result.status == "complete":
-        pin(sdb, result.run_id)
-        baseline, pinned_now = result.run_id, True
     out = check(result.db_path, result.run_id, baseline)
-    out.pinned_now = pinned_now
+    if baseline is None and out.exit_code == errors.EXIT_OK:
+        pin(sdb, result.run_id)
+        out.pinned_now = True
     return out

@@ -15,6 +15,7 @@ from typing import Any
 import sqlite_utils
 
 from slant import store
+from slant.probes.base import FAILED_STATUSES
 from slant.spec import Gate
 
 ORDER = {"pass": 0, "inconclusive": 1, "fail": 2}
@@ -104,11 +105,13 @@ def _result(g: Gate, status: str, reason: str, detail: list[dict[str, Any]]) -> 
 
 
 def error_rate(db: sqlite_utils.Database, run_id: str) -> float | None:
-    """Share of a run's outcomes whose call failed after all retries."""
+    """Share of a run's outcomes that failed: the call failed after all retries, or the reply lacked what
+    scoring needs (no logprobs). A server that drops logprobs fails this gate, it does not pass it."""
     row = next(
         iter(
             db.query(
-                "select count(*) n, sum(parse_status = 'error') e from outcomes where run_id = ?", [run_id]
+                f"select count(*) n, sum(parse_status in {FAILED_STATUSES}) e from outcomes where run_id = ?",
+                [run_id],
             )
         )
     )

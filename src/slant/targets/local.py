@@ -27,7 +27,7 @@ from typing import IO, Any
 
 from slant.errors import TargetUnavailable
 from slant.targets.base import Reply, Request, TargetError
-from slant.targets.openai_compat import OpenAICompatTarget
+from slant.targets.openai_compat import OpenAICompatTarget, render_chatml
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_ALIAS = "smollm2"
@@ -68,18 +68,20 @@ REBUILD = (
 )
 
 
-def crash_message(returncode: int, log: str) -> str:
-    """One line for a model server that died: how it died and what to do."""
+def crash_message(returncode: int, log: str | None) -> str:
+    """One line for a model server that died: how it died and what to do (``log``: its log file)."""
     head = "the embedded model server (llama.cpp) crashed"
     if returncode >= 0:
-        return f"{head}: it exited with code {returncode} (log: {log})"
+        lines = Path(log).read_text(errors="replace").strip().splitlines() if log else []
+        last = f": {lines[-1].strip()[:200]}" if lines else ""
+        return f"{head}: it exited with code {returncode}{last} (log: {log})"
     sig = signal.Signals(-returncode)
     how = f"it was killed by {sig.name} ({signal.strsignal(sig) or sig.name})"
     if sig == signal.SIGILL:
         how += ": its build uses CPU instructions this processor cannot run; " + REBUILD
     elif sig in (signal.SIGSEGV, signal.SIGBUS):  # AMX code without the kernel's permission faults this way
         how += "; a build made for another CPU (-march=native) dies like this: " + REBUILD
-    return f"{head}: {how} (log: {log})"
+    return f"{head}: {how}" + (f" (log: {log})" if log else " (while loading llama_cpp)")
 
 
 @cache
@@ -91,7 +93,7 @@ def build_info() -> str:
     code = "import llama_cpp; print(llama_cpp.__version__, llama_cpp.llama_print_system_info().decode())"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     if done.returncode < 0:
-        raise TargetUnavailable(crash_message(done.returncode, "while loading llama_cpp"))
+        raise TargetUnavailable(crash_message(done.returncode, None))
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise TargetUnavailable(f"the embedded model needs llama-cpp-python: {last}")
@@ -164,13 +166,9 @@ class LocalServer:
 
     def _first_completion(self, timeout: float) -> None:
         """One real one-token completion: a server that answers /models can still die computing."""
-        body = json.dumps(
-            {
-                "prompt": "<|im_start|>user\nHello<|im_end|>\n<|im_start|>assistant\n",
-                "max_tokens": 1,
-                "temperature": 0,
-            }
-        ).encode()
+        case = "A customer asks for a decision about an everyday request. " * 12  # a probe's length
+        prompt = render_chatml((("system", "Answer yes or no."), ("user", case)), "My answer is")
+        body = json.dumps({"prompt": prompt, "max_tokens": 1, "temperature": 0}).encode()
         req = urllib.request.Request(
             f"{self.base_url}/completions", body, headers={"Content-Type": "application/json"}
         )
@@ -195,7 +193,7 @@ class LocalServer:
         if code is None:
             return
         if self.crashed is None:
-            self.crashed = crash_message(code, self.log.name if self.log else "none")
+            self.crashed = crash_message(code, self.log.name if self.log else None)
         raise TargetUnavailable(self.crashed)
 
     def stop(self) -> None:
