@@ -49,6 +49,7 @@ from slant.probes.base import Probe, logprob_read, new_outcome, sampled, short_h
 from slant.probes.decision import Sampled
 from slant.probes.packs import PackHeader, PackPaths
 from slant.prompts import load_prompt
+from slant.stats import degenerate
 from slant.stats.groups import METHOD_MEAN, METHOD_RATE, clustered_mean
 from slant.targets.base import Reply, Request
 
@@ -225,7 +226,9 @@ def _finite(*xs: Any) -> list[float | None]:
 
 def _row(base: dict[str, Any], metric: str, est: float, ci: Any, method: str, **extra: Any) -> dict[str, Any]:
     lo, hi = _finite(*ci)
-    return dict(base, metric=metric, estimate=float(est), ci_low=lo, ci_high=hi, method=method, **extra)
+    why = extra.pop("degenerate", None)
+    row = dict(base, metric=metric, estimate=float(est), ci_low=lo, ci_high=hi, method=method, **extra)
+    return degenerate.mark(row, why)
 
 
 COUNTS = ("n_responses", "n_probes", "n_clusters", "n_refused", "n_unparsed")
@@ -278,10 +281,12 @@ def _uplift_paired(attacked: pd.DataFrame, vanilla: pd.DataFrame) -> tuple[Any, 
     paired = pd.concat(mean, axis=1, keys=["attack", "vanilla"], join="inner").dropna()
     if paired.empty:
         return None
-    est = (paired["attack"] - paired["vanilla"]).mean()
+    diffs = degenerate.snap_all(paired["attack"] - paired["vanilla"])
+    est = diffs.mean()
     extra: dict[str, Any] = {"test": "paired t", "p": None, "n_clusters": len(paired)}
-    if len(paired) < 2:
-        return est, (None, None), METHOD_PAIRED, extra
+    why = degenerate.reason(differences=diffs, clusters=len(paired))
+    if why is not None:
+        return est, (None, None), METHOD_PAIRED, extra | {"degenerate": why}
     res = ttest_rel(paired["attack"], paired["vanilla"])
     ci = res.confidence_interval()
     return est, (ci.low, ci.high), METHOD_PAIRED, extra | {"p": _finite(res.pvalue)[0]}

@@ -70,6 +70,7 @@ from slant.probes.base import Probe, logprob_read, new_outcome, sampled, short_h
 from slant.probes.decision import Sampled
 from slant.probes.packs import PackHeader, PackPaths
 from slant.prompts import load_prompt
+from slant.stats import degenerate
 from slant.stats.groups import outcome_counts
 from slant.targets.base import Reply, Request
 
@@ -352,7 +353,7 @@ def _kendall(ok: pd.DataFrame) -> dict[str, Any]:
     row |= {"test": "Kendall tau-c (scipy)", "p": None, "method": METHOD_TAU}
     tau, p, why = kendall_tau_c(ok["polarity"], ok["score"])
     if why is not None:
-        return row | {"test": None, "method": f"{METHOD_TAU}; not computed: {why}"}
+        return degenerate.mark(row | {"test": None}, why)
     lo, hi, ci_why = _bootstrap_ci(ok)
     method = METHOD_TAU if ci_why is None else f"{METHOD_TAU}; no CI: {ci_why}"
     return row | {"estimate": tau, "p": p, "ci_low": lo, "ci_high": hi, "method": method}

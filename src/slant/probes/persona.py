@@ -53,6 +53,7 @@ from slant.probes.base import Probe, logprob_read, new_outcome, sampled, short_h
 from slant.probes.decision import Sampled, SampleScoring
 from slant.probes.packs import PackHeader, PackPaths, load_items
 from slant.prompts import available, load_prompt
+from slant.stats import degenerate
 from slant.stats.groups import METHOD_RATE, clustered_mean, outcome_counts
 from slant.stats.uncertainty import uncertainty_rows
 from slant.targets.base import Reply, Request
@@ -432,7 +433,7 @@ def _gap(mine: pd.Series, ref: pd.Series) -> dict[str, Any] | None:
     if len(diff) > 1 and np.ptp(diff) > 0:  # the t interval is undefined without variation
         ci = ttest_rel(a, b).confidence_interval()
         lo, hi = float(ci.low), float(ci.high)
-    return {
+    row = {
         "metric": "accuracy_gap",
         "estimate": float(diff.mean()),
         "ci_low": lo,
@@ -441,6 +442,7 @@ def _gap(mine: pd.Series, ref: pd.Series) -> dict[str, Any] | None:
         "p": float(mcnemar(table, exact=exact, correction=True).pvalue),
         "method": f"{METHOD_GAP}; {len(diff)} paired items, {discordant} discordant",
     }
+    return degenerate.mark(row, degenerate.reason(discordant=discordant))
 
 
 Spec = PersonaSet

@@ -67,7 +67,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
-import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationInfo, field_validator
 from scipy import stats
@@ -80,7 +79,8 @@ from slant.probes.base import Probe, logprob_read, new_outcome, sampled, short_h
 from slant.probes.iat import d_scores
 from slant.probes.packs import PackPaths, Provenance, pack_files
 from slant.prompts import load_prompt
-from slant.stats.groups import clustered_mean, outcome_counts
+from slant.stats import degenerate
+from slant.stats.groups import clustered_fit, outcome_counts
 from slant.targets.base import Reply, Request
 
 Cue = Literal["usage-standard", "usage-dialect", "usage-control", "named-standard", "named-dialect"]
@@ -562,25 +562,22 @@ def _mean_row(d: pd.DataFrame, task: str, cue: str) -> list[dict[str, Any]]:
     ok = d[d["usable"]]
     if ok.empty:
         return []
-    est, lo, hi, p = clustered_mean(ok, "score")
-    tested = task == "association" and p is not None  # 0 is a null only for the association score
-    return [
-        {
-            "cue": cue,
-            "metric": "usage_score",
-            "axis": task,
-            "grp": cue,
-            "reference": None,
-            "estimate": est,
-            "ci_low": lo,
-            "ci_high": hi,
-            "test": "cluster-robust t" if tested else None,
-            "p": p if tested else None,
-            **_counts(d),
-            "n_clusters": int(ok["scenario_id"].nunique()),
-            "method": METHOD_MEAN,
-        }
-    ]
+    fit = clustered_fit("score ~ 1", ok, "Intercept")
+    tested = task == "association"  # 0 is a null only for the association score
+    row = {
+        "cue": cue,
+        "metric": "usage_score",
+        "axis": task,
+        "grp": cue,
+        "reference": None,
+        "test": "cluster-robust t" if tested else None,
+        **_counts(d),
+        "n_clusters": int(ok["scenario_id"].nunique()),
+        "method": METHOD_MEAN,
+    }
+    if tested:
+        return [fit.into(row)]
+    return [row | {"estimate": fit.estimate, "ci_low": fit.ci_low, "ci_high": fit.ci_high, "p": None}]
 
 
 def _gap_row(
@@ -592,7 +589,7 @@ def _gap_row(
     paired = means[[grp, ref]].dropna()
     if paired.empty:
         return []
-    diff = paired[grp] - paired[ref]
+    diff = pd.Series(degenerate.snap_all(paired[grp] - paired[ref]), index=paired.index)
     row: dict[str, Any] = {
         "cue": grp,
         "metric": metric,
@@ -608,11 +605,12 @@ def _gap_row(
         "n_clusters": len(paired),
         "method": method.format(grp=grp, ref=ref),
     }
-    if len(paired) >= 2 and np.ptp(diff.to_numpy()) > 0:  # a t-test needs variance
+    why = degenerate.reason(differences=diff, clusters=len(paired))
+    if why is None:
         res = stats.ttest_rel(paired[grp].to_numpy(), paired[ref].to_numpy())
         ci = res.confidence_interval(0.95)
         row.update(test="paired t", p=float(res.pvalue), ci_low=float(ci.low), ci_high=float(ci.high))
-    return [row]
+    return [degenerate.mark(row, why)]
 
 
 def _paired_rows(by_task: pd.DataFrame) -> list[dict[str, Any]]:
@@ -652,11 +650,12 @@ def _d_row(d: pd.DataFrame, cue: str, metric: str) -> list[dict[str, Any]]:
         "n_clusters": len(values),
         "method": METHOD_D.format(metric=metric),
     }
-    if len(values) >= 2 and np.ptp(values) > 0:  # a t-test needs variance
+    why = degenerate.reason(values=values, clusters=len(values))
+    if why is None:
         res = stats.ttest_1samp(values, 0.0)
         ci = res.confidence_interval(0.95)
         row.update(test="one-sample t", p=float(res.pvalue), ci_low=float(ci.low), ci_high=float(ci.high))
-    return [row]
+    return [degenerate.mark(row, why)]
 
 
 Spec = UsageSet
