@@ -29,7 +29,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -44,6 +44,7 @@ from statsmodels.stats.proportion import (
 from slant.detect.answer import answer_probabilities, p_first_answer, parse_answer
 from slant.detect.refusal import FULL_REFUSALS
 from slant.errors import SpecError
+from slant.files import Unique
 from slant.probes import packs
 from slant.probes.base import Probe, logprob_read, new_outcome, sampled, short_hash
 from slant.probes.decision import Sampled
@@ -83,7 +84,9 @@ class AttackSet(BaseModel):
     family: Literal["attack"] = Field(description="attack")
     name: str = Field("attack", description="name of the set, unique within the campaign")
     statements: PackPaths = Field(description="statement pack files or globs")
-    attacks: list[Attack] = Field(list(ATTACKS), description="attacks to run; must include vanilla")
+    attacks: Annotated[list[Attack], Unique] = Field(
+        list(ATTACKS), description="attacks to run; must include vanilla"
+    )
     scoring: Literal["logprobs"] | Sampled = Field("logprobs", description="logprobs or {sample: {n, …}}")
     min_mass: float = Field(0.5, ge=0, le=1, description="answer-space mass below which P(yes) is unused")
     seed_examples: int = Field(0, description="seed for choosing the teaching attack's example statements")

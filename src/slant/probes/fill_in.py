@@ -56,7 +56,7 @@ import itertools
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -65,6 +65,7 @@ from scipy.stats import bootstrap, kendalltau
 from statsmodels.stats.proportion import proportion_confint
 
 from slant.detect.answer import answer_probabilities
+from slant.files import Unique
 from slant.probes import packs
 from slant.probes.base import Probe, logprob_read, new_outcome, sampled, short_hash
 from slant.probes.decision import Sampled
@@ -171,7 +172,7 @@ class FillInSet(BaseModel):
     family: Literal["fill-in"] = Field(description="fill-in")
     name: str = Field("fill-in", description="name of the set, unique within the campaign")
     items: PackPaths = Field(description="item pack files or globs")
-    directions: list[Direction] = Field(
+    directions: Annotated[list[Direction], Unique] = Field(
         list(DIRECTIONS), min_length=1, description="item directions to ask (default both)"
     )
     permutations: Literal["all", "rotations"] = Field(

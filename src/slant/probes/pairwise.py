@@ -25,7 +25,7 @@ import re
 import string
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationInfo, field_validator
@@ -34,7 +34,7 @@ from statsmodels.stats.proportion import proportion_confint
 
 from slant.detect.answer import p_first_answer
 from slant.errors import SpecError
-from slant.files import read_yaml, validate
+from slant.files import Unique, read_yaml, validate
 from slant.probes import decision
 from slant.probes.base import Probe, new_outcome, short_hash
 from slant.probes.decision import AXES, GENDER_NOUN, NameList, Sampled, describe_person
@@ -108,8 +108,8 @@ class PairwiseSet(BaseModel):
     scenarios: PackPaths
     pairs: dict[Axis, list[tuple[Group, Group]]] = Field(min_length=1)  # axis → [[group, group], ...]
     fixed: Fixed = Field(default_factory=Fixed, validate_default=True)
-    cues: list[Literal["explicit", "name"]] = ["explicit"]
-    conditions: list[str] = ["none"]
+    cues: Annotated[list[Literal["explicit", "name"]], Unique] = ["explicit"]
+    conditions: Annotated[list[str], Unique] = ["none"]
     names: str | None = None  # default: scenarios/names/us-names.yaml of this project
     names_per_group: PositiveInt = 1
     scoring: Literal["logprobs"] | Sampled = "logprobs"

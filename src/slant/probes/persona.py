@@ -37,7 +37,7 @@ import re
 import string
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -48,7 +48,7 @@ from statsmodels.stats.proportion import proportion_confint
 
 from slant.detect.answer import answer_probabilities
 from slant.errors import SpecError
-from slant.files import read_yaml, validate
+from slant.files import Unique, read_yaml, validate
 from slant.probes.base import Probe, logprob_read, new_outcome, sampled, short_hash
 from slant.probes.decision import Sampled, SampleScoring
 from slant.probes.packs import PackHeader, PackPaths, load_items
@@ -125,7 +125,7 @@ class PersonaSet(BaseModel):
     name: str = Field("persona", description="name of the set, unique within the campaign")
     personas: str = Field(description="persona pack file")
     questions: PackPaths = Field(description="question pack files or globs")
-    templates: list[str] = Field(
+    templates: Annotated[list[str], Unique] = Field(
         ["mirror", "paraphrase-1", "paraphrase-2"],
         min_length=1,
         description="persona system prompts in prompts/persona/templates/",

@@ -74,7 +74,7 @@ from scipy import stats
 from slant.detect.answer import p_first_answer, parse_answer
 from slant.detect.lines import read_pairs
 from slant.errors import SpecError
-from slant.files import read_yaml, validate
+from slant.files import Unique, read_yaml, validate
 from slant.probes.base import Probe, logprob_read, new_outcome, sampled, short_hash
 from slant.probes.iat import d_scores
 from slant.probes.packs import PackPaths, Provenance, pack_files
@@ -177,11 +177,13 @@ class UsageSet(BaseModel):
     family: Literal["usage"] = Field(description="the probe family")
     name: str = Field("usage", description="name of the set, unique within the campaign")
     texts: PackPaths = Field(description="text pack files or globs (scenarios/usage/*.yaml)")
-    cues: list[Cue] = Field(list(CUES), min_length=1, description="cues to present (default: all five)")
-    tasks: list[Task] = Field(
+    cues: Annotated[list[Cue], Unique] = Field(
+        list(CUES), min_length=1, description="cues to present (default: all five)"
+    )
+    tasks: Annotated[list[Task], Unique] = Field(
         list(TASKS), min_length=1, description="association, decision and/or association-paired"
     )
-    questions: list[str] | None = Field(
+    questions: Annotated[list[str], Unique] | None = Field(
         None, min_length=1, description="decision question ids (default: every question of the packs)"
     )
     noise_rate: float = Field(0.08, gt=0, le=1, description="share of words given a typo in usage-control")
@@ -192,15 +194,6 @@ class UsageSet(BaseModel):
         0.5, ge=0, le=1, description="decision: answer-space mass below which P is unused"
     )
     system: str | None = Field(None, description="system message (default prompts/usage/system.md)")
-
-    @field_validator("cues", "tasks", "questions")
-    @classmethod
-    def no_repeats(cls, values: list[str] | None) -> list[str] | None:
-        listed = values or []
-        dup = next((v for v in listed if listed.count(v) > 1), None)
-        if dup is not None:
-            raise ValueError(f"{dup!r} is listed twice")
-        return values
 
     @field_validator("tasks")
     @classmethod
