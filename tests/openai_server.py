@@ -46,6 +46,7 @@ class FakeOpenAIServer:
         reply_fn: Callable[[str], str] | None = None,
         shift: dict[str, float] | None = None,
         fingerprint: str = "fp_test",
+        p_yes: float | None = None,
     ) -> None:
         self.fail_first, self.fail_status, self.retry_after = fail_first, fail_status, retry_after
         self.fail_marker, self.delay, self.mass = fail_marker, delay, mass
@@ -54,6 +55,9 @@ class FakeOpenAIServer:
         self.reply_text = reply_text
         # A planted bias: P(yes) moves by shift[s] (clipped to [0.01, 0.99]) when the prompt contains s.
         self.shift, self.fingerprint = shift or {}, fingerprint
+        # When set, P(yes) is this constant for every prompt (a model that answers everyone identically);
+        # 1.0 puts all of the answer mass on "yes" (logprob 0, no "no" and no off-answer token).
+        self.p_yes = p_yes
         self.reply_fn = reply_fn  # when set, a chat reply is reply_fn(the last message's content)
         self.drop_logprobs = (
             False  # when set, replies carry no logprobs even when asked (a logprob-less server)
@@ -135,19 +139,19 @@ class FakeOpenAIServer:
         return status, payload, out_headers
 
     def _completion(self, path: str, prompt: str, body: dict[str, Any]) -> dict[str, Any]:
-        p = p_yes_for(prompt) + sum(v for k, v in self.shift.items() if k in prompt)
-        p = min(max(p, 0.01), 0.99)
+        if self.p_yes is not None:
+            p = self.p_yes
+        else:
+            p = p_yes_for(prompt) + sum(v for k, v in self.shift.items() if k in prompt)
+            p = min(max(p, 0.01), 0.99)
         temperature = body.get("temperature") or 0.0
         if temperature > 0:
             u = int(hashlib.sha256(f"{prompt}{body.get('seed')}".encode()).hexdigest()[:8], 16) / 16**8
             word = "yes" if u < p else "no"
         else:
             word = "yes" if p >= 0.5 else "no"
-        top = {
-            "yes": math.log(p * self.mass),
-            "no": math.log((1 - p) * self.mass),
-            "The": math.log(1 - self.mass),
-        }
+        probs = {"yes": p * self.mass, "no": (1 - p) * self.mass, "The": 1 - self.mass}
+        top = {t: math.log(q) for t, q in probs.items() if q > 0}  # a certain "yes" is logprob 0
         usage = {
             "prompt_tokens": len(prompt.split()),
             "completion_tokens": 1,

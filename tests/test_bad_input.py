@@ -346,3 +346,12 @@ def test_counts_on_the_command_line_must_be_positive(tmp_path, server, option, v
     assert err.strip().splitlines()[-1] == (
         f"slant run: error: argument {option}: expected a whole number of at least 1, got {value!r}"
     )
+
+
+def test_a_level_listed_twice_is_refused_before_any_call(tmp_path, server):
+    demographics = {"age": [30], "gender": ["male", "female", "female"], "race": ["white"]}
+    campaign = write_campaign(tmp_path, {"demographics": demographics})
+    code, _ = run_checked(
+        server, campaign, str(campaign), "probes[0].demographics.gender", "'female' is listed twice"
+    )
+    assert code == 2

@@ -209,7 +209,8 @@ def test_mcnemar_majority_ties_and_chi_square():
 
 def test_binary_without_discordant_sets_has_no_ci():
     row = paired_binary(binary_sets([(1, 1)] * 3 + [(0, 0)] * 2), "g", "b", "a")
-    assert row["estimate"] == 0 and row["p"] == 1.0  # exact McNemar with no discordant pair
+    # no discordant pair: degenerate, McNemar is not run (no p, so never in BH or a finding)
+    assert row["estimate"] == 0 and row["p"] is None and row["degenerate"] == "no discordant pairs"
     upper = 1 - 0.025 ** (1 / 5)  # Clopper-Pearson upper bound of 0 discordant of 5 sets
     assert (row["ci_low"], row["ci_high"]) == pytest.approx((-upper, upper)) and "no set differs" in row[
         "method"
@@ -220,6 +221,7 @@ def test_binary_without_discordant_sets_has_no_ci():
     three = pd.concat([ones, ones[ones["g"] == "a"].assign(g="c", probe_id=lambda d: d["probe_id"] + "c")])
     q = cochran_q(three, "g", ["a", "b", "c"])
     assert q["n_sets"] == 3 and q["estimate"] is None and "undefined" in q["method"]
+    assert q["p"] is None and q["degenerate"] == "no discordant pairs"
 
 
 def test_cochran_q_equals_statsmodels():

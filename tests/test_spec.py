@@ -10,7 +10,8 @@ from conftest import SCENARIOS, write_campaign
 
 from slant import audit, open_db
 from slant.cli import main
-from slant.errors import EXIT_BAD_INPUT
+from slant.errors import EXIT_BAD_INPUT, SpecError
+from slant.spec import load_campaign
 
 GOOD_PACK = {
     "pack": "t",
@@ -138,3 +139,68 @@ def test_the_shipped_campaign_and_packs_are_valid(server):
         dry_run=True,
     )
     assert result.n_probes == 18 * (2 * 3 * 3 + 1 * 2 * 4)  # explicit grid + name grid
+
+
+@pytest.mark.parametrize(
+    ("probe_set", "field", "level"),
+    [
+        (
+            {"demographics": {"age": [30, 30], "gender": ["male"], "race": ["white"]}},
+            "demographics.age",
+            "30",
+        ),
+        (
+            {"demographics": {"age": [30], "gender": ["male", "female", "female"], "race": ["white"]}},
+            "demographics.gender",
+            "'female'",
+        ),
+        ({"cues": ["explicit", "explicit"]}, "cues", "'explicit'"),
+        ({"conditions": ["none", "none"]}, "conditions", "'none'"),
+        (
+            {
+                "family": "pairwise",
+                "pairs": {"gender": [["male", "female"]]},
+                "fixed": {"age": 40, "gender": "male", "race": "white"},
+                "cues": ["name", "name"],
+                "demographics": None,
+            },
+            "cues",
+            "'name'",
+        ),
+        (
+            {
+                "family": "attack",
+                "statements": "s.yaml",
+                "attacks": ["vanilla", "vanilla"],
+                "scenarios": None,
+                "demographics": None,
+                "cues": None,
+                "scoring": None,
+            },
+            "attacks",
+            "'vanilla'",
+        ),
+        (
+            {
+                "family": "usage",
+                "texts": "t.yaml",
+                "tasks": ["decision", "decision"],
+                "scenarios": None,
+                "demographics": None,
+                "cues": None,
+                "scoring": None,
+            },
+            "tasks",
+            "'decision'",
+        ),
+    ],
+)
+def test_a_level_listed_twice_is_a_one_line_spec_error(tmp_path, probe_set, field, level):
+    overrides = {k: v for k, v in probe_set.items() if v is not None}
+    path = write_campaign(tmp_path, overrides)
+    data = yaml.safe_load(path.read_text())
+    data["probes"][0] = {k: v for k, v in data["probes"][0].items() if probe_set.get(k, "") is not None}
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(SpecError) as e:
+        load_campaign(path)
+    assert str(e.value) == f"{path}: probes[0].{field}: Value error, {level} is listed twice"

@@ -13,7 +13,8 @@ QUERIES: dict[str, dict[str, str]] = {
     "findings": {
         "title": "Findings: estimates significant after Benjamini-Hochberg",
         "sql": "select run_id, family, probe_set, cue, metric, axis, grp, reference, estimate, ci_low, "
-        "ci_high, p, p_adj, n_responses, method from disparities where p_adj < 0.05 order by p_adj",
+        "ci_high, p, p_adj, n_responses, method from disparities where p_adj < 0.05 "
+        "and json_extract(extra, '$.degenerate') is null order by p_adj",
     },
     "equivalent": {
         "title": "Gaps shown to be negligible (TOST p < 0.05 at the stated margin)",

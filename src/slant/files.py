@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import AfterValidator, BaseModel, ValidationError
 
 from slant.errors import SpecError
 
@@ -73,3 +73,16 @@ def validate(model: type[M], data: Any, file: Path, tags: Collection[str] = ()) 
             if err["type"] == "union_tag_invalid":
                 msg = f"unknown {tag} {err['ctx']['tag']!r} (known: {err['ctx']['expected_tags']})"
         raise SpecError(str(file), field_path(loc), msg) from None
+
+
+def no_duplicates(values: list[Any] | None) -> list[Any] | None:
+    """A list of levels with each listed once: a repeated level would count its outcomes twice."""
+    seen: set[Any] = set()
+    for v in values or []:
+        if v in seen:
+            raise ValueError(f"{v!r} is listed twice")
+        seen.add(v)
+    return values
+
+
+Unique = AfterValidator(no_duplicates)  # use as Annotated[list[X], Unique]: the one duplicate-level check

@@ -29,7 +29,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -44,11 +44,13 @@ from statsmodels.stats.proportion import (
 from slant.detect.answer import answer_probabilities, p_first_answer, parse_answer
 from slant.detect.refusal import FULL_REFUSALS
 from slant.errors import SpecError
+from slant.files import Unique
 from slant.probes import packs
 from slant.probes.base import Probe, logprob_read, new_outcome, sampled, short_hash
 from slant.probes.decision import Sampled
 from slant.probes.packs import PackHeader, PackPaths
 from slant.prompts import load_prompt
+from slant.stats import degenerate
 from slant.stats.groups import METHOD_MEAN, METHOD_RATE, clustered_mean
 from slant.targets.base import Reply, Request
 
@@ -82,7 +84,9 @@ class AttackSet(BaseModel):
     family: Literal["attack"] = Field(description="attack")
     name: str = Field("attack", description="name of the set, unique within the campaign")
     statements: PackPaths = Field(description="statement pack files or globs")
-    attacks: list[Attack] = Field(list(ATTACKS), description="attacks to run; must include vanilla")
+    attacks: Annotated[list[Attack], Unique] = Field(
+        list(ATTACKS), description="attacks to run; must include vanilla"
+    )
     scoring: Literal["logprobs"] | Sampled = Field("logprobs", description="logprobs or {sample: {n, …}}")
     min_mass: float = Field(0.5, ge=0, le=1, description="answer-space mass below which P(yes) is unused")
     seed_examples: int = Field(0, description="seed for choosing the teaching attack's example statements")
@@ -225,7 +229,9 @@ def _finite(*xs: Any) -> list[float | None]:
 
 def _row(base: dict[str, Any], metric: str, est: float, ci: Any, method: str, **extra: Any) -> dict[str, Any]:
     lo, hi = _finite(*ci)
-    return dict(base, metric=metric, estimate=float(est), ci_low=lo, ci_high=hi, method=method, **extra)
+    why = extra.pop("degenerate", None)
+    row = dict(base, metric=metric, estimate=float(est), ci_low=lo, ci_high=hi, method=method, **extra)
+    return degenerate.mark(row, why)
 
 
 COUNTS = ("n_responses", "n_probes", "n_clusters", "n_refused", "n_unparsed")
@@ -278,10 +284,12 @@ def _uplift_paired(attacked: pd.DataFrame, vanilla: pd.DataFrame) -> tuple[Any, 
     paired = pd.concat(mean, axis=1, keys=["attack", "vanilla"], join="inner").dropna()
     if paired.empty:
         return None
-    est = (paired["attack"] - paired["vanilla"]).mean()
+    diffs = degenerate.snap_all(paired["attack"] - paired["vanilla"])
+    est = diffs.mean()
     extra: dict[str, Any] = {"test": "paired t", "p": None, "n_clusters": len(paired)}
-    if len(paired) < 2:
-        return est, (None, None), METHOD_PAIRED, extra
+    why = degenerate.reason(differences=diffs, clusters=len(paired))
+    if why is not None:
+        return est, (None, None), METHOD_PAIRED, extra | {"degenerate": why}
     res = ttest_rel(paired["attack"], paired["vanilla"])
     ci = res.confidence_interval()
     return est, (ci.low, ci.high), METHOD_PAIRED, extra | {"p": _finite(res.pvalue)[0]}

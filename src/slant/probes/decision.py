@@ -11,7 +11,7 @@ import itertools
 import string
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
 from slant.detect.answer import p_first_answer, parse_answer
 from slant.detect.refusal import FULL_REFUSALS
 from slant.errors import SpecError
-from slant.files import read_yaml, validate
+from slant.files import Unique, read_yaml, validate
 from slant.probes.base import Probe, logprob_read, new_outcome, sampled, short_hash
 from slant.probes.packs import SCENARIOS_DIR, PackHeader, PackPaths, load_items
 from slant.prompts import available, load_prompt
@@ -64,9 +64,9 @@ class NameList(BaseModel):
 
 class Demographics(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    age: list[int] = Field(min_length=1)
-    gender: list[Literal["male", "female", "non-binary"]] = Field(min_length=1)
-    race: list[str] = Field(min_length=1)
+    age: Annotated[list[int], Unique] = Field(min_length=1)
+    gender: Annotated[list[Literal["male", "female", "non-binary"]], Unique] = Field(min_length=1)
+    race: Annotated[list[str], Unique] = Field(min_length=1)
 
     @field_validator("age")
     @classmethod
@@ -101,8 +101,12 @@ class DecisionSet(BaseModel):
     name: str = Field("decision", description="name of the set, unique within the campaign")
     scenarios: PackPaths = Field(description="scenario pack files or globs")
     demographics: Demographics = Field(description="age, gender and race levels to cross")
-    cues: list[Literal["explicit", "name"]] = Field(["explicit"], description="explicit and/or name")
-    conditions: list[str] = Field(["none"], description="prompt files in prompts/decision/conditions/")
+    cues: Annotated[list[Literal["explicit", "name"]], Unique] = Field(
+        ["explicit"], description="explicit and/or name"
+    )
+    conditions: Annotated[list[str], Unique] = Field(
+        ["none"], description="prompt files in prompts/decision/conditions/"
+    )
     names: str | None = Field(None, description="name list (default scenarios/names/us-names.yaml)")
     names_per_group: PositiveInt = Field(1, description="names per gender × race, one matched set each")
     scoring: Literal["logprobs"] | Sampled = Field("logprobs", description="logprobs or {sample: {n, …}}")

@@ -56,7 +56,7 @@ import itertools
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -65,11 +65,13 @@ from scipy.stats import bootstrap, kendalltau
 from statsmodels.stats.proportion import proportion_confint
 
 from slant.detect.answer import answer_probabilities
+from slant.files import Unique
 from slant.probes import packs
 from slant.probes.base import Probe, logprob_read, new_outcome, sampled, short_hash
 from slant.probes.decision import Sampled
 from slant.probes.packs import PackHeader, PackPaths
 from slant.prompts import load_prompt
+from slant.stats import degenerate
 from slant.stats.groups import outcome_counts
 from slant.targets.base import Reply, Request
 
@@ -170,7 +172,7 @@ class FillInSet(BaseModel):
     family: Literal["fill-in"] = Field(description="fill-in")
     name: str = Field("fill-in", description="name of the set, unique within the campaign")
     items: PackPaths = Field(description="item pack files or globs")
-    directions: list[Direction] = Field(
+    directions: Annotated[list[Direction], Unique] = Field(
         list(DIRECTIONS), min_length=1, description="item directions to ask (default both)"
     )
     permutations: Literal["all", "rotations"] = Field(
@@ -352,7 +354,7 @@ def _kendall(ok: pd.DataFrame) -> dict[str, Any]:
     row |= {"test": "Kendall tau-c (scipy)", "p": None, "method": METHOD_TAU}
     tau, p, why = kendall_tau_c(ok["polarity"], ok["score"])
     if why is not None:
-        return row | {"test": None, "method": f"{METHOD_TAU}; not computed: {why}"}
+        return degenerate.mark(row | {"test": None}, why)
     lo, hi, ci_why = _bootstrap_ci(ok)
     method = METHOD_TAU if ci_why is None else f"{METHOD_TAU}; no CI: {ci_why}"
     return row | {"estimate": tau, "p": p, "ci_low": lo, "ci_high": hi, "method": method}

@@ -27,9 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import numpy as np
 import pandas as pd
-import statsmodels.formula.api as smf
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationInfo, field_validator
 from scipy import stats
 
@@ -39,6 +37,8 @@ from slant.probes import packs
 from slant.probes.base import Probe, new_outcome, sampled, short_hash
 from slant.probes.packs import PackHeader, PackPaths
 from slant.prompts import load_prompt
+from slant.stats import degenerate
+from slant.stats.groups import clustered_fit
 from slant.targets.base import Reply, Request
 
 TERM = r"^[^\W\d_]+(?:[ '-][^\W\d_]+)*$"  # letters; words joined by single spaces, hyphens, apostrophes
@@ -239,11 +239,12 @@ def _pack_row(d: pd.DataFrame, cue: str, metric: str, pack: str) -> list[dict[st
     if not len(values):
         return []
     row = _row(d, cue, metric, pack, METHOD_PACK)
-    if len(values) >= 2 and np.ptp(values) > 0:  # a t-test needs variance
+    why = degenerate.reason(values=values, clusters=len(values))  # responses are the units within a pack
+    if why is None:
         res = stats.ttest_1samp(values, 0.0)
         ci = res.confidence_interval(0.95)
         row.update(test="one-sample t", p=float(res.pvalue), ci_low=float(ci.low), ci_high=float(ci.high))
-    return [row]
+    return [degenerate.mark(row, why)]
 
 
 def _overall_row(d: pd.DataFrame, cue: str, metric: str) -> list[dict[str, Any]]:
@@ -251,15 +252,8 @@ def _overall_row(d: pd.DataFrame, cue: str, metric: str) -> list[dict[str, Any]]
     if data.empty:
         return []
     row = _row(d, cue, metric, "all", METHOD_ALL)
-    if data["scenario_id"].nunique() >= 2:
-        fit = smf.ols("score ~ 1", data=data).fit(
-            cov_type="cluster", cov_kwds={"groups": data["scenario_id"]}, use_t=True
-        )
-        p = float(fit.pvalues["Intercept"])
-        if np.isfinite(p):
-            lo, hi = (float(x) for x in fit.conf_int().loc["Intercept"])
-            row.update(test="cluster-robust t", p=p, ci_low=lo, ci_high=hi)
-    return [row]
+    fit = clustered_fit("score ~ 1", data, "Intercept")
+    return [fit.into(row if fit.degenerate else row | {"test": "cluster-robust t"})]
 
 
 Spec = IatSet

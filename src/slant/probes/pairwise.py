@@ -25,7 +25,7 @@ import re
 import string
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationInfo, field_validator
@@ -34,13 +34,13 @@ from statsmodels.stats.proportion import proportion_confint
 
 from slant.detect.answer import p_first_answer
 from slant.errors import SpecError
-from slant.files import read_yaml, validate
+from slant.files import Unique, read_yaml, validate
 from slant.probes import decision
 from slant.probes.base import Probe, new_outcome, short_hash
 from slant.probes.decision import AXES, GENDER_NOUN, NameList, Sampled, describe_person
 from slant.probes.packs import SCENARIOS_DIR, PackHeader, PackPaths, load_items
 from slant.prompts import available, load_prompt
-from slant.stats.groups import _clustered, outcome_counts
+from slant.stats.groups import clustered_fit, outcome_counts
 from slant.targets.base import Reply, Request
 
 Axis = Literal["age", "gender", "race"]
@@ -108,8 +108,8 @@ class PairwiseSet(BaseModel):
     scenarios: PackPaths
     pairs: dict[Axis, list[tuple[Group, Group]]] = Field(min_length=1)  # axis → [[group, group], ...]
     fixed: Fixed = Field(default_factory=Fixed, validate_default=True)
-    cues: list[Literal["explicit", "name"]] = ["explicit"]
-    conditions: list[str] = ["none"]
+    cues: Annotated[list[Literal["explicit", "name"]], Unique] = ["explicit"]
+    conditions: Annotated[list[str], Unique] = ["none"]
     names: str | None = None  # default: scenarios/names/us-names.yaml of this project
     names_per_group: PositiveInt = 1
     scoring: Literal["logprobs"] | Sampled = "logprobs"
@@ -364,24 +364,23 @@ def _choice_rate(d: pd.DataFrame, g: str) -> dict[str, Any]:
     """Mean P(g chosen) with a CI clustered by scenario; the test is against 0.5."""
     ok = _ok(d)
     p_a = ok["p_yes"].astype(float)
-    est = lo = hi = p = None
-    if len(ok):
-        est, lo, hi, p = _clustered(
-            "y ~ 1", ok.assign(y=p_a.where(ok["first"] == g, 1 - p_a) - 0.5), "Intercept"
-        )
-        est, lo, hi = (None if x is None else x + 0.5 for x in (est, lo, hi))
     opponents = dict.fromkeys(o for o in [*d["first"], *d["second"]] if o != g)
-    return {
+    row = {
         "metric": "choice_rate",
         "grp": g,
         "reference": ", ".join(opponents),
-        "estimate": est,
-        "ci_low": lo,
-        "ci_high": hi,
+        "estimate": None,
+        "ci_low": None,
+        "ci_high": None,
         "test": "cluster-robust t vs 0.5",
-        "p": p,
+        "p": None,
         "method": METHOD_CHOICE,
     }
+    if not len(ok):
+        return row
+    fit = clustered_fit("y ~ 1", ok.assign(y=p_a.where(ok["first"] == g, 1 - p_a) - 0.5), "Intercept")
+    row = fit.into(row)  # estimated as the distance from 0.5, so that "no variance" means none around it
+    return row | {k: None if row[k] is None else row[k] + 0.5 for k in ("estimate", "ci_low", "ci_high")}
 
 
 def _choices(data: pd.DataFrame) -> pd.DataFrame:

@@ -37,7 +37,7 @@ import re
 import string
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -48,11 +48,12 @@ from statsmodels.stats.proportion import proportion_confint
 
 from slant.detect.answer import answer_probabilities
 from slant.errors import SpecError
-from slant.files import read_yaml, validate
+from slant.files import Unique, read_yaml, validate
 from slant.probes.base import Probe, logprob_read, new_outcome, sampled, short_hash
 from slant.probes.decision import Sampled, SampleScoring
 from slant.probes.packs import PackHeader, PackPaths, load_items
 from slant.prompts import available, load_prompt
+from slant.stats import degenerate
 from slant.stats.groups import METHOD_RATE, clustered_mean, outcome_counts
 from slant.stats.uncertainty import uncertainty_rows
 from slant.targets.base import Reply, Request
@@ -124,7 +125,7 @@ class PersonaSet(BaseModel):
     name: str = Field("persona", description="name of the set, unique within the campaign")
     personas: str = Field(description="persona pack file")
     questions: PackPaths = Field(description="question pack files or globs")
-    templates: list[str] = Field(
+    templates: Annotated[list[str], Unique] = Field(
         ["mirror", "paraphrase-1", "paraphrase-2"],
         min_length=1,
         description="persona system prompts in prompts/persona/templates/",
@@ -432,7 +433,7 @@ def _gap(mine: pd.Series, ref: pd.Series) -> dict[str, Any] | None:
     if len(diff) > 1 and np.ptp(diff) > 0:  # the t interval is undefined without variation
         ci = ttest_rel(a, b).confidence_interval()
         lo, hi = float(ci.low), float(ci.high)
-    return {
+    row = {
         "metric": "accuracy_gap",
         "estimate": float(diff.mean()),
         "ci_low": lo,
@@ -441,6 +442,7 @@ def _gap(mine: pd.Series, ref: pd.Series) -> dict[str, Any] | None:
         "p": float(mcnemar(table, exact=exact, correction=True).pvalue),
         "method": f"{METHOD_GAP}; {len(diff)} paired items, {discordant} discordant",
     }
+    return degenerate.mark(row, degenerate.reason(discordant=discordant))
 
 
 Spec = PersonaSet

@@ -67,7 +67,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
-import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationInfo, field_validator
 from scipy import stats
@@ -75,12 +74,13 @@ from scipy import stats
 from slant.detect.answer import p_first_answer, parse_answer
 from slant.detect.lines import read_pairs
 from slant.errors import SpecError
-from slant.files import read_yaml, validate
+from slant.files import Unique, read_yaml, validate
 from slant.probes.base import Probe, logprob_read, new_outcome, sampled, short_hash
 from slant.probes.iat import d_scores
 from slant.probes.packs import PackPaths, Provenance, pack_files
 from slant.prompts import load_prompt
-from slant.stats.groups import clustered_mean, outcome_counts
+from slant.stats import degenerate
+from slant.stats.groups import clustered_fit, outcome_counts
 from slant.targets.base import Reply, Request
 
 Cue = Literal["usage-standard", "usage-dialect", "usage-control", "named-standard", "named-dialect"]
@@ -177,11 +177,13 @@ class UsageSet(BaseModel):
     family: Literal["usage"] = Field(description="the probe family")
     name: str = Field("usage", description="name of the set, unique within the campaign")
     texts: PackPaths = Field(description="text pack files or globs (scenarios/usage/*.yaml)")
-    cues: list[Cue] = Field(list(CUES), min_length=1, description="cues to present (default: all five)")
-    tasks: list[Task] = Field(
+    cues: Annotated[list[Cue], Unique] = Field(
+        list(CUES), min_length=1, description="cues to present (default: all five)"
+    )
+    tasks: Annotated[list[Task], Unique] = Field(
         list(TASKS), min_length=1, description="association, decision and/or association-paired"
     )
-    questions: list[str] | None = Field(
+    questions: Annotated[list[str], Unique] | None = Field(
         None, min_length=1, description="decision question ids (default: every question of the packs)"
     )
     noise_rate: float = Field(0.08, gt=0, le=1, description="share of words given a typo in usage-control")
@@ -192,15 +194,6 @@ class UsageSet(BaseModel):
         0.5, ge=0, le=1, description="decision: answer-space mass below which P is unused"
     )
     system: str | None = Field(None, description="system message (default prompts/usage/system.md)")
-
-    @field_validator("cues", "tasks", "questions")
-    @classmethod
-    def no_repeats(cls, values: list[str] | None) -> list[str] | None:
-        listed = values or []
-        dup = next((v for v in listed if listed.count(v) > 1), None)
-        if dup is not None:
-            raise ValueError(f"{dup!r} is listed twice")
-        return values
 
     @field_validator("tasks")
     @classmethod
@@ -562,25 +555,22 @@ def _mean_row(d: pd.DataFrame, task: str, cue: str) -> list[dict[str, Any]]:
     ok = d[d["usable"]]
     if ok.empty:
         return []
-    est, lo, hi, p = clustered_mean(ok, "score")
-    tested = task == "association" and p is not None  # 0 is a null only for the association score
-    return [
-        {
-            "cue": cue,
-            "metric": "usage_score",
-            "axis": task,
-            "grp": cue,
-            "reference": None,
-            "estimate": est,
-            "ci_low": lo,
-            "ci_high": hi,
-            "test": "cluster-robust t" if tested else None,
-            "p": p if tested else None,
-            **_counts(d),
-            "n_clusters": int(ok["scenario_id"].nunique()),
-            "method": METHOD_MEAN,
-        }
-    ]
+    fit = clustered_fit("score ~ 1", ok, "Intercept")
+    tested = task == "association"  # 0 is a null only for the association score
+    row = {
+        "cue": cue,
+        "metric": "usage_score",
+        "axis": task,
+        "grp": cue,
+        "reference": None,
+        "test": "cluster-robust t" if tested else None,
+        **_counts(d),
+        "n_clusters": int(ok["scenario_id"].nunique()),
+        "method": METHOD_MEAN,
+    }
+    if tested:
+        return [fit.into(row)]
+    return [row | {"estimate": fit.estimate, "ci_low": fit.ci_low, "ci_high": fit.ci_high, "p": None}]
 
 
 def _gap_row(
@@ -592,7 +582,7 @@ def _gap_row(
     paired = means[[grp, ref]].dropna()
     if paired.empty:
         return []
-    diff = paired[grp] - paired[ref]
+    diff = pd.Series(degenerate.snap_all(paired[grp] - paired[ref]), index=paired.index)
     row: dict[str, Any] = {
         "cue": grp,
         "metric": metric,
@@ -608,11 +598,12 @@ def _gap_row(
         "n_clusters": len(paired),
         "method": method.format(grp=grp, ref=ref),
     }
-    if len(paired) >= 2 and np.ptp(diff.to_numpy()) > 0:  # a t-test needs variance
+    why = degenerate.reason(differences=diff, clusters=len(paired))
+    if why is None:
         res = stats.ttest_rel(paired[grp].to_numpy(), paired[ref].to_numpy())
         ci = res.confidence_interval(0.95)
         row.update(test="paired t", p=float(res.pvalue), ci_low=float(ci.low), ci_high=float(ci.high))
-    return [row]
+    return [degenerate.mark(row, why)]
 
 
 def _paired_rows(by_task: pd.DataFrame) -> list[dict[str, Any]]:
@@ -652,11 +643,12 @@ def _d_row(d: pd.DataFrame, cue: str, metric: str) -> list[dict[str, Any]]:
         "n_clusters": len(values),
         "method": METHOD_D.format(metric=metric),
     }
-    if len(values) >= 2 and np.ptp(values) > 0:  # a t-test needs variance
+    why = degenerate.reason(values=values, clusters=len(values))
+    if why is None:
         res = stats.ttest_1samp(values, 0.0)
         ci = res.confidence_interval(0.95)
         row.update(test="one-sample t", p=float(res.pvalue), ci_low=float(ci.low), ci_high=float(ci.high))
-    return [row]
+    return [degenerate.mark(row, why)]
 
 
 Spec = UsageSet

@@ -13,8 +13,9 @@ import sqlite_utils
 
 from slant.report.examples import finding_example, unreadable
 from slant.report.markdown import HIDDEN
-from slant.report.summary import LEVEL_METRICS, effect, fmt_ci, fmt_p, summary
+from slant.report.summary import LEVEL_METRICS, effect, fmt_ci, fmt_p, fmt_row_p, summary
 from slant.report.svg import Item, bars, forest
+from slant.stats.degenerate import is_degenerate
 
 ALPHA = 0.05
 REFUSAL_METRICS = ("refusal_rate", "refuse_rate", "abstention_rate")
@@ -41,7 +42,10 @@ overflow:auto}
 
 
 def status(r: dict[str, Any]) -> str:
-    """significant (BH-adjusted p < 0.05), equivalent (TOST p < 0.05), ns (tested), or untested."""
+    """degenerate (nothing to test), significant (BH-adjusted p < 0.05), equivalent (TOST p < 0.05), ns
+    (tested), or untested."""
+    if is_degenerate(r):
+        return "degenerate"
     if r.get("p_adj") is not None and r["p_adj"] < ALPHA:
         return "significant"
     if r.get("p_tost") is not None and r["p_tost"] < ALPHA:
@@ -79,7 +83,7 @@ def _item(r: dict[str, Any], with_cue: bool) -> Item:
         r["ci_high"],
         status(r),
         note=f"{r['estimate']:+.3f}{q}",
-        title=f"{label(r)} — {_estimate(r)}; p {fmt_p(r['p'])}; p(BH) {fmt_p(r['p_adj'])}; "
+        title=f"{label(r)} — {_estimate(r)}; p {fmt_row_p(r)}; p(BH) {fmt_row_p(r, 'p_adj')}; "
         f"n {r['n_responses']}",
     )
 
@@ -185,8 +189,8 @@ def _probe_set(
             label(r, with_cue=False),
             _estimate(r),
             effect(r),
-            fmt_p(r["p"]),
-            fmt_p(r["p_adj"]),
+            fmt_row_p(r),
+            fmt_row_p(r, "p_adj"),
             "" if r.get("p_tost") is None else f"{fmt_p(r['p_tost'])} (±{r['margin']:g})",
             str(r["n_responses"] or ""),
             r["method"] or "",
@@ -210,7 +214,7 @@ def _probe_set(
 
 
 def _findings(db: sqlite_utils.Database, run_id: str, rows: list[dict[str, Any]]) -> str:
-    tested = [r for r in rows if r.get("p_adj") is not None and r["estimate"] is not None]
+    tested = [r for r in rows if status(r) in ("significant", "ns") and r["estimate"] is not None]
     tested.sort(key=lambda r: (r["p_adj"], -abs(r["estimate"])))
     if not tested:
         return "<p>No tested estimate in this run.</p>"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from slant.report.summary import effect, fmt_ci, fmt_p, nothing_to_test
+from slant.report.summary import effect, fmt_ci, fmt_p, fmt_row_p, nothing_to_test
 
 HIDDEN = ("ucerf_w", "confidence_right", "confidence_wrong", "favourable_rate", "top_choice_accuracy")
 
@@ -51,7 +51,7 @@ def markdown(s: dict[str, Any]) -> str:
             tost = "" if r["p_tost"] is None else f"{fmt_p(r['p_tost'])} (±{r['margin']:g})"
             lines.append(
                 f"| {_cell(r['cue'])} | {r['metric']} | {_cell(r['axis'])} | {_cell(r['grp'])} | "
-                f"{_cell(r['reference'])} | {est} | {effect(r)} | {fmt_p(r['p'])} | {fmt_p(r['p_adj'])} | "
+                f"{_cell(r['reference'])} | {est} | {effect(r)} | {fmt_row_p(r)} | {fmt_row_p(r, 'p_adj')} | "
                 f"{tost} | {r['n_responses'] or ''} |"
             )
     quiet = sum(nothing_to_test(r) for r in s["disparities"])

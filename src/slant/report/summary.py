@@ -8,6 +8,7 @@ from typing import Any
 import sqlite_utils
 
 from slant.errors import SlantError
+from slant.stats.degenerate import is_degenerate
 
 
 def latest_run(db: sqlite_utils.Database) -> str:
@@ -64,6 +65,11 @@ def fmt_p(p: float | None) -> str:
     return "" if p is None else f"{p:.3g}"
 
 
+def fmt_row_p(r: dict[str, Any], key: str = "p") -> str:
+    """A row's p (or p_adj) as text; "degenerate" where the data gave nothing to test."""
+    return "degenerate" if is_degenerate(r) else fmt_p(r.get(key))
+
+
 def effect(r: dict[str, Any]) -> str:
     """Effect sizes stored with the row (Cohen's h, odds ratio with its CI), as text."""
     extra = r.get("extra") or {}
@@ -91,4 +97,5 @@ def nothing_to_test(r: dict[str, Any]) -> bool:
     """A paired refusal/unparsed comparison where no matched set differs: shown as a count only."""
     if r["metric"] == "refusal_cochran_q":
         return r["estimate"] is None
-    return r["metric"] in ("paired_refused_gap", "paired_unparsed_gap") and r["estimate"] == 0 and r["p"] == 1
+    no_test = r["p"] == 1 or is_degenerate(r)
+    return r["metric"] in ("paired_refused_gap", "paired_unparsed_gap") and r["estimate"] == 0 and no_test

@@ -12,7 +12,13 @@ from html import escape
 
 WIDTH, LABEL_W, NUMBER_W, ROW_H, TOP = 860, 330, 190, 22, 26
 PLOT_W = WIDTH - LABEL_W - NUMBER_W - 20
-COLOURS = {"significant": "#b03a2e", "equivalent": "#1e8449", "ns": "#566573", "untested": "#566573"}
+COLOURS = {
+    "significant": "#b03a2e",
+    "equivalent": "#1e8449",
+    "ns": "#566573",
+    "untested": "#566573",
+    "degenerate": "#566573",
+}
 
 
 @dataclass
@@ -23,7 +29,7 @@ class Item:
     estimate: float
     low: float | None = None
     high: float | None = None
-    status: str = "ns"  # significant | equivalent | ns | untested
+    status: str = "ns"  # significant | equivalent | ns | untested | degenerate
     note: str = ""  # the numbers printed on the right
     title: str = ""  # hover text
 

@@ -11,7 +11,7 @@ from rich.table import Table
 from slant.report.markdown import HIDDEN
 from slant.report.summary import fmt_ci as _ci
 from slant.report.summary import fmt_p as _p
-from slant.report.summary import nothing_to_test, summary
+from slant.report.summary import fmt_row_p, nothing_to_test, summary
 
 
 def print_report(
@@ -101,8 +101,8 @@ def _group_table(title: str, groups: dict[str, dict[str, Any]]) -> Table:
             str(any_row.get("n_responses", "")),
             f"{p['estimate']:.3f} {_ci(p['ci_low'], p['ci_high'])}" if p else "",
             f"{gap['estimate']:+.3f} {_ci(gap['ci_low'], gap['ci_high'], '{:+.3f}')}" if gap else "",
-            _p(gap["p"]) if gap else "",
-            _p(gap["p_adj"]) if gap else "",
+            fmt_row_p(gap) if gap else "",
+            fmt_row_p(gap, "p_adj") if gap else "",
             f"{ref['estimate']:.1%}" if ref else "",
             str(any_row.get("n_unparsed", "")),
         )
@@ -125,8 +125,8 @@ def _estimates_table(probe_set: str, rows: list[dict[str, Any]]) -> Table:
             "—"
             if r["estimate"] is None
             else f"{r['estimate']:+.3f} {_ci(r['ci_low'], r['ci_high'], '{:+.3f}')}",
-            _p(r["p"]),
-            _p(r["p_adj"]),
+            fmt_row_p(r),
+            fmt_row_p(r, "p_adj"),
             "" if r["p_tost"] is None else f"{_p(r['p_tost'])} (±{r['margin']:g})",
             str(r["n_responses"] or ""),
         )

@@ -8,7 +8,7 @@ probability mass on the answer space are counted (``n_unparsed``) and excluded f
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -16,6 +16,7 @@ import statsmodels.formula.api as smf
 from statsmodels.stats.proportion import proportion_confint
 
 from slant.detect.refusal import FULL_REFUSALS
+from slant.stats import degenerate
 from slant.stats.paired import cohens_h
 
 METHOD_MEAN = "OLS mean, cluster-robust SE by scenario (t)"
@@ -23,20 +24,37 @@ METHOD_GAP = "OLS p_yes ~ C(group), cluster-robust SE by scenario (t)"
 METHOD_RATE = "proportion, Wilson CI"
 
 
-def _clustered(
-    formula: str, data: pd.DataFrame, term: str
-) -> tuple[float, float | None, float | None, float | None]:
-    """Coefficient, CI and p for ``term``; no CI when there are fewer than two clusters or no variance."""
+class Clustered(NamedTuple):
+    """A clustered OLS coefficient: estimate, 95% CI, p, and why it is degenerate (None: tested)."""
+
+    estimate: float
+    ci_low: float | None
+    ci_high: float | None
+    p: float | None
+    degenerate: str | None = None
+
+    def into(self, row: dict[str, Any]) -> dict[str, Any]:
+        """``row`` with this fit's numbers; a degenerate fit is marked by the shared rule."""
+        fields = {"estimate": self.estimate, "ci_low": self.ci_low, "ci_high": self.ci_high, "p": self.p}
+        return degenerate.mark({**row, **fields}, self.degenerate)
+
+
+def clustered_fit(formula: str, data: pd.DataFrame, term: str) -> Clustered:
+    """Coefficient, CI and p for ``term``, clustered by scenario; degenerate (no p) with fewer than two
+    clusters or a standard error below resolution (no variance)."""
     if data["scenario_id"].nunique() < 2:
-        return float(smf.ols(formula, data=data).fit().params[term]), None, None, None
+        est = float(smf.ols(formula, data=data).fit().params[term])
+        return Clustered(est, None, None, None, degenerate.FEW_CLUSTERS)
     fit = smf.ols(formula, data=data).fit(
         cov_type="cluster", cov_kwds={"groups": data["scenario_id"]}, use_t=True
     )
     est, p = float(fit.params[term]), float(fit.pvalues[term])
-    if not np.isfinite(p):
-        return est, None, None, None
+    why = degenerate.reason(se=float(fit.bse[term]))
+    if why is not None or not np.isfinite(p):
+        why, est = why or degenerate.NO_VARIANCE, degenerate.snap(est)
+        return Clustered(est, *degenerate.interval(est, None, None, why), None, why)
     lo, hi = (float(x) for x in fit.conf_int().loc[term])
-    return est, lo, hi, p
+    return Clustered(est, lo, hi, p)
 
 
 def outcome_counts(d: pd.DataFrame, unusable: Any = None) -> dict[str, int]:
@@ -57,8 +75,10 @@ def outcome_counts(d: pd.DataFrame, unusable: Any = None) -> dict[str, int]:
 def clustered_mean(
     data: pd.DataFrame, column: str = "p_yes"
 ) -> tuple[float, float | None, float | None, float | None]:
-    """Mean of ``column`` with a CI clustered by scenario (and the p of a test against 0)."""
-    return _clustered(f"{column} ~ 1", data, "Intercept")
+    """Mean of ``column`` with a CI clustered by scenario (and the p of a test against 0, None when
+    degenerate)."""
+    fit = clustered_fit(f"{column} ~ 1", data, "Intercept")
+    return fit.estimate, fit.ci_low, fit.ci_high, fit.p
 
 
 def group_disparities(outcomes: pd.DataFrame, axes: dict[str, tuple[list[Any], Any]]) -> list[dict[str, Any]]:
@@ -99,21 +119,16 @@ def _level_rows(
     pair = ok[ok["grp"].isin([level, ref])]
     if level != ref and pair["grp"].nunique() == 2:
         term = f"C(grp, Treatment(reference='{ref}'))[T.{level}]"
-        est, lo, hi, p = _clustered(f"p_yes ~ C(grp, Treatment(reference='{ref}'))", pair, term)
+        fit = clustered_fit(f"p_yes ~ C(grp, Treatment(reference='{ref}'))", pair, term)
         means = pair.groupby("grp")["p_yes"].mean()
-        out.append(
-            {
-                **base,
-                "metric": "p_yes_gap",
-                "estimate": est,
-                "ci_low": lo,
-                "ci_high": hi,
-                "p": p,
-                "test": "cluster-robust t",
-                "method": METHOD_GAP,
-                "cohens_h": cohens_h(float(means[level]), float(means[ref])),
-            }
-        )
+        row = {
+            **base,
+            "metric": "p_yes_gap",
+            "test": "cluster-robust t",
+            "method": METHOD_GAP,
+            "cohens_h": cohens_h(float(means[level]), float(means[ref])),
+        }
+        out.append(fit.into(row))
     if len(answered):
         lo, hi = proportion_confint(refused, len(answered), method="wilson")
         out.append(

@@ -31,6 +31,8 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint, proportion_effectsize
 from statsmodels.stats.weightstats import ttost_paired
 
+from slant.stats import degenerate
+
 SET_KEYS = ["scenario_id", "matched_set_id"]
 N_RESAMPLES = 1999
 MIN_CLUSTERS_FOR_CI = 3
@@ -46,6 +48,7 @@ EXTRA_KEYS = (
     "odds_ratio",
     "or_low",
     "or_high",
+    "degenerate",
 )
 
 
@@ -170,9 +173,16 @@ def paired_gap(
     if means.empty:
         return {**row, "method": f"{unit}; no set holds both groups"}
     x, y = means[level].to_numpy(), means[ref].to_numpy()
-    diffs = means[level] - means[ref]
+    diffs = pd.Series(degenerate.snap_all(means[level] - means[ref]), index=means.index)
     lo, hi, ci_note = _cluster_bootstrap(diffs, rng_seed)
     row.update(estimate=float(diffs.mean()), ci_low=lo, ci_high=hi)
+    method = (
+        f"{unit}; {ci_note}; paired t over sets (p), Wilcoxon signed-rank (p_wilcoxon), "
+        f"TOST paired within ±{margin:g} (p_tost)"
+    )
+    why = degenerate.reason(differences=diffs, clusters=row["n_clusters"])
+    if why is not None:
+        return degenerate.mark({**row, "method": method}, why)
     if len(diffs) >= 2:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # zero variance: t is NaN (p None) and TOST's t is ±inf
@@ -182,10 +192,6 @@ def paired_gap(
         with contextlib.suppress(ValueError):  # e.g. too few non-zero differences
             row["p_wilcoxon"] = _finite(stats.wilcoxon(x, y, zero_method="wilcox").pvalue)
     row["equivalent"] = None if row["p_tost"] is None else bool(row["p_tost"] < 0.05)
-    method = (
-        f"{unit}; {ci_note}; paired t over sets (p), Wilcoxon signed-rank (p_wilcoxon), "
-        f"TOST paired within ±{margin:g} (p_tost)"
-    )
     return {**row, "method": method}
 
 
@@ -240,6 +246,7 @@ def paired_binary(
     row.update(estimate=float(x.mean() - y.mean()), test=test, cohens_h=cohens_h(x.mean(), y.mean()))
     row["odds_ratio"], row["or_low"], row["or_high"] = paired_odds_ratio(b, c)
     row["p"] = _finite(mcnemar(table, exact=exact, correction=True).pvalue)
+    why = degenerate.reason(discordant=b + c)
     if len(sets) < 2:
         ci_note = "no CI (fewer than 2 sets)"
     elif b + c == 0:
@@ -254,7 +261,7 @@ def paired_binary(
         ci = stats.ttest_rel(x, y).confidence_interval()
         row["ci_low"], row["ci_high"] = _finite(ci.low), _finite(ci.high)
         ci_note = "95% CI paired t on the 0/1 differences"
-    return {**row, "method": f"{unit}; difference in proportions; {ci_note}; p {test}"}
+    return degenerate.mark({**row, "method": f"{unit}; difference in proportions; {ci_note}; p {test}"}, why)
 
 
 def cochran_q(frame: pd.DataFrame, axis: str, levels: list[Any], value: str = "value") -> dict[str, Any]:
@@ -296,7 +303,9 @@ def cochran_q(frame: pd.DataFrame, axis: str, levels: list[Any], value: str = "v
         res = cochrans_q(sets.to_numpy())
     row.update(estimate=_finite(res.statistic), p=_finite(res.pvalue))
     note = "" if row["estimate"] is not None else " (undefined: every set is all 0 or all 1)"
-    return {**row, "method": f"{unit}; Cochran's Q, chi-square with {int(res.df)} df{note}"}
+    discordant = int((sets.nunique(axis=1) > 1).sum())  # sets whose groups differ
+    method = f"{unit}; Cochran's Q, chi-square with {int(res.df)} df{note}"
+    return degenerate.mark({**row, "method": method}, degenerate.reason(discordant=discordant))
 
 
 def cohens_h(p1: float, p2: float) -> float:

@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from slant.stats.groups import _clustered, clustered_mean
+from slant.stats.groups import clustered_fit, clustered_mean
 
 METHOD_W = "confidence-weighted correctness w = ±confidence (slant's UCerF-style definition)"
 
@@ -82,24 +82,19 @@ def uncertainty_rows(
         pair = d[d["grp"].isin([level, str(ref)])]
         if level != str(ref) and pair["grp"].nunique() == 2:
             term = f"C(grp, Treatment(reference='{ref}'))[T.{level}]"
-            gap, lo, hi, p = _clustered(f"w ~ C(grp, Treatment(reference='{ref}'))", pair, term)
-            rows.append(
-                {
-                    **base,
-                    "metric": "ucerf_gap",
-                    "estimate": gap,
-                    "ci_low": lo,
-                    "ci_high": hi,
-                    "p": p,
-                    "test": "cluster-robust t",
-                    "method": "OLS w ~ C(group), cluster-robust SE by scenario",
-                }
-            )
+            fit = clustered_fit(f"w ~ C(grp, Treatment(reference='{ref}'))", pair, term)
+            gap_row = {
+                **base,
+                "metric": "ucerf_gap",
+                "test": "cluster-robust t",
+                "method": "OLS w ~ C(group), cluster-robust SE by scenario",
+            }
+            rows.append(fit.into(gap_row))
             rows.append(
                 {
                     **base,
                     "metric": "ucerf_fairness",
-                    "estimate": 1 - abs(gap) / 2,
+                    "estimate": 1 - abs(fit.estimate) / 2,
                     "method": "1 - |gap in mean w| / 2",
                 }
             )
