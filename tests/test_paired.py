@@ -8,8 +8,10 @@ import pytest
 from scipy import stats
 from statsmodels.stats.contingency_tables import Table2x2, cochrans_q
 from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.proportion import proportion_confint
 from statsmodels.stats.weightstats import ttost_paired
 
+from slant.regress.gates import judge_interval
 from slant.stats.paired import (
     bh_adjust,
     cochran_q,
@@ -216,7 +218,7 @@ def test_binary_without_discordant_sets_has_no_ci():
         "method"
     ]
     ones = paired_binary(binary_sets([(1, 0)] * 4), "g", "b", "a")  # every set differs the same way
-    assert ones["ci_low"] is None and "same difference" in ones["method"]
+    assert 0 < ones["ci_low"] < 1 == ones["ci_high"] and "Newcombe" in ones["method"]
     ones = binary_sets([(1, 1)] * 3)
     three = pd.concat([ones, ones[ones["g"] == "a"].assign(g="c", probe_id=lambda d: d["probe_id"] + "c")])
     q = cochran_q(three, "g", ["a", "b", "c"])
@@ -269,3 +271,16 @@ def test_bh_adjust_keeps_none_and_order():
     assert [out[0], out[1], out[3]] == pytest.approx(list(direct))
     assert out == pytest.approx([0.03, 0.04, None, 0.04])  # by hand: min over ranks of p * m / rank
     assert bh_adjust([None, None]) == [None, None] and bh_adjust([]) == []
+
+
+def test_one_group_always_refused_gets_an_interval_a_gate_can_fail_on():
+    """Every set differs the same way (100% vs 0%): before, no CI, so a refusal gate stayed inconclusive."""
+    row = paired_binary(binary_sets([(1, 0)] * 108), "g", "b", "a")
+    assert row["estimate"] == 1 and row["p"] == pytest.approx(2 * 0.5**108)
+    # Newcombe's method 10 by hand: margins 1 and 0 (phi 0), Wilson bounds of 108/108 and 0/108
+    wilson_low = proportion_confint(108, 108, method="wilson")[0]
+    wilson_up = proportion_confint(0, 108, method="wilson")[1]
+    assert row["ci_low"] == pytest.approx(1 - math.hypot(1 - wilson_low, wilson_up)) and row["ci_high"] == 1
+    assert judge_interval(row["ci_low"], row["ci_high"], 0.05) == "fail"
+    few = paired_binary(binary_sets([(0, 1)] * 6), "g", "b", "a")
+    assert few["ci_high"] < 0 and few["ci_low"] == -1  # 6 of 6 sets: the gap still excludes 0

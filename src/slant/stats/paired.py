@@ -214,8 +214,8 @@ def paired_binary(
         A ``paired_rate_gap`` row: estimate = share of sets with outcome 1 for ``level`` minus that
         for ``ref``; ci_low/ci_high = the paired-t 95% CI of the mean 0/1 difference
         (``scipy.stats.ttest_rel(...).confidence_interval()``, a normal-approximation interval; when
-        no set differs, ± the exact upper bound of the discordant share; None when every set differs
-        the same way); p = McNemar; n_discordant; effect sizes ``cohens_h`` (of the
+        no set differs, ± the exact upper bound of the discordant share; when every set differs the
+        same way, Newcombe's paired hybrid score interval, :func:`newcombe_paired`); p = McNemar; n_discordant; effect sizes ``cohens_h`` (of the
         two shares) and the paired (conditional) odds ratio b/c with its exact CI (see
         :func:`paired_odds_ratio`); counts as in :func:`paired_gap`.
     """
@@ -256,12 +256,31 @@ def paired_binary(
         row["ci_low"], row["ci_high"] = -upper, upper
         ci_note = "95% CI ± the Clopper-Pearson upper bound of the discordant share (no set differs)"
     elif np.ptp(x - y) == 0:
-        ci_note = "no CI (every set has the same difference)"  # scipy would give a zero-width interval
+        # Every set differs the same way (one group always refused, the other never): a t interval has
+        # zero width, and no interval at all left a gate on this gap unable to fail. Newcombe's hybrid
+        # score interval for paired proportions stays valid at the boundary.
+        row["ci_low"], row["ci_high"] = newcombe_paired(table)
+        ci_note = "95% CI Newcombe hybrid score, paired (every set differs the same way)"
     else:
         ci = stats.ttest_rel(x, y).confidence_interval()
         row["ci_low"], row["ci_high"] = _finite(ci.low), _finite(ci.high)
         ci_note = "95% CI paired t on the 0/1 differences"
     return degenerate.mark({**row, "method": f"{unit}; difference in proportions; {ci_note}; p {test}"}, why)
+
+
+def newcombe_paired(table: list[list[int]], alpha: float = 0.05) -> tuple[float, float]:
+    """CI of p1 − p2 for paired binary data, table [[both 1, 1 then 0], [0 then 1, both 0]]: Newcombe
+    (1998, Statistics in Medicine 17:2635) method 10, from the Wilson intervals of the two margins."""
+    (a, b), (c, d) = table
+    n = a + b + c + d
+    p1, p2 = (a + b) / n, (a + c) / n
+    l1, u1 = proportion_confint(a + b, n, alpha=alpha, method="wilson")
+    l2, u2 = proportion_confint(a + c, n, alpha=alpha, method="wilson")
+    margins = (a + b) * (c + d) * (a + c) * (b + d)
+    phi = (a * d - b * c) / np.sqrt(margins) if margins else 0.0
+    delta = np.sqrt((p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2)
+    eps = np.sqrt((u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2)
+    return float(p1 - p2 - delta), float(p1 - p2 + eps)
 
 
 def cochran_q(frame: pd.DataFrame, axis: str, levels: list[Any], value: str = "value") -> dict[str, Any]:
