@@ -61,7 +61,7 @@ test: install browser  ## run the test suite (includes a few small real-model te
 	$(VENV)/bin/pytest -q
 
 bench: install  ## every benchmark that needs no peer tool (a few minutes; prints RESULT lines)
-	cd benchmarks && for b in engine_overhead replicas adaptive tokens_per_estimate prefix_order resume_memory; do \
+	cd benchmarks && for b in engine_overhead replicas adaptive tokens_per_estimate prefix_order local_build resume_memory; do \
 		../$(PY) $$b.py || exit 1; done
 
 lint: install

@@ -215,9 +215,9 @@ def paired_binary(
         for ``ref``; ci_low/ci_high = the paired-t 95% CI of the mean 0/1 difference
         (``scipy.stats.ttest_rel(...).confidence_interval()``, a normal-approximation interval; when
         no set differs, ± the exact upper bound of the discordant share; when every set differs the
-        same way, Newcombe's paired hybrid score interval, :func:`newcombe_paired`); p = McNemar; n_discordant; effect sizes ``cohens_h`` (of the
-        two shares) and the paired (conditional) odds ratio b/c with its exact CI (see
-        :func:`paired_odds_ratio`); counts as in :func:`paired_gap`.
+        same way, Newcombe's paired hybrid score interval, :func:`newcombe_paired`); p = McNemar;
+        n_discordant; effect sizes ``cohens_h`` (of the two shares) and the paired (conditional) odds
+        ratio b/c with its exact CI (see :func:`paired_odds_ratio`); counts as in :func:`paired_gap`.
     """
     level, ref = str(level), str(ref)
     d = _usable(frame, axis, [level, ref], value)
