@@ -25,6 +25,48 @@ def p_yes_for(prompt: str) -> float:
     return 0.2 + 0.6 * (h % 1000) / 999
 
 
+SHAPES = (
+    "inf_logprob",  # "yes": Infinity
+    "string_logprob",  # "yes": "high"
+    "positive_logprobs",  # every logprob +5: a "mass" far above 1
+    "null_message",  # chat: "message": null
+    "array_body",  # the body is a JSON array around the reply
+    "null_top_logprobs",  # logprobs present, top_logprobs null
+    "empty_top_logprobs",  # logprobs present, top_logprobs []
+)
+
+
+def reshape(payload: dict[str, Any], shape: str | None) -> Any:
+    """A well-formed reply bent into one of SHAPES (None: unchanged)."""
+    if shape is None:
+        return payload
+    if shape == "array_body":
+        return [payload]
+    choice = payload["choices"][0]
+    if shape == "null_message":
+        choice["message"] = None
+        return payload
+    logprobs = choice.get("logprobs") or {}
+    tops = logprobs.get("top_logprobs") or [e["top_logprobs"] for e in logprobs.get("content") or []]
+    for top in tops:  # completions: {token: lp}; chat: [{token, logprob}]
+        for entry in top if isinstance(top, list) else [top]:
+            keys = ["logprob"] if "logprob" in entry else list(entry)
+            for k in keys:
+                if shape == "inf_logprob":
+                    entry[k] = math.inf
+                elif shape == "string_logprob":
+                    entry[k] = "high"
+                elif shape == "positive_logprobs":
+                    entry[k] = entry[k] + 5
+    if shape in ("null_top_logprobs", "empty_top_logprobs") and logprobs:
+        empty = None if shape == "null_top_logprobs" else []
+        if "top_logprobs" in logprobs:
+            logprobs["top_logprobs"] = empty
+        for e in logprobs.get("content") or []:
+            e["top_logprobs"] = empty
+    return payload
+
+
 class _QuietServer(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -59,9 +101,10 @@ class FakeOpenAIServer:
         # 1.0 puts all of the answer mass on "yes" (logprob 0, no "no" and no off-answer token).
         self.p_yes = p_yes
         self.reply_fn = reply_fn  # when set, a chat reply is reply_fn(the last message's content)
-        self.drop_logprobs = (
-            False  # when set, replies carry no logprobs even when asked (a logprob-less server)
-        )
+        # when set, replies carry no logprobs even when asked (a logprob-less server)
+        self.drop_logprobs = False
+        # when set, every 200 reply is bent into one misbehaving shape of SHAPES (a broken server)
+        self.shape: str | None = None
         self.received: list[dict[str, Any]] = []  # every request: path, headers, body
         self.attempts: Counter[str] = Counter()
         self.lock = threading.Lock()
@@ -133,7 +176,7 @@ class FakeOpenAIServer:
             if self.retry_after is not None:
                 out_headers["retry-after"] = str(self.retry_after)
         else:
-            payload = self._completion(path, prompt, body)
+            payload = reshape(self._completion(path, prompt, body), self.shape)
         with self.lock:
             self.received.append({"path": path, "headers": headers, "body": body, "status": status})
         return status, payload, out_headers

@@ -204,3 +204,24 @@ def test_a_level_listed_twice_is_a_one_line_spec_error(tmp_path, probe_set, fiel
     with pytest.raises(SpecError) as e:
         load_campaign(path)
     assert str(e.value) == f"{path}: probes[0].{field}: Value error, {level} is listed twice"
+
+
+def test_a_reference_that_is_not_a_level_is_rejected_before_any_call(tmp_path):
+    """`reference: {race: White}` passed validation and crashed after every call was paid for (issue 14)."""
+    from conftest import write_campaign
+
+    from slant.errors import SpecError
+    from slant.spec import load_campaign
+
+    cases = {
+        "capital": ({"race": "White"}, "reference.race: 'White' is not one of its levels (white, Black)"),
+        "axis": ({"religion": "none"}, "reference.religion: not an axis"),
+    }
+    for folder, (reference, problem) in cases.items():
+        path = write_campaign(tmp_path / folder, {"reference": reference})
+        with pytest.raises(SpecError) as e:
+            load_campaign(path)
+        assert problem in str(e.value) and "\n" not in str(e.value)
+    ok = write_campaign(tmp_path / "ok", {"reference": {"race": "Black", "age": "70"}})
+    probe_set = load_campaign(ok).probes[0]
+    assert probe_set.reference_level("race") == "Black" and probe_set.reference_level("age") == 70

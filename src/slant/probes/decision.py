@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
 
 from slant.detect.answer import p_first_answer, parse_answer
 from slant.detect.refusal import FULL_REFUSALS
@@ -125,8 +125,22 @@ class DecisionSet(BaseModel):
                 raise ValueError(f"unknown condition {c!r} (known: {', '.join(known)})")
         return conds
 
+    @model_validator(mode="after")
+    def references_are_levels(self) -> DecisionSet:
+        """A reference that is not a level (``White`` for ``white``) would fail only after every call."""
+        for axis, ref in self.reference.items():
+            if axis not in AXES:
+                raise ValueError(f"reference.{axis}: not an axis (axes: {', '.join(AXES)})")
+            levels = getattr(self.demographics, axis)
+            if str(ref) not in map(str, levels):
+                shown = ", ".join(map(str, levels))
+                raise ValueError(f"reference.{axis}: {ref!r} is not one of its levels ({shown})")
+        return self
+
     def reference_level(self, axis: str) -> str | int:
-        return self.reference.get(axis, getattr(self.demographics, axis)[0])
+        levels = getattr(self.demographics, axis)
+        ref = self.reference.get(axis, levels[0])
+        return next(level for level in levels if str(level) == str(ref))  # as the level is typed
 
 
 def load_scenarios(patterns: list[str], base: Path, where: str) -> list[Scenario]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import math
 from typing import Any, Literal
 
 import openai
@@ -128,7 +129,14 @@ class OpenAICompatTarget:
                 status=code,
                 retry_after=_retry_after(e.response.headers),
             ) from e
-        except (openai.APIResponseValidationError, KeyError, IndexError, TypeError, ValueError) as e:
+        except (
+            openai.APIResponseValidationError,
+            AttributeError,  # "message": null, a JSON array for a body …
+            KeyError,
+            IndexError,
+            TypeError,
+            ValueError,
+        ) as e:
             raise TargetError("bad_response", f"{type(e).__name__}: {e}", retryable=True) from e
 
     async def _chat(self, request: Request) -> Reply:
@@ -158,7 +166,9 @@ class OpenAICompatTarget:
         choice = r.choices[0]
         top = None
         if request.top_logprobs and choice.logprobs and choice.logprobs.content:
-            top = [{t.token: t.logprob for t in pos.top_logprobs} for pos in choice.logprobs.content]
+            top = checked_logprobs(
+                [{t.token: t.logprob for t in pos.top_logprobs or ()} for pos in choice.logprobs.content]
+            )
         if constrained:
             check_choice(choice.message.content or "", request.choices or ())
         return Reply(
@@ -193,7 +203,7 @@ class OpenAICompatTarget:
             check_choice(choice.text or "", request.choices)
         top = None
         if request.top_logprobs and choice.logprobs and choice.logprobs.top_logprobs:
-            top = [dict(pos or {}) for pos in choice.logprobs.top_logprobs]
+            top = checked_logprobs([dict(pos or {}) for pos in choice.logprobs.top_logprobs])
         return Reply(
             text=choice.text or "",
             finish_reason=choice.finish_reason,
@@ -203,6 +213,23 @@ class OpenAICompatTarget:
             fingerprint=r.system_fingerprint,
             prefill_applied=True,
         )
+
+
+def checked_logprobs(positions: list[dict[str, Any]]) -> list[dict[str, float]] | None:
+    """Top logprobs per generated token as finite numbers ≤ 0; none at all (null, [], {}) is None, which
+    scoring calls ``no_logprobs``. Anything else (Infinity, a string, a positive log-probability) is a
+    ``bad_logprobs`` error, never a probability: it cannot be scored."""
+    out = []
+    for pos in positions:
+        for token, lp in pos.items():
+            if isinstance(lp, bool) or not isinstance(lp, int | float) or not math.isfinite(lp) or lp > 1e-6:
+                raise TargetError(
+                    "bad_logprobs",
+                    f"the server gave logprob {lp!r} for token {token!r}: not a finite number ≤ 0",
+                    retryable=False,
+                )
+        out.append({str(t): min(float(lp), 0.0) for t, lp in pos.items()})
+    return out if out and out[0] else None
 
 
 def check_choice(text: str, choices: tuple[str, ...]) -> None:
