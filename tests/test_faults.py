@@ -116,3 +116,19 @@ def test_a_target_that_is_down_stores_no_outcome(tmp_path, capsys):
     assert db.table("outcomes").count == 0
     assert db.table("responses").count_where("error_kind is null") == 0
     assert [r["status"] for r in db.query("select status from runs")] == ["failed"]
+
+
+@pytest.mark.parametrize(
+    ("status", "hint"),
+    [(401, "check OPENAI_API_KEY"), (403, "access to this model"), (404, "check the model name")],
+)
+def test_a_refused_key_or_unknown_model_stops_at_once_with_what_to_check(status, hint, tmp_path, capsys):
+    """401/403/404 used to say 'failed after all retries … rerun to resume': a rerun cannot help."""
+    campaign = write_campaign(tmp_path, max_connections=1)
+    with FakeOpenAIServer(fail_first=100, fail_status=status) as server:
+        code = main(["run", str(campaign), "--base-url", server.base_url, "--no-progress"])
+        sent = len(server.received)
+    err = capsys.readouterr().err
+    assert code == 3 and sent == 1  # the first refusal stops the run: 1 call, not 10 nor every probe
+    assert hint in err and "Nothing was retried" in err and "rerun to resume" not in err
+    assert len(err.strip().splitlines()) == 1

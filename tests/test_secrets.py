@@ -61,13 +61,14 @@ def test_the_key_is_sent_to_the_base_url_only_and_stored_or_printed_nowhere(tmp_
     campaign = write_campaign(tmp_path, prefill="chatml", max_retries=1)
     outputs: list[str] = []
     with (
-        FakeOpenAIServer(fail_marker="regional bank", fail_status=401) as srv,
+        # 400, not 401: a 401 stops a run at once (issue 14), and this run needs its successes for reports
+        FakeOpenAIServer(fail_marker="regional bank", fail_status=400) as srv,
         FakeOpenAIServer() as decoy,
         FakeOpenAIServer() as elsewhere,
     ):
         echo_key(srv)
         env = {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": decoy.base_url, "VLLM_BASE_URL": decoy.base_url}
-        run = ["run", str(campaign), "--no-progress", "--limit", "16"]  # 8 calls fail (401), 8 succeed
+        run = ["run", str(campaign), "--no-progress", "--limit", "16"]  # 8 calls fail (400), 8 succeed
         steps = [
             [*run, "--base-url", srv.base_url],  # prints the terminal report too
             ["report", "--db", "audit.db", "--json", "r.json", "--markdown", "r.md", "--html", "r.html"],

@@ -21,6 +21,13 @@ from slant import store
 from slant.errors import TargetUnavailable
 from slant.targets.base import Reply, Request, Target, TargetError
 
+# Answers that say the whole run is misconfigured: the first one stops it, with what to check.
+REFUSED_HINTS = {
+    "http_401": "the server refused the API key (401): check OPENAI_API_KEY / VLLM_API_KEY (or .env)",
+    "http_403": "the server forbids this request (403): check the API key's access to this model",
+    "http_404": "not found (404): check the model name and the base URL (it usually ends in /v1)",
+}
+
 
 @dataclass
 class EngineStats:
@@ -125,13 +132,19 @@ async def execute(
             consecutive_failures = 0
             return
         stats.failed += 1
-        stats.errors[response["error_kind"]] = stats.errors.get(response["error_kind"], 0) + 1
+        kind = response["error_kind"]
+        stats.errors[kind] = stats.errors.get(kind, 0) + 1
         consecutive_failures += 1
-        if consecutive_failures >= abort_after:
+        if kind in REFUSED_HINTS:  # every other request would be refused the same way: stop now
             raise TargetUnavailable(
-                f"{target.name}: {consecutive_failures} requests in a row failed after all retries (last: "
-                f"{response['error_kind']}: {response['error']}); stopped. Finished calls are saved; "
-                "rerun to resume"
+                f"{target.name}: {REFUSED_HINTS[kind]} ({response['error'][:200]}); stopped after "
+                f"{stats.sent} request(s). Nothing was retried; fix this, then rerun"
+            )
+        if consecutive_failures >= abort_after:
+            how = "failed after all retries" if response["attempts"] > 1 else "were rejected (not retryable)"
+            raise TargetUnavailable(
+                f"{target.name}: {consecutive_failures} requests in a row {how} (last: "
+                f"{kind}: {response['error'][:300]}); stopped. Finished calls are saved; rerun to resume"
             )
 
     started = time.perf_counter()
