@@ -355,3 +355,39 @@ def test_a_level_listed_twice_is_refused_before_any_call(tmp_path, server):
         server, campaign, str(campaign), "probes[0].demographics.gender", "'female' is listed twice"
     )
     assert code == 2
+
+
+def test_unwritable_outputs_are_one_line_errors_before_any_work(tmp_path, capsys):
+    """report --html into a missing folder or onto a directory was a traceback after the work (issue 14)."""
+    from slant.cli import main
+
+    db = tmp_path / "none.db"
+    for args, problem in (
+        (["--html", str(tmp_path / "missing" / "x.html")], "does not exist"),
+        (["--html", str(tmp_path)], "is a directory"),
+        (["--json", "-", "--markdown", "-"], "both write to stdout"),
+    ):
+        assert main(["report", "--db", str(db), *args]) == 2
+        err = capsys.readouterr().err
+        assert problem in err and len(err.strip().splitlines()) == 1
+    assert not db.exists()  # nothing was opened or created
+
+
+def test_a_closed_pipe_is_not_a_traceback(tmp_path, server):
+    """`slant report --json - | head` was a BrokenPipeError traceback (issue 14)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from conftest import write_campaign
+
+    from slant import audit
+
+    result = audit(write_campaign(tmp_path), base_url=server.base_url, progress=False)
+    slant = str(Path(sys.executable).parent / "slant")
+    # `true` exits without reading: slant's first write finds the pipe closed
+    done = subprocess.run(
+        f"{slant} report --db {result.db_path} --json - | true", shell=True, capture_output=True, timeout=120
+    )
+    err = done.stderr.decode(errors="replace")
+    assert "Traceback" not in err and "BrokenPipe" not in err and err.strip() == ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -296,12 +297,37 @@ def _review_draft(g: Any, i: int) -> None:
         g.accept(i)
 
 
+OUTPUT_OPTIONS = ("json", "markdown", "html", "junit", "output")  # --out (a pack) is checked by its writer
+
+
+def _check_outputs(a: argparse.Namespace) -> None:
+    """Every output file a command will write can be written: checked before any work or model call."""
+    for name in OUTPUT_OPTIONS:
+        path = getattr(a, name, None)
+        if not path or path == "-":
+            continue
+        target = Path(path)
+        folder = target.parent if str(target.parent) else Path(".")
+        if target.is_dir():
+            raise SlantError(f"--{name} {path}: is a directory, not a file")
+        if not folder.is_dir():
+            raise SlantError(f"--{name} {path}: the folder {folder} does not exist")
+        if not os.access(folder, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+            raise SlantError(f"--{name} {path}: not writable")
+    stdout = [f"--{n}" for n in OUTPUT_OPTIONS if getattr(a, n, None) == "-"]
+    if len(stdout) > 1:
+        raise SlantError(f"{' and '.join(stdout)} both write to stdout ('-'): give one of them a file")
+
+
 def _write(path: str | None, text: str) -> None:
     """Write a report to a file, or to stdout for '-'."""
     if path == "-":
         sys.stdout.write(text + "\n")
     elif path:
-        Path(path).write_text(text + "\n", encoding="utf-8")
+        try:
+            Path(path).write_text(text + "\n", encoding="utf-8")
+        except OSError as e:
+            raise SlantError(f"cannot write {path}: {e.strerror or e}") from None
 
 
 def _regression_out(a: argparse.Namespace, res: Any) -> int:
@@ -608,7 +634,11 @@ def main(argv: list[str] | None = None) -> int:
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminated) if in_main_thread else None
     try:
+        _check_outputs(args)
         return args.func(args)
+    except BrokenPipeError:  # `slant report --json - | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return errors.EXIT_OK
     except SlantError as e:
         if args.debug:
             raise
