@@ -391,3 +391,11 @@ def test_a_closed_pipe_is_not_a_traceback(tmp_path, server):
     )
     err = done.stderr.decode(errors="replace")
     assert "Traceback" not in err and "BrokenPipe" not in err and err.strip() == ""
+
+
+def test_version(capsys):
+    from slant.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.startswith("slant 0.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import os
 import signal
@@ -444,10 +445,11 @@ def _positive_int(value: str) -> int:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="slant", description="Audit language models for preference and bias.")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
+    p.add_argument("--version", action="version", version=f"slant {importlib.metadata.version('slant')}")
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("run", help="run or resume a campaign, then print the per-group table")
-    r.add_argument("campaign", help="campaign YAML file")
+    r.add_argument("campaign", help="campaign YAML file, or a shipped campaign's name (quickstart, …)")
     r.add_argument("--target", help="override the campaign's target (local, openai/<model>, vllm/<model>, …)")
     r.add_argument("--base-url", help="override the campaign's base URL")
     r.add_argument("--db", help="override the campaign's database file")
