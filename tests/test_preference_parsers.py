@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from slant.agents.components import (
@@ -191,6 +191,7 @@ tag_soup = st.lists(
 
 @settings(max_examples=500, deadline=None, database=None, derandomize=True)
 @given(sample=tag_soup)
+@example(sample="<text<text>>")  # one pass of neutralising left an outer tag (found by hypothesis in CI)
 def test_no_sample_can_open_or_close_its_delimiter(sample):
     out = delimit(sample)
     tags = LOOSE_TAG.findall(out)

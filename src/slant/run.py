@@ -141,9 +141,9 @@ async def execute(
                 f"{stats.sent} request(s). Nothing was retried; fix this, then rerun"
             )
         if consecutive_failures >= abort_after:
-            how = "failed after all retries" if response["attempts"] > 1 else "were rejected (not retryable)"
+            retried = " after all retries" if response["attempts"] > 1 else ""
             raise TargetUnavailable(
-                f"{target.name}: {consecutive_failures} requests in a row {how} (last: "
+                f"{target.name}: {consecutive_failures} requests in a row failed{retried} (last: "
                 f"{kind}: {response['error'][:300]}); stopped. Finished calls are saved; rerun to resume"
             )
 

@@ -108,7 +108,9 @@ def delimit(text: str) -> str:
     A sample can then neither close its delimiter early nor open a new one, so whatever it says stays
     inside the quoted data (tags in the sample become ‹text› / ‹/text›).
     """
-    safe = _TAG.sub(lambda m: m.group(0).replace("<", "‹").replace(">", "›"), text.strip())
+    safe, before = text.strip(), None
+    while safe != before:  # neutralising "<text<text>>"'s inner tag leaves an outer one: repeat
+        before, safe = safe, _TAG.sub(lambda m: m.group(0).replace("<", "‹").replace(">", "›"), safe)
     return f"<text>\n{safe}\n</text>"
 
 
