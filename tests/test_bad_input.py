@@ -399,3 +399,27 @@ def test_version(capsys):
     with pytest.raises(SystemExit) as e:
         main(["--version"])
     assert e.value.code == 0 and capsys.readouterr().out.startswith("slant 0.")
+
+
+def test_duplicate_yaml_keys_dates_and_ranges_are_refused(tmp_path, capsys):
+    """Each was accepted before: the last duplicate key won, `--date yesterday` was a new run re-sending
+    every call, `plan --power 1.5` printed "150% power" (issue 14, D11)."""
+    from slant.cli import main
+
+    campaign = tmp_path / "dup.yaml"
+    campaign.write_text("name: a\ntarget: local\nname: b\nprobes: []\n")
+    assert main(["run", str(campaign), "--dry-run"]) == 2
+    assert "line 3: key 'name' appears twice" in capsys.readouterr().err
+    for day in ("2026-13-45", "yesterday", "../../x"):  # checked before the campaign is even read
+        assert main(["audit-scheduled", str(campaign), "--date", day]) == 2
+        assert "expected YYYY-MM-DD" in capsys.readouterr().err
+    for argv in (
+        ["plan", "--gap", "0.02", "--power", "1.5"],
+        ["plan", "--gap", "5"],
+        ["plan", "--gap", "0.02", "--alpha", "0"],
+        ["plan", "--gap", "0.02", "--sd", "-1"],
+    ):
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code == 2, argv
+        assert "error: argument" in capsys.readouterr().err

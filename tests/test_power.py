@@ -34,4 +34,6 @@ def test_plan_command(capsys):
     assert main(["plan", "--gap", "0.02", "--sd", "0.04", "--rate", "0.1", "--rate-gap", "0.05"]) == 0
     out = capsys.readouterr().out
     assert "34 matched sets" in out and "681 responses per group" in out
-    assert main(["plan", "--gap", "0"]) == 2
+    with pytest.raises(SystemExit) as e:  # rejected by the argument's type, before any work
+        main(["plan", "--gap", "0"])
+    assert e.value.code == 2

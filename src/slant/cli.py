@@ -442,6 +442,28 @@ def _positive_int(value: str) -> int:
     return n
 
 
+def _fraction(value: str) -> float:
+    """An argparse type: a number strictly between 0 and 1 (alpha, power, a rate or a gap in P(yes))."""
+    try:
+        x = float(value)
+    except ValueError:
+        x = float("nan")
+    if not 0 < x < 1:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1 (exclusive), got {value!r}")
+    return x
+
+
+def _positive(value: str) -> float:
+    """An argparse type: a number above 0 (a standard deviation)."""
+    try:
+        x = float(value)
+    except ValueError:
+        x = float("nan")
+    if not x > 0 or x == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {value!r}")
+    return x
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="slant", description="Audit language models for preference and bias.")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -494,12 +516,12 @@ def parser() -> argparse.ArgumentParser:
     j.set_defaults(func=_judge)
 
     pl = sub.add_parser("plan", help="how many matched sets / responses an audit needs (power analysis)")
-    pl.add_argument("--gap", type=float, required=True, help="P(yes) gap to detect, e.g. 0.02")
-    pl.add_argument("--sd", type=float, default=0.05, help="sd of per-set differences (default 0.05)")
-    pl.add_argument("--rate", type=float, default=0.1, help="reference rate for a rate gap (default 0.1)")
-    pl.add_argument("--rate-gap", type=float, help="rate gap to detect, e.g. 0.05 (refusal rates)")
-    pl.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
-    pl.add_argument("--power", type=float, default=0.8, help="power (default 0.8)")
+    pl.add_argument("--gap", type=_fraction, required=True, help="P(yes) gap to detect, e.g. 0.02")
+    pl.add_argument("--sd", type=_positive, default=0.05, help="sd of per-set differences (default 0.05)")
+    pl.add_argument("--rate", type=_fraction, default=0.1, help="reference rate for a rate gap (default 0.1)")
+    pl.add_argument("--rate-gap", type=_fraction, help="rate gap to detect, e.g. 0.05 (refusal rates)")
+    pl.add_argument("--alpha", type=_fraction, default=0.05, help="significance level (default 0.05)")
+    pl.add_argument("--power", type=_fraction, default=0.8, help="power (default 0.8)")
     pl.set_defaults(func=_plan)
 
     b = sub.add_parser("browse", help="open the database in datasette with canned queries")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from slant import errors
 from slant.api import audit
+from slant.errors import SlantError
 from slant.regress.baseline import pin, pinned
 from slant.regress.diff import Diff, diff_runs
 from slant.regress.gates import GateResult, error_rate, evaluate, store_results
@@ -65,8 +66,13 @@ def audit_scheduled(
     gates. The cache scope is the campaign and the date, so a second call on the same day resumes the
     same run instead of starting another. Without a baseline, this run is pinned as the baseline if it is
     complete and passes its gates (a failing or unusable run is never pinned by itself)."""
-    c = load_campaign(campaign)
     day = date or datetime.now(UTC).date().isoformat()
+    try:
+        if len(day) != 10 or datetime.fromisoformat(day).date().isoformat() != day:
+            raise ValueError
+    except ValueError:
+        raise SlantError(f"date {day!r}: expected YYYY-MM-DD (it names the audit's cache scope)") from None
+    c = load_campaign(campaign)
     result = audit(c, target=target, base_url=base_url, db=db, scope=f"{c.name}@{day}", progress=progress)
     sdb = open_db(result.db_path)
     target_id = next(iter(sdb.query("select target_id from runs where id = ?", [result.run_id])))["target_id"]
