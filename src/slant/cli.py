@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import json
+import math
 import os
 import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -431,37 +433,25 @@ def _serve_local(a: argparse.Namespace) -> int:
         server.stop()
 
 
-def _positive_int(value: str) -> int:
-    """An argparse type: a whole number of at least 1 (a count of probes, calls or connections)."""
-    try:
-        n = int(value)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {value!r}")
-    return n
+def _number(convert: Callable[[str], Any], ok: Callable[[Any], bool], wants: str) -> Callable[[str], Any]:
+    """An argparse type: ``convert(value)`` when ``ok`` holds for it, else the error "expected <wants>"."""
+
+    def parse(value: str) -> Any:
+        try:
+            x = convert(value)
+        except ValueError:
+            x = None
+        if x is None or not ok(x):
+            raise argparse.ArgumentTypeError(f"expected {wants}, got {value!r}")
+        return x
+
+    return parse
 
 
-def _fraction(value: str) -> float:
-    """An argparse type: a number strictly between 0 and 1 (alpha, power, a rate or a gap in P(yes))."""
-    try:
-        x = float(value)
-    except ValueError:
-        x = float("nan")
-    if not 0 < x < 1:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1 (exclusive), got {value!r}")
-    return x
-
-
-def _positive(value: str) -> float:
-    """An argparse type: a number above 0 (a standard deviation)."""
-    try:
-        x = float(value)
-    except ValueError:
-        x = float("nan")
-    if not x > 0 or x == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number above 0, got {value!r}")
-    return x
+# a count of probes, calls or connections; alpha, power, a rate or a gap in P(yes); a standard deviation
+_positive_int = _number(int, lambda n: n >= 1, "a whole number of at least 1")
+_fraction = _number(float, lambda x: 0 < x < 1, "a number between 0 and 1 (exclusive)")
+_positive = _number(float, lambda x: 0 < x < math.inf, "a number above 0")
 
 
 def parser() -> argparse.ArgumentParser:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from datetime import date as date_type
 from pathlib import Path
 
 from slant import errors
@@ -68,10 +69,11 @@ def audit_scheduled(
     complete and passes its gates (a failing or unusable run is never pinned by itself)."""
     day = date or datetime.now(UTC).date().isoformat()
     try:
-        if len(day) != 10 or datetime.fromisoformat(day).date().isoformat() != day:
-            raise ValueError
+        written_right = date_type.fromisoformat(day).isoformat() == day  # not 20261123 nor 2026-W48-1
     except ValueError:
-        raise SlantError(f"date {day!r}: expected YYYY-MM-DD (it names the audit's cache scope)") from None
+        written_right = False
+    if not written_right:
+        raise SlantError(f"date {day!r}: expected YYYY-MM-DD (it names the audit's cache scope)")
     c = load_campaign(campaign)
     result = audit(c, target=target, base_url=base_url, db=db, scope=f"{c.name}@{day}", progress=progress)
     sdb = open_db(result.db_path)
