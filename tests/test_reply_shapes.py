@@ -67,3 +67,17 @@ def test_shapes_are_what_they_say():
         _, chat, _ = server.answer("/v1/chat/completions", {}, body)
     for shape in SHAPES:
         assert reshape(json.loads(json.dumps(chat)), shape) != chat, shape
+
+
+def test_report_json_is_strict_json_even_when_a_stored_number_is_not_finite(tmp_path, capsys):
+    campaign = write_campaign(tmp_path)
+    with FakeOpenAIServer() as server:
+        assert main(["run", str(campaign), "--base-url", server.base_url, "--no-progress"]) == 0
+    db = open_db(tmp_path / "audit.db")
+    db.execute("update disparities set estimate = 9e999, ci_high = -9e999 where metric = 'paired_gap'")
+    db.conn.commit()
+    capsys.readouterr()
+    assert main(["report", "--db", str(tmp_path / "audit.db"), "--json", "-"]) == 0
+    data = _strict_json(capsys.readouterr().out)
+    gaps = [r for r in data["disparities"] if r["metric"] == "paired_gap"]
+    assert gaps and all(r["estimate"] is None and r["ci_high"] is None for r in gaps)

@@ -15,7 +15,7 @@ import sqlite_utils
 
 from slant import store
 from slant.adaptive import run_looks
-from slant.errors import TargetUnavailable
+from slant.errors import ScoringFailed, one_line
 from slant.probes import Probe, family_of
 from slant.probes.base import USABLE_STATUSES, short_hash
 from slant.regress.baseline import capture
@@ -168,10 +168,20 @@ def audit(
         else:
             stats.cached = len(all_requests)
     except BaseException as e:
-        status = "failed" if isinstance(e, TargetUnavailable) else "interrupted"
-        sdb.table("runs").update(run_id, {"status": status, "finished": store.now()})
+        interrupted = not isinstance(e, Exception)  # Ctrl-C, SIGTERM
+        status = "interrupted" if interrupted else "failed"
+        message = None if interrupted else one_line(e)
+        sdb.table("runs").update(run_id, {"status": status, "finished": store.now(), "message": message})
         raise
-    disparities = _score_and_compare(sdb, run_id, planned)
+    try:
+        disparities = _score_and_compare(sdb, run_id, planned)
+    except Exception as e:
+        message = f"scoring failed: {one_line(e)}"
+        sdb.table("runs").update(run_id, {"status": "failed", "finished": store.now(), "message": message})
+        raise ScoringFailed(
+            f"run {run_id}: {message}. This is a bug in slant; every reply is stored, so once it is fixed, "
+            "rerunning the same command rescores them from the cache without new calls (--debug: traceback)"
+        ) from e
     status = _run_status(sdb, run_id, all_requests)
     provenance = json.dumps(capture(sdb, run_id))
     sdb.table("runs").update(run_id, {"status": status, "finished": store.now(), "provenance": provenance})
@@ -308,6 +318,7 @@ def _record_run(
             "scope": scope,
             "slant_version": importlib.metadata.version("slant"),
             "status": "running",
+            "message": None,
             "n_probes": sum(len(ps.probes) for ps in planned),
             "n_requests": n_requests,
             "config": c.model_dump(mode="json"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib.metadata
 import json
 import math
@@ -11,6 +12,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,8 +22,16 @@ from rich.console import Console
 from slant import errors
 from slant.errors import SlantError
 
+
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        """A closed stdout (`slant report | head`) ends the command quietly in main(), not with rich's
+        exit 1 (the "a gate failed" code)."""
+        raise BrokenPipeError
+
+
 # Wide enough for the disparity tables when output goes to a file or CI log.
-console = Console(soft_wrap=True) if sys.stdout.isatty() else Console(width=150, soft_wrap=True)
+console = _Console(soft_wrap=True) if sys.stdout.isatty() else _Console(width=150, soft_wrap=True)
 
 
 def _run(a: argparse.Namespace) -> int:
@@ -73,6 +83,7 @@ def _run(a: argparse.Namespace) -> int:
 
 def _report(a: argparse.Namespace) -> int:
     from slant.report import html_report, markdown, print_report, summary
+    from slant.report.jsontext import to_json
     from slant.store import open_db
 
     db = open_db(_existing(a.db))
@@ -81,7 +92,7 @@ def _report(a: argparse.Namespace) -> int:
         return errors.EXIT_OK
     s = summary(db, a.run)
     outputs = [
-        (a.json, lambda: json.dumps(s, indent=2, default=str)),
+        (a.json, lambda: to_json(s)),
         (a.markdown, lambda: markdown(s)),
         (a.html, lambda: html_report(db, s["run"]["id"])),
     ]
@@ -638,15 +649,25 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+_TERMINATED: list[int] = []  # set by the SIGTERM handler: the interrupt that follows exits 143, not 130
+
+
 def _terminated(signum: int, frame: object) -> None:
-    """SIGTERM ends slant like Ctrl-C would: cleanup runs (child servers stop), then exit 143."""
-    raise SystemExit(128 + signum)
+    """SIGTERM ends slant as Ctrl-C does: a running event loop has its tasks cancelled (the engine
+    flushes what it has, child servers stop), otherwise KeyboardInterrupt is raised here."""
+    _TERMINATED.append(signum)
+    loop = asyncio._get_running_loop()
+    if loop is None:
+        raise KeyboardInterrupt
+    for task in asyncio.all_tasks(loop):
+        task.cancel()
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminated) if in_main_thread else None
+    _TERMINATED.clear()
     try:
         _check_outputs(args)
         return args.func(args)
@@ -658,11 +679,17 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"slant: error: {e}", file=sys.stderr)
         return e.exit_code
-    except KeyboardInterrupt:
-        print(
-            "slant: interrupted; finished calls are saved, rerun the same command to resume", file=sys.stderr
-        )
-        return errors.EXIT_INTERRUPTED
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        how = "terminated (SIGTERM)" if _TERMINATED else "interrupted"
+        # a connection cancelled while opening leaves a coroutine that warns when collected at exit
+        warnings.filterwarnings("ignore", "coroutine .* was never awaited", RuntimeWarning)
+        print(f"slant: {how}; finished calls are saved, rerun the same command to resume", file=sys.stderr)
+        return errors.EXIT_TERMINATED if _TERMINATED else errors.EXIT_INTERRUPTED
+    except Exception as e:  # a bug: one line and exit 4, never exit 1 (which means "a gate failed")
+        if args.debug:
+            raise
+        print(f"slant: internal error: {errors.one_line(e)}; --debug shows the traceback", file=sys.stderr)
+        return errors.EXIT_INTERNAL
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)

@@ -38,6 +38,7 @@ _TABLES: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
             "started": str,
             "finished": str,
             "status": str,
+            "message": str,  # why a run failed (scoring failed, the target went down)
             "n_probes": int,
             "n_requests": int,
             "config": str,

@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 from slant.regress.check import RegressionResult
+from slant.report.jsontext import to_json
 from slant.report.summary import estimate_name, fmt_ci, fmt_p
 
 MARK = {"pass": "✅ pass", "fail": "❌ fail", "inconclusive": "❔ inconclusive"}
@@ -114,7 +115,7 @@ def as_json(res: RegressionResult) -> str:
         "gates": [g.__dict__ for g in res.gates],
         "diff": res.diff.as_dict() if res.diff else None,
     }
-    return json.dumps(data, indent=2, default=str)
+    return to_json(data)
 
 
 def junit(res: RegressionResult) -> str:
