@@ -72,8 +72,12 @@ def test_bad_gates_are_one_line_errors(tmp_path, capsys):
     campaign = write_campaign(
         tmp_path, gates=[{"name": "g", "metric": "paired_gap", "probe_set": "x", "max_abs": 1}]
     )
-    assert main(["run", str(campaign), "--dry-run"]) == 2
-    assert capsys.readouterr().err.strip().endswith("gates[0].probe_set: no probe set named 'x' (decisions)")
+    assert main(["run", str(campaign), "--dry-run", "--base-url", "http://127.0.0.1:9/v1"]) == 2
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith("gates[0].probe_set: 'x' is not a probe set of this campaign; its probe sets: decisions")
+    )
 
 
 @pytest.fixture

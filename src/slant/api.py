@@ -16,9 +16,10 @@ import sqlite_utils
 from slant import store
 from slant.adaptive import run_looks
 from slant.errors import ScoringFailed, one_line
-from slant.probes import Probe, family_of
+from slant.probes import Probe, family_of, outputs
 from slant.probes.base import USABLE_STATUSES, short_hash
 from slant.regress.baseline import capture
+from slant.regress.gates import check_gates
 from slant.run import EngineStats, RetryPolicy, execute, reply_from_row
 from slant.spec import Campaign, ProbeSet, load_campaign
 from slant.stats import degenerate
@@ -63,19 +64,23 @@ class AuditResult:
 def plan(
     campaign: Campaign, target: Target, limit: int | None = None, scope: str | None = None
 ) -> list[PlannedSet]:
-    """Expand every probe set (validating all inputs) and key its requests; no model call."""
+    """Expand every probe set (validating all inputs, gates included) and key its requests; no model
+    call."""
     base = campaign.path.parent if campaign.path else Path.cwd()
     where = str(campaign.path or campaign.name)
     scope = scope or campaign.name
-    planned = []
+    planned, produced = [], {}
     for i, spec in enumerate(campaign.probes):
         family = family_of(spec)
-        probes = _take_whole_sets(family.expand(spec, base, f"{where}: probes[{i}]", campaign.seed), limit)
+        every = list(family.expand(spec, base, f"{where}: probes[{i}]", campaign.seed))
+        produced[spec.name] = outputs(spec, every)
+        probes = _take_whole_sets(every, limit)
         ps = PlannedSet(spec, probes)
         for probe in probes:
             reqs = family.requests(probe, spec, campaign.seed)
             ps.requests[probe.id] = [(r.key(target.id, scope), r) for r in reqs]
         planned.append(ps)
+    check_gates(campaign.gates, produced, where)
     return planned
 
 

@@ -24,12 +24,16 @@ from slant.probes.base import Probe, logprob_read, new_outcome, sampled, short_h
 from slant.probes.packs import SCENARIOS_DIR, PackHeader, PackPaths, load_items
 from slant.prompts import available, load_prompt
 from slant.stats.groups import METHOD_MEAN, clustered_mean, group_disparities
-from slant.stats.mixed import discrimination_scores
+from slant.stats.groups import METRICS as GROUP_METRICS
+from slant.stats.mixed import AGE_TERM, discrimination_scores
+from slant.stats.mixed import METRIC as MIXED_METRIC
 from slant.stats.paired import cochran_q, paired_binary, paired_gap
+from slant.stats.uncertainty import metrics as uncertainty_metrics
 from slant.stats.uncertainty import uncertainty_rows
 from slant.targets.base import Reply, Request
 
 AXES = ("age", "gender", "race")
+PAIRED_RATES = ("refused", "unparsed")  # binary outcomes compared on matched sets: paired_<outcome>_gap
 GENDER_NOUN = {"male": "man", "female": "woman", "non-binary": "non-binary person"}
 ANSWERS = ("yes", "no")
 
@@ -269,13 +273,42 @@ def _paired(
             if level == ref or not (d[axis].astype(str) == str(level)).any():
                 continue
             rows.append(paired_gap(ok, axis, level, ref, value="p_yes", margin=margin))
-            for outcome in ("refused", "unparsed"):
+            for outcome in PAIRED_RATES:
                 row = paired_binary(rates, axis, level, ref, value=outcome)
                 rows.append({**row, "metric": f"paired_{outcome}_gap"})
         present = [v for v in levels if (d[axis].astype(str) == str(v)).any()]
         if len(present) >= 3:
             rows.append({**cochran_q(rates, axis, present, value="refused"), "metric": "refusal_cochran_q"})
     return rows
+
+
+def _varied(ps: DecisionSet) -> dict[str, list[str]]:
+    """The axes a set compares (two levels or more), with their levels as text."""
+    levels = {a: [str(v) for v in getattr(ps.demographics, a)] for a in AXES}
+    return {a: v for a, v in levels.items() if len(v) > 1}
+
+
+def metrics(ps: DecisionSet) -> set[str]:
+    """Every metric :func:`disparities` can write for this set."""
+    varied = _varied(ps)
+    out = {"prior_p_yes"} if ps.calibration else set()
+    if varied:
+        out |= {*GROUP_METRICS, MIXED_METRIC, "paired_gap", *(f"paired_{o}_gap" for o in PAIRED_RATES)}
+        out |= uncertainty_metrics("favourable_rate")
+    if any(len(v) >= 3 for v in varied.values()):
+        out.add("refusal_cochran_q")
+    return out
+
+
+def axes(ps: DecisionSet, probes: list[Probe]) -> dict[str, set[str]]:
+    """The axes :func:`disparities` can write, each with its groups: the levels, Cochran's Q's joined
+    levels (three or more), the age score's "per SD"; calibration's "none" axis."""
+    out = {a: {*v, *([",".join(v)] if len(v) >= 3 else [])} for a, v in _varied(ps).items()}
+    if "age" in out:
+        out["age"].add(AGE_TERM)
+    if ps.calibration:
+        out["none"] = {"content-free"}
+    return out
 
 
 def disparities(frame: pd.DataFrame, ps: DecisionSet) -> list[dict[str, Any]]:

@@ -302,6 +302,24 @@ def score(probe: Probe, ps: FillInSet, reply: Reply | None) -> dict[str, Any]:
 # --- disparities ----------------------------------------------------------------------------------
 
 
+def _role_rate(role: str) -> str:
+    return f"{role.replace('-', '_')}_rate"
+
+
+def metrics(ps: FillInSet) -> set[str]:
+    """Every metric :func:`disparities` can write for this set."""
+    return {"kendall_tau_c", "position_consistency", *map(_role_rate, ROLES)}
+
+
+def axes(ps: FillInSet, probes: list[Probe]) -> dict[str, set[str]]:
+    """The axes :func:`disparities` can write (the items' axes), each with its groups: the directions
+    asked, and "all" for position consistency."""
+    out: dict[str, set[str]] = {}
+    for p in probes:
+        out.setdefault(p.attributes["axis"], {"all"}).add(p.attributes["direction"])
+    return out
+
+
 def disparities(frame: pd.DataFrame, ps: FillInSet) -> list[dict[str, Any]]:
     """Per cue × axis × direction: Kendall τ-c and the three choice rates; per cue × axis: position
     consistency. Cells with no usable response still get rows, with counts and no estimates."""
@@ -319,7 +337,7 @@ def disparities(frame: pd.DataFrame, ps: FillInSet) -> list[dict[str, Any]]:
             rows.append({**base, **_kendall(ok)})
             for role in ROLES:
                 k = int((ok["answer"] == role).sum())
-                rows.append({**base, **_rate(f"{role.replace('-', '_')}_rate", k, len(ok), role)})
+                rows.append({**base, **_rate(_role_rate(role), k, len(ok), role)})
         k, n = _consistent(by_axis)
         base = {"cue": str(cue), "axis": str(axis), "grp": "all", "reference": None, **_counts(by_axis)}
         rows.append({**base, **_rate("position_consistency", k, n, None)})

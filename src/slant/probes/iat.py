@@ -186,6 +186,20 @@ def score(probe: Probe, ps: IatSet, reply: Reply | None) -> dict[str, Any]:
     return {**out, "parse_status": status, "score": d, "detail": {**detail, "unparsed_lines": unparsed}}
 
 
+METRICS = ("iat_d", "iat_d_published")
+AXIS = "pack"  # grp: a pack id, or "all" for the estimate across packs
+
+
+def metrics(ps: IatSet) -> set[str]:
+    """Every metric :func:`disparities` can write for this set."""
+    return set(METRICS)
+
+
+def axes(ps: IatSet, probes: list[Probe]) -> dict[str, set[str]]:
+    """The axes :func:`disparities` can write, each with its groups."""
+    return {AXIS: {"all", *(p.scenario_id for p in probes)}}
+
+
 METHOD_PACK = "mean of per-response {}; one-sample t-test against 0 and t CI (scipy.stats.ttest_1samp)"
 METHOD_ALL = "OLS mean of per-response {}, cluster-robust SE by pack (t)"
 
@@ -205,7 +219,7 @@ def disparities(frame: pd.DataFrame, ps: IatSet) -> list[dict[str, Any]]:
     df["iat_d_published"] = pd.to_numeric(published, errors="coerce").where(usable)
     rows: list[dict[str, Any]] = []
     for cue, by_cue in df.groupby("cue", sort=False):
-        for metric in ("iat_d", "iat_d_published"):
+        for metric in METRICS:
             for pack, d in by_cue.groupby("scenario_id", sort=False):
                 rows += _pack_row(d, str(cue), metric, str(pack))
             rows += _overall_row(by_cue, str(cue), metric)
@@ -217,7 +231,7 @@ def _row(d: pd.DataFrame, cue: str, metric: str, grp: str, method: str) -> dict[
     return {
         "cue": cue,
         "metric": metric,
-        "axis": "pack",
+        "axis": AXIS,
         "grp": grp,
         "reference": None,
         "estimate": float(d[metric].mean()),

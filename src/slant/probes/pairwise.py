@@ -315,6 +315,19 @@ METHOD_POSITION = "share of choices for position A, Wilson CI, exact binomial te
 METHOD_BIAS = "share of stereotype-consistent choices, Wilson CI, exact binomial test vs 0.5"
 
 
+def metrics(ps: PairwiseSet) -> set[str]:
+    """Every metric :func:`disparities` can write for this set (decision_bias_rate: where a scenario
+    names the group a stereotype favours)."""
+    return {"choice_rate", "position_consistency", "position_a_rate", "decision_bias_rate"}
+
+
+def axes(ps: PairwiseSet, probes: list[Probe]) -> dict[str, set[str]]:
+    """The axes :func:`disparities` can write, each with its groups ("all": the rates over every pair)."""
+    return {
+        axis: {"all", *(str(_label(g)) for pair in pairs for g in pair)} for axis, pairs in ps.pairs.items()
+    }
+
+
 def disparities(frame: pd.DataFrame, ps: PairwiseSet) -> list[dict[str, Any]]:
     """Per cue × axis: choice rate per group, position consistency, position-A and decision-bias rates."""
     rows: list[dict[str, Any]] = []

@@ -55,6 +55,7 @@ from slant.probes.packs import PackHeader, PackPaths, load_items
 from slant.prompts import available, load_prompt
 from slant.stats import degenerate
 from slant.stats.groups import METHOD_RATE, clustered_mean, outcome_counts
+from slant.stats.uncertainty import metrics as uncertainty_metrics
 from slant.stats.uncertainty import uncertainty_rows
 from slant.targets.base import Reply, Request
 
@@ -347,6 +348,32 @@ METHOD_GAP = (
 )
 
 
+UNCERTAINTY_AXIS, TOP_CHOICE = "persona", "top_choice_accuracy"  # the fairness rows: every persona vs none
+
+
+def _fairness(ps: PersonaSet) -> bool:
+    """Uncertainty-aware fairness needs the choice's probability (logprobs) and the no-persona baseline."""
+    return ps.scoring == "logprobs" and ps.baselines
+
+
+def metrics(ps: PersonaSet) -> set[str]:
+    """Every metric :func:`disparities` can write for this set."""
+    out = {"accuracy"} | ({"abstention_rate"} if ps.scoring != "logprobs" else set())
+    out |= {"accuracy_gap"} if ps.baselines else set()
+    return out | (uncertainty_metrics(TOP_CHOICE) if _fairness(ps) else set())
+
+
+def axes(ps: PersonaSet, probes: list[Probe]) -> dict[str, set[str]]:
+    """The axes :func:`disparities` can write (the personas' axes, "baseline", and "persona" for the
+    fairness rows), each with its groups: persona ids."""
+    out: dict[str, set[str]] = {}
+    for p in probes:
+        out.setdefault(p.attributes["axis"], set()).add(p.attributes["persona"])
+    if _fairness(ps):
+        out.setdefault(UNCERTAINTY_AXIS, set()).update(p.attributes["persona"] for p in probes)
+    return out
+
+
 def disparities(frame: pd.DataFrame, ps: PersonaSet) -> list[dict[str, Any]]:
     """Per persona: accuracy, abstention rate (sampled), accuracy gap vs each baseline present, and
     (logprobs) uncertainty-aware fairness against the no-persona baseline (slant.stats.uncertainty)."""
@@ -375,13 +402,13 @@ def disparities(frame: pd.DataFrame, ps: PersonaSet) -> list[dict[str, Any]]:
                 skip = (ref, NO_PERSONA) if ref == AVERAGE_HUMAN else (ref,)
                 if ref in items and pid not in skip and (gap := _gap(items[pid], items[ref])):
                     rows.append({**base, "reference": ref, **gap})
-        if logprobs and NO_PERSONA in groups:  # uncertainty-aware fairness needs the choice's probability
+        if _fairness(ps) and NO_PERSONA in groups:
             ok = unique[(unique["parse_status"] == "ok") & unique["score"].notna()]
             confidence = ok["detail"].map(lambda p: max(p.values()) if isinstance(p, dict) else None)
             unc = ok.assign(correct=ok["score"].astype(float) == 1.0, confidence=confidence)
             rows += [
                 {"cue": str(cue), **r}
-                for r in uncertainty_rows(unc, "persona", list(groups), NO_PERSONA, "top_choice_accuracy")
+                for r in uncertainty_rows(unc, UNCERTAINTY_AXIS, list(groups), NO_PERSONA, TOP_CHOICE)
             ]
     return rows
 

@@ -517,6 +517,33 @@ METHOD_D_GAP = (
 )
 
 
+PAIRED_METRICS = ("usage_d", "usage_d_published")
+PAIRED_GAP = ("usage-dialect", "usage-control")  # (grp, reference) of usage_d_gap
+
+
+def metrics(ps: UsageSet) -> set[str]:
+    """Every metric :func:`disparities` can write for this set: per-cue scores and gaps between the cues
+    asked (association, decision); D scores and the dialect-vs-control D gap (association-paired)."""
+    out: set[str] = set()
+    if {"association", "decision"} & set(ps.tasks):
+        out.add("usage_score")
+        if any({grp, ref} <= set(ps.cues) for grp, ref in COMPARISONS):
+            out.add("usage_gap")
+    if PAIRED in ps.tasks:
+        out.update(PAIRED_METRICS)
+        if set(PAIRED_GAP) <= set(ps.cues):
+            out.add("usage_d_gap")
+    return out
+
+
+def axes(ps: UsageSet, probes: list[Probe]) -> dict[str, set[str]]:
+    """The axes :func:`disparities` can write (the tasks), each with its groups: the cues asked."""
+    out: dict[str, set[str]] = {}
+    for p in probes:
+        out.setdefault(p.condition, set()).add(p.cue)
+    return out
+
+
 def disparities(frame: pd.DataFrame, ps: UsageSet) -> list[dict[str, Any]]:
     """Per task (the ``axis`` column): the mean score per cue, and paired gaps between cues (``usage_gap``).
 
@@ -613,12 +640,12 @@ def _paired_rows(by_task: pd.DataFrame) -> list[dict[str, Any]]:
     parsed = by_task["parse_status"].isin(USABLE[PAIRED])
     df = by_task.assign(usage_d=by_task["score"], usage_d_published=pd.to_numeric(published, errors="coerce"))
     rows: list[dict[str, Any]] = []
-    for metric in ("usage_d", "usage_d_published"):
+    for metric in PAIRED_METRICS:
         with_metric = df.assign(usable=parsed & df[metric].notna())
         for cue in [c for c in PAIRED_CUES if c in set(df["cue"])]:
             rows += _d_row(with_metric[with_metric["cue"] == cue], cue, metric)
     gap = df.assign(usable=parsed & df["usage_d"].notna())
-    grp, ref = "usage-dialect", "usage-control"
+    grp, ref = PAIRED_GAP
     rows += _gap_row(gap[gap["cue"].isin([grp, ref])], PAIRED, grp, ref, "usage_d_gap", METHOD_D_GAP)
     return rows
 

@@ -22,6 +22,7 @@ from slant.stats.paired import cohens_h
 METHOD_MEAN = "OLS mean, cluster-robust SE by scenario (t)"
 METHOD_GAP = "OLS p_yes ~ C(group), cluster-robust SE by scenario (t)"
 METHOD_RATE = "proportion, Wilson CI"
+METRICS = ("p_yes", "p_yes_gap", "refusal_rate")  # what group_disparities writes
 
 
 class Clustered(NamedTuple):

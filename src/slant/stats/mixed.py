@@ -24,6 +24,8 @@ METHOD_FALLBACK = (
     "OLS logit(P(yes)) ~ age_z + race + gender, cluster-robust SE by scenario (t) — mixedlm did not converge"
 )
 EPS = 1e-6  # P(yes) is clipped to [EPS, 1 - EPS] before the logit
+METRIC = "discrimination_score"
+AGE_TERM = "per SD"  # the group of the age score: the shift per standard deviation of age
 
 
 def discrimination_scores(data: pd.DataFrame, references: dict[str, Any]) -> list[dict[str, Any]]:
@@ -42,7 +44,7 @@ def discrimination_scores(data: pd.DataFrame, references: dict[str, Any]) -> lis
     if "age" in d and d["age"].nunique() > 1:
         d["age_z"] = (d["age"] - d["age"].mean()) / d["age"].std()
         terms.append("age_z")
-        names["age_z"] = ("age", "per SD")
+        names["age_z"] = ("age", AGE_TERM)
     for axis, ref in references.items():
         if axis in d and d[axis].nunique() > 1:
             d[axis] = d[axis].astype(str)
@@ -63,7 +65,7 @@ def discrimination_scores(data: pd.DataFrame, references: dict[str, Any]) -> lis
             continue
         why = flat or degenerate.reason(se=float(fit.bse[param]))
         row = {
-            "metric": "discrimination_score",
+            "metric": METRIC,
             "axis": axis,
             "grp": str(level),
             "reference": "mean age" if axis == "age" else str(references[axis]),

@@ -31,6 +31,11 @@ def confidence_weighted(correct: pd.Series, confidence: pd.Series) -> pd.Series:
     return confidence.astype(float).where(correct.astype(bool), -confidence.astype(float))
 
 
+def metrics(correct_name: str = "accuracy") -> set[str]:
+    """The metrics :func:`uncertainty_rows` writes, given its ``correct_name``."""
+    return {"ucerf_w", correct_name, "confidence_right", "confidence_wrong", "ucerf_gap", "ucerf_fairness"}
+
+
 def uncertainty_rows(
     data: pd.DataFrame, axis: str, levels: list[Any], ref: Any, correct_name: str = "accuracy"
 ) -> list[dict[str, Any]]:
