@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import yaml
 from conftest import ROOT, write_campaign
 from hypothesis import HealthCheck, given, settings
@@ -87,6 +88,22 @@ def test_real_gaps_are_still_tested():
     )
     paired = paired_gap(data, "gender", "female", "male", value="p_yes")
     assert paired["p"] is not None and paired["p"] < 0.05 and "degenerate" not in paired
+
+
+def test_a_constant_gap_is_a_finding_by_the_sign_test_and_fails_a_gate_it_exceeds():
+    """Every matched set 0.1 lower for women, with no other variation: the strongest evidence the data
+    can give, not a degenerate comparison (and not p 1e-200 either)."""
+    from slant.regress.gates import judge_interval
+
+    data = identical_sets(noise=0)
+    data["p_yes"] = np.where(data["gender"] == "female", 0.6, 0.7)
+    assert degenerate.reason(differences=[-0.1, -0.1], clusters=4) == degenerate.CONSTANT
+    gap = paired_gap(data, "gender", "female", "male", value="p_yes")
+    assert gap["estimate"] == pytest.approx(-0.1) and gap["ci_low"] == gap["ci_high"] == gap["estimate"]
+    assert gap["p"] == pytest.approx(2 * 0.5**4) and gap["constant_difference"] and "degenerate" not in gap
+    assert "exact sign test over 4 clusters" in gap["method"]
+    assert degenerate.settle(gap) == gap  # the safety net leaves it alone
+    assert judge_interval(gap["ci_low"], gap["ci_high"], 0.05) == "fail"
 
 
 def full_campaign(tmp: Path) -> Path:

@@ -8,6 +8,10 @@ estimator asks :func:`reason` before trusting its test and passes the answer to 
 - a comparison is *degenerate* when its data have no variance (every paired difference equal, every
   value equal, or a standard error below resolution), when a paired binary table has no discordant
   pair, or when there are fewer than two clusters;
+- paired differences that are all equal but not zero (every cluster differs by exactly the same amount)
+  are not degenerate but *constant*: no t-test (its t is infinite), the exact two-sided sign test over
+  the clusters instead (p = 2^(1-k) for k clusters: as small as the data can show, no smaller) and the
+  point CI [d, d], so a perfectly consistent gap is a finding and fails a gate it exceeds;
 - a degenerate row keeps its estimate (noise rounded to 0) but gets p, p_tost and p_wilcoxon None, so
   it is left out of Benjamini-Hochberg and can never be a finding; its ``degenerate`` key (stored in
   ``extra``) and its method say why. An exact zero gap with no variance has the point CI [0, 0]; a
@@ -23,11 +27,13 @@ from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
+from scipy import stats
 
 RESOLUTION = 1e-12  # differences smaller than this are float noise: treated as exactly equal
 NO_VARIANCE = "no variance"
 NO_DISCORDANT = "no discordant pairs"
 FEW_CLUSTERS = "fewer than two clusters"
+CONSTANT = "constant difference"  # not degenerate: tested by the sign test (see constant())
 P_KEYS = ("p", "p_tost", "p_wilcoxon")
 
 
@@ -66,7 +72,8 @@ def reason(
         differences: paired differences (all equal, e.g. all 0: no variance).
         se: the standard error of the estimate (below resolution, or not finite: no variance).
         discordant: discordant pairs of a paired binary table (0: nothing to test).
-        clusters: independent clusters (fewer than two: no replication).
+        clusters: independent clusters (fewer than two: no replication). Needed, with
+            ``differences``, to tell a constant non-zero difference (:data:`CONSTANT`) from no variance.
     """
     if clusters is not None and clusters < 2:
         return FEW_CLUSTERS
@@ -75,7 +82,8 @@ def reason(
     if values is not None and _flat(values):
         return NO_VARIANCE
     if differences is not None and _flat(differences):
-        return NO_VARIANCE
+        d = snap_all(list(differences))
+        return CONSTANT if len(d) and d[0] != 0 and clusters is not None else NO_VARIANCE
     if se is not None and not (np.isfinite(se) and se >= RESOLUTION):
         return NO_VARIANCE
     return None
@@ -87,6 +95,8 @@ def mark(row: dict[str, Any], why: str | None) -> dict[str, Any]:
     method."""
     if why is None:
         return row
+    if why == CONSTANT:
+        return constant(row)
     out = {**row, **{k: None for k in P_KEYS if k in row}, "degenerate": why}
     out["estimate"] = est = snap(row.get("estimate"))
     if "equivalent" in row:
@@ -94,6 +104,20 @@ def mark(row: dict[str, Any], why: str | None) -> dict[str, Any]:
     if "ci_low" in row or why == NO_VARIANCE:
         out["ci_low"], out["ci_high"] = interval(est, row.get("ci_low"), row.get("ci_high"), why)
     note = f"degenerate: {why}, p not computed"
+    out["method"] = f"{row['method']}; {note}" if row.get("method") else note
+    return out
+
+
+def constant(row: dict[str, Any]) -> dict[str, Any]:
+    """A paired row whose differences are all the same non-zero amount, tested by the exact sign test
+    over its ``n_clusters`` clusters (all of them differ in one direction) with the point CI."""
+    k = int(row["n_clusters"])
+    est = snap(row["estimate"])
+    out = {**row, **{key: None for key in P_KEYS if key in row}, "constant_difference": True}
+    out.update(p=float(stats.binomtest(k, k).pvalue), estimate=est, ci_low=est, ci_high=est, test="sign test")
+    if "equivalent" in row:
+        out["equivalent"] = None
+    note = f"every cluster differs by exactly {est:+.3g}: exact sign test over {k} clusters, point CI"
     out["method"] = f"{row['method']}; {note}" if row.get("method") else note
     return out
 
@@ -111,7 +135,7 @@ def interval(est: float | None, lo: float | None, hi: float | None, why: str) ->
 def settle(row: dict[str, Any]) -> dict[str, Any]:
     """The degenerate rule applied to a finished row: a tested row whose CI is narrower than resolution
     has no variance (the safety net under every family's estimators)."""
-    if row.get("degenerate") or row.get("p") is None:
+    if row.get("degenerate") or row.get("constant_difference") or row.get("p") is None:
         return row
     lo, hi = row.get("ci_low"), row.get("ci_high")
     if lo is not None and hi is not None and hi - lo < RESOLUTION:
