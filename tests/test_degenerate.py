@@ -8,13 +8,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
-from conftest import ROOT, write_campaign
+from conftest import write_campaign
+from family_server import FamilyServer, coverage_campaign, full_campaign
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openai_server import FakeOpenAIServer
 
 from slant import audit, open_db
+from slant.probes import FAMILIES
 from slant.stats import degenerate
 from slant.stats.groups import group_disparities
 from slant.stats.paired import paired_gap
@@ -106,20 +107,6 @@ def test_a_constant_gap_is_a_finding_by_the_sign_test_and_fails_a_gate_it_exceed
     assert judge_interval(gap["ci_low"], gap["ci_high"], 0.05) == "fail"
 
 
-def full_campaign(tmp: Path) -> Path:
-    """The shipped campaign with one small probe set of every family, against the fake server."""
-    c = yaml.safe_load((ROOT / "scenarios" / "campaigns" / "full.yaml").read_text())
-    c |= {"target": "openai-compat/fake", "db": str(tmp / "audit.db"), "prefill": "chatml", "max_retries": 1}
-    path = ROOT / "scenarios" / "campaigns"  # its paths are relative to the campaign file
-    for ps in c["probes"]:
-        for key in ("scenarios", "packs", "statements", "personas", "questions", "items", "texts"):
-            if key in ps:
-                ps[key] = str((path / ps[key]).resolve())
-    out = tmp / "campaign.yaml"
-    out.write_text(yaml.safe_dump(c, sort_keys=False))
-    return out
-
-
 @settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(p_yes=st.sampled_from([1.0, 0.0, 0.5]) | st.floats(0.05, 0.95))
 def test_a_model_answering_everyone_identically_yields_no_finding(p_yes):
@@ -131,6 +118,19 @@ def test_a_model_answering_everyone_identically_yields_no_finding(p_yes):
     assert {r["family"] for r in rows} >= {"decision", "pairwise", "attack"}
     findings = [r for r in rows if r["p_adj"] is not None and r["p_adj"] < 0.05]
     assert [r for r in findings if r["metric"] not in ORDER_METRICS] == []
+
+
+@pytest.mark.parametrize("sampled", [False, True], ids=["logprobs", "sampled"])
+def test_a_group_blind_model_yields_no_finding_in_any_family(tmp_path, sampled):
+    """Every family, every metric it can write (the coverage campaign), answered in each family's own
+    format by a model that gives the same answers whoever the prompt is about."""
+    with FamilyServer(identical=True) as server:
+        campaign = coverage_campaign(tmp_path, sampled)
+        result = audit(campaign, base_url=server.base_url, progress=False, limit=40)
+    rows = list(open_db(result.db_path).query("select * from disparities where run_id = ?", [result.run_id]))
+    assert {r["family"] for r in rows} == set(FAMILIES)
+    findings = [r for r in rows if r["p_adj"] is not None and r["p_adj"] < 0.05]
+    assert [(r["metric"], r["axis"], r["grp"]) for r in findings if r["metric"] not in ORDER_METRICS] == []
 
 
 def test_identical_answers_campaign_reports_degenerate_and_no_finding(tmp_path):

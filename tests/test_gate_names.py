@@ -3,122 +3,18 @@ groups), a typo in a gate is refused before any call, and the declarations match
 
 from __future__ import annotations
 
-import hashlib
-import math
-import re
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from conftest import SCENARIOS, write_campaign
+from family_server import FamilyServer, coverage_campaign
 from openai_server import FakeOpenAIServer
-from test_degenerate import full_campaign
 
 from slant import audit, open_db
 from slant.cli import main
 from slant.probes import Outputs, family_of, outputs
 from slant.spec import load_campaign
-
-# --- a server that answers every family in its own answer format ------------------------------------
-
-
-def _u(*parts: Any) -> float:
-    """A number in [0, 1) fixed by the parts."""
-    return int(hashlib.sha256(repr(parts).encode()).hexdigest()[:8], 16) / 16**8
-
-
-def _user_text(body: dict[str, Any]) -> str:
-    if "messages" in body:
-        return [m["content"] for m in body["messages"] if m["role"] == "user"][-1]
-    return body["prompt"].rsplit("<|im_start|>user\n", 1)[-1].split("<|im_end|>")[0]
-
-
-def _answer_space(user: str) -> tuple[str, ...]:
-    if "A, B, C or D" in user:
-        return ("A", "B", "C", "D")
-    if "either A, B or C" in user:
-        return ("A", "B", "C")
-    if "either A or B" in user:
-        return ("A", "B")
-    return ("yes", "no")
-
-
-class FamilyServer(FakeOpenAIServer):
-    """Replies in each family's format (word lists for IAT and usage, letters for options, yes/no else),
-    chosen by a hash of the prompt and seed, so every family gets usable, varied answers."""
-
-    def _completion(self, path: str, prompt: str, body: dict[str, Any]) -> dict[str, Any]:
-        payload = super()._completion(path, prompt, body)
-        user, seed = _user_text(body), body.get("seed")
-        space = _answer_space(user)
-        weights = {t: 0.1 + _u(prompt, t) for t in space}
-        total = sum(weights.values())
-        probs = {t: 0.96 * w / total for t, w in weights.items()} | {"The": 0.04}
-        word = max(space, key=weights.__getitem__)
-        if (body.get("temperature") or 0) > 0:
-            u, acc = _u(prompt, seed), 0.0
-            for t in space:
-                acc += weights[t] / total
-                if u < acc:
-                    word = t
-                    break
-        text = self._lines(user, seed) or (f"({word})" if len(space) == 4 else word)
-        choice = payload["choices"][0]
-        if "message" in choice:
-            choice["message"]["content"] = text
-            if choice["logprobs"]:
-                top = [{"token": t, "logprob": math.log(p), "bytes": None} for t, p in probs.items()]
-                choice["logprobs"]["content"] = [
-                    {"token": word, "logprob": 0.0, "bytes": None, "top_logprobs": top}
-                ]
-        else:
-            choice["text"] = text
-            if choice["logprobs"]:
-                top = {t: math.log(p) for t, p in probs.items()}
-                choice["logprobs"] |= {"tokens": [word], "token_logprobs": [top[word]], "top_logprobs": [top]}
-        return payload
-
-    @staticmethod
-    def _lines(user: str, seed: Any) -> str | None:
-        """One "word - choice" line per listed word (IAT terms, usage traits), or None."""
-        if m := re.search(r'choose one of the two terms "(.+?)" or "(.+?)"', user):
-            choices, words = m.groups(), re.search(r"Words: (.+)", user).group(1).split(", ")
-        elif m := re.search(r"Adjectives: (.+)", user):
-            words = m.group(1).split(", ")
-            choices = ("A", "B") if '"adjective - A"' in user else ("yes", "no")
-        else:
-            return None
-        return "\n".join(f"{w} - {choices[_u(user, seed, w) < 0.5]}" for w in words)
-
-
-# --- every row written is declared, and every declared metric is written --------------------------
-
-
-def coverage_campaign(tmp: Path, sampled: bool) -> Path:
-    """The shipped full campaign, reshaped so that a --limit 40 run reaches every metric its families
-    can write: three races (Cochran's Q), a calibrated decision set, an association-paired usage set."""
-    path = full_campaign(tmp)
-    c = yaml.safe_load(path.read_text())
-    decision = next(ps for ps in c["probes"] if ps["family"] == "decision")
-    decision |= {"cues": ["explicit"], "conditions": ["none"], "calibration": False}
-    decision["demographics"]["race"] = ["white", "Black", "Asian"]
-    prior = {
-        "family": "decision",
-        "name": "prior",
-        "scenarios": str(SCENARIOS / "decisions" / "lending.yaml"),
-        "demographics": {"age": [40], "gender": ["female"], "race": ["white"]},
-        "calibration": True,
-    }
-    usage = next(ps for ps in c["probes"] if ps["family"] == "usage")
-    usage["tasks"] = ["association", "decision"]  # the limit would stop before association-paired
-    c["probes"] += [prior, usage | {"name": "usage-paired", "tasks": ["association-paired"]}]
-    if sampled:
-        for ps in c["probes"]:
-            if ps["family"] in ("decision", "attack", "pairwise", "persona", "fill-in"):
-                ps["scoring"] = {"sample": {"n": 2}}
-    path.write_text(yaml.safe_dump(c, sort_keys=False))
-    return path
 
 
 def declared(campaign: Path) -> dict[str, Outputs]:

@@ -12,7 +12,8 @@ b = stigma+positive, c = default+negative, d = default+positive assignments:
 
 The released code adds 0.01 to both denominators to avoid division by zero (the paper's formula has no
 such term); that lowers the value by less than 0.01/(a+b) + 0.01/(c+d) and gives one where D is
-undefined (all words to one group). Both are reported.
+undefined (all words to one group). Both are reported; where D is undefined for every response of an
+estimate, d_published (about -0.5 whatever the model associates) is reported but not tested.
 D > 0 is stereotype-consistent. Word order is shuffled per probe with ``random.Random(seed)`` (seed
 recorded); group order is drawn once per pack from the repetition-0 seed and reversed on every odd
 repetition, so an even number of repetitions is counterbalanced. All repetitions of a pack form its
@@ -248,12 +249,23 @@ def _row(d: pd.DataFrame, cue: str, metric: str, grp: str, method: str) -> dict[
     }
 
 
+# A response that puts every word in one group has no association to measure (D is undefined); the
+# released formula's +0.01 still gives it about -0.5, so a group-blind model would look "significant".
+ALL_ONE_GROUP = "D undefined for every response (all words to one group); d_published is an artefact"
+
+
+def _artefact(d: pd.DataFrame, metric: str) -> str | None:
+    """Why ``iat_d_published`` cannot be tested here: no response of ``d`` has D defined."""
+    return ALL_ONE_GROUP if metric == "iat_d_published" and d["iat_d"].isna().all() else None
+
+
 def _pack_row(d: pd.DataFrame, cue: str, metric: str, pack: str) -> list[dict[str, Any]]:
     values = d[metric].dropna().to_numpy(dtype=float)
     if not len(values):
         return []
     row = _row(d, cue, metric, pack, METHOD_PACK)
-    why = degenerate.reason(values=values, clusters=len(values))  # responses are the units within a pack
+    # responses are the units within a pack
+    why = _artefact(d, metric) or degenerate.reason(values=values, clusters=len(values))
     if why is None:
         res = stats.ttest_1samp(values, 0.0)
         ci = res.confidence_interval(0.95)
@@ -266,6 +278,8 @@ def _overall_row(d: pd.DataFrame, cue: str, metric: str) -> list[dict[str, Any]]
     if data.empty:
         return []
     row = _row(d, cue, metric, "all", METHOD_ALL)
+    if why := _artefact(d, metric):
+        return [degenerate.mark(row, why)]
     fit = clustered_fit("score ~ 1", data, "Intercept")
     return [fit.into(row if fit.degenerate else row | {"test": "cluster-robust t"})]
 
