@@ -18,7 +18,7 @@ from slant.adaptive import run_looks
 from slant.errors import TargetUnavailable
 from slant.probes import Probe, family_of
 from slant.probes.base import USABLE_STATUSES, short_hash
-from slant.regress.baseline import capture
+from slant.regress.baseline import capture, provenance
 from slant.run import EngineStats, RetryPolicy, execute, reply_from_row
 from slant.spec import Campaign, ProbeSet, load_campaign
 from slant.stats import degenerate
@@ -53,6 +53,7 @@ class AuditResult:
     n_cached: int
     engine: EngineStats | None
     disparities: pd.DataFrame
+    notes: list[str] = field(default_factory=list)  # warnings about where calls went (also in provenance)
 
     def outcomes(self) -> pd.DataFrame:
         """Outcomes of this run joined with their probes."""
@@ -151,8 +152,9 @@ def audit(
         # A rerun of a complete run with nothing to send: its outcomes and statistics stand as stored.
         rows = pd.DataFrame(sdb.query("select * from disparities where run_id = ?", [run_id]))
         stats = EngineStats(requested=len(all_requests), cached=len(all_requests))
+        notes = provenance(sdb, run_id).get("notes", [])
         return AuditResult(
-            run_id, db_path, "complete", n_probes, len(all_requests), stats.cached, stats, rows
+            run_id, db_path, "complete", n_probes, len(all_requests), stats.cached, stats, rows, notes
         )
     _record_run(sdb, c, tgt, planned, run_id, scope, len(all_requests))
     stats = EngineStats(requested=len(all_requests))
@@ -173,9 +175,12 @@ def audit(
         raise
     disparities = _score_and_compare(sdb, run_id, planned)
     status = _run_status(sdb, run_id, all_requests)
-    provenance = json.dumps(capture(sdb, run_id))
-    sdb.table("runs").update(run_id, {"status": status, "finished": store.now(), "provenance": provenance})
-    return AuditResult(run_id, db_path, status, n_probes, len(all_requests), stats.cached, stats, disparities)
+    notes = _record_served(sdb, run_id, tgt)
+    prov = json.dumps({**capture(sdb, run_id), **({"notes": notes} if notes else {})})
+    sdb.table("runs").update(run_id, {"status": status, "finished": store.now(), "provenance": prov})
+    return AuditResult(
+        run_id, db_path, status, n_probes, len(all_requests), stats.cached, stats, disparities, notes
+    )
 
 
 async def _execute(
@@ -278,6 +283,28 @@ def _record_target(db: sqlite_utils.Database, target: Target) -> None:
             }
         ],
     )
+
+
+def _record_served(db: sqlite_utils.Database, run_id: str, target: Target) -> list[str]:
+    """Store the model name(s) the server reported on the target's row; return a note for each way the
+    target's label differs from where its calls went (a server reporting another model name, an
+    ``openai/…`` label sent to another URL). Notes never fail a run: servers report aliases and paths."""
+    d = target.describe()
+    served = store.served_models(db, run_id)
+    if served:
+        db.table("targets").update(target.id, {"served_model": ", ".join(served)})
+    notes = []
+    if other := [m for m in served if m != d["model"]]:
+        notes.append(
+            f"target {target.name}: the server at {d['base_url']} reported model {', '.join(other)}, "
+            f"not {d['model']} (stored as served_model)"
+        )
+    if d["provider"] != target.name.partition("/")[0]:
+        notes.append(
+            f"target {target.name}: calls went to {d['base_url']}, not the hosted API "
+            f"(recorded as provider {d['provider']})"
+        )
+    return notes
 
 
 def _record_run(
