@@ -231,8 +231,9 @@ async def _execute_adaptive(
 
     async def send(requests: dict[str, Request]) -> None:
         s = await _send(db, target, requests, scope, c, progress)
-        for name in ("sent", "attempts", "succeeded", "failed", "seconds"):
+        for name in ("sent", "attempts", "succeeded", "failed", "seconds", "shared"):
             setattr(total, name, getattr(total, name) + getattr(s, name))
+        total.shared_with += [w for w in s.shared_with if w not in total.shared_with]
 
     def restrict(ps: PlannedSet, probes: list[Probe]) -> PlannedSet:
         return PlannedSet(ps.spec, probes, {p.id: ps.requests[p.id] for p in probes})
@@ -242,7 +243,7 @@ async def _execute_adaptive(
             planned, c.adaptive, send, lambda cur: _score_and_compare(db, run_id, cur), restrict
         )
     n_requests = sum(len(reqs) for ps in used for reqs in ps.requests.values())
-    total.requested, total.cached = n_requests, n_requests - total.sent
+    total.requested, total.cached = n_requests, n_requests - total.sent - total.shared
     with db.atomic():
         db.execute("delete from run_probes where run_id = ?", [run_id])
         store.upsert(

@@ -55,8 +55,6 @@ def _run(a: argparse.Namespace) -> int:
         f"model calls: {sent} sent ({e.attempts if e else 0} attempts), {result.n_cached} cached, "
         f"{e.failed if e else 0} failed{shared} → {result.db_path}"
     )
-    for note in result.notes:
-        console.print(f"[yellow]note: {note}[/]", highlight=False)
     print_report(open_db(result.db_path), result.run_id, console)
     if result.status == "unusable":
         console.print(
