@@ -50,7 +50,9 @@ class Claims:
         taken = Taken()
         now = time.time()
         with self.db.atomic():
-            ok, recent, claims = set(), set(), {}
+            ok: set[str] = set()  # answered
+            recent: set[str] = set()  # attempted by another process since this engine started
+            claims: dict[str, tuple[str, float]] = {}  # key → (owner, heartbeat)
             for chunk in _chunks(keys):
                 marks = ",".join("?" * len(chunk))
                 ok |= _column(
