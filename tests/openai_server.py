@@ -105,6 +105,8 @@ class FakeOpenAIServer:
         self.drop_logprobs = False
         # when set, every 200 reply is bent into one misbehaving shape of SHAPES (a broken server)
         self.shape: str | None = None
+        # when set, replies name this model instead of the one asked for (an alias, a GGUF path …)
+        self.served_model: str | None = None
         self.received: list[dict[str, Any]] = []  # every request: path, headers, body
         self.attempts: Counter[str] = Counter()
         self.lock = threading.Lock()
@@ -203,7 +205,7 @@ class FakeOpenAIServer:
         common = {
             "id": "cmpl-test",
             "created": int(time.time()),
-            "model": body.get("model", "fake"),
+            "model": self.served_model or body.get("model", "fake"),
             "usage": usage,
             "system_fingerprint": self.fingerprint,
         }

@@ -18,7 +18,7 @@ from slant.adaptive import run_looks
 from slant.errors import ScoringFailed, one_line
 from slant.probes import Probe, family_of, outputs
 from slant.probes.base import USABLE_STATUSES, short_hash
-from slant.regress.baseline import capture
+from slant.regress.baseline import capture, provenance
 from slant.regress.gates import check_gates
 from slant.run import EngineStats, RetryPolicy, execute, reply_from_row
 from slant.spec import Campaign, ProbeSet, load_campaign
@@ -54,6 +54,7 @@ class AuditResult:
     n_cached: int
     engine: EngineStats | None
     disparities: pd.DataFrame
+    notes: list[str] = field(default_factory=list)  # warnings about where calls went (also in provenance)
 
     def outcomes(self) -> pd.DataFrame:
         """Outcomes of this run joined with their probes."""
@@ -156,8 +157,9 @@ def audit(
         # A rerun of a complete run with nothing to send: its outcomes and statistics stand as stored.
         rows = pd.DataFrame(sdb.query("select * from disparities where run_id = ?", [run_id]))
         stats = EngineStats(requested=len(all_requests), cached=len(all_requests))
+        notes = provenance(sdb, run_id).get("notes", [])
         return AuditResult(
-            run_id, db_path, "complete", n_probes, len(all_requests), stats.cached, stats, rows
+            run_id, db_path, "complete", n_probes, len(all_requests), stats.cached, stats, rows, notes
         )
     _record_run(sdb, c, tgt, planned, run_id, scope, len(all_requests))
     stats = EngineStats(requested=len(all_requests))
@@ -188,9 +190,12 @@ def audit(
             "rerunning the same command rescores them from the cache without new calls (--debug: traceback)"
         ) from e
     status = _run_status(sdb, run_id, all_requests)
-    provenance = json.dumps(capture(sdb, run_id))
-    sdb.table("runs").update(run_id, {"status": status, "finished": store.now(), "provenance": provenance})
-    return AuditResult(run_id, db_path, status, n_probes, len(all_requests), stats.cached, stats, disparities)
+    notes = _record_served(sdb, run_id, tgt)
+    prov = json.dumps({**capture(sdb, run_id), **({"notes": notes} if notes else {})})
+    sdb.table("runs").update(run_id, {"status": status, "finished": store.now(), "provenance": prov})
+    return AuditResult(
+        run_id, db_path, status, n_probes, len(all_requests), stats.cached, stats, disparities, notes
+    )
 
 
 async def _execute(
@@ -241,8 +246,9 @@ async def _execute_adaptive(
 
     async def send(requests: dict[str, Request]) -> None:
         s = await _send(db, target, requests, scope, c, progress)
-        for name in ("sent", "attempts", "succeeded", "failed", "seconds"):
+        for name in ("sent", "attempts", "succeeded", "failed", "seconds", "shared"):
             setattr(total, name, getattr(total, name) + getattr(s, name))
+        total.shared_with += [w for w in s.shared_with if w not in total.shared_with]
 
     def restrict(ps: PlannedSet, probes: list[Probe]) -> PlannedSet:
         return PlannedSet(ps.spec, probes, {p.id: ps.requests[p.id] for p in probes})
@@ -252,7 +258,7 @@ async def _execute_adaptive(
             planned, c.adaptive, send, lambda cur: _score_and_compare(db, run_id, cur), restrict
         )
     n_requests = sum(len(reqs) for ps in used for reqs in ps.requests.values())
-    total.requested, total.cached = n_requests, n_requests - total.sent
+    total.requested, total.cached = n_requests, n_requests - total.sent - total.shared
     with db.atomic():
         db.execute("delete from run_probes where run_id = ?", [run_id])
         store.upsert(
@@ -293,6 +299,28 @@ def _record_target(db: sqlite_utils.Database, target: Target) -> None:
             }
         ],
     )
+
+
+def _record_served(db: sqlite_utils.Database, run_id: str, target: Target) -> list[str]:
+    """Store the model name(s) the server reported on the target's row; return a note for each way the
+    target's label differs from where its calls went (a server reporting another model name, an
+    ``openai/…`` label sent to another URL). Notes never fail a run: servers report aliases and paths."""
+    d = target.describe()
+    served = store.served_models(db, run_id)
+    if served:
+        db.table("targets").update(target.id, {"served_model": ", ".join(served)})
+    notes = []
+    if other := [m for m in served if m != d["model"]]:
+        notes.append(
+            f"target {target.name}: the server at {d['base_url']} reported model {', '.join(other)}, "
+            f"not {d['model']} (stored as served_model)"
+        )
+    if d["provider"] != target.name.partition("/")[0]:
+        notes.append(
+            f"target {target.name}: calls went to {d['base_url']}, not the hosted API "
+            f"(recorded as provider {d['provider']})"
+        )
+    return notes
 
 
 def _record_run(

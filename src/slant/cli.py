@@ -60,9 +60,10 @@ def _run(a: argparse.Namespace) -> int:
         return errors.EXIT_OK
     e = result.engine
     sent = e.sent if e else 0
+    shared = f", {e.shared} answered by another run ({', '.join(e.shared_with)})" if e and e.shared else ""
     console.print(
         f"model calls: {sent} sent ({e.attempts if e else 0} attempts), {result.n_cached} cached, "
-        f"{e.failed if e else 0} failed → {result.db_path}"
+        f"{e.failed if e else 0} failed{shared} → {result.db_path}"
     )
     print_report(open_db(result.db_path), result.run_id, console)
     if result.status == "unusable":

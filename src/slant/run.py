@@ -2,7 +2,9 @@
 
 It knows nothing about bias. A request whose key already has a successful response is never sent
 again; a request that still fails after all retries is stored as an error row (never as an answer)
-and is retried by the next run.
+and is retried by the next run. Each key is claimed before it is sent (slant.claims): a key another
+live process is sending is not sent again but waited for, so runs of the same requests at once share
+the work.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import sqlite_utils
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from slant import store
+from slant.claims import Claims, who
 from slant.errors import TargetUnavailable
 from slant.targets.base import Reply, Request, Target, TargetError
 
@@ -39,6 +42,9 @@ class EngineStats:
     failed: int = 0
     errors: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0  # wall time spent sending (0 when everything was cached)
+    shared: int = 0  # answered meanwhile by another process sending the same requests (not sent here)
+    # those processes, as "pid N" ("pid N on H" for another host)
+    shared_with: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -54,10 +60,13 @@ class RetryPolicy:
 
 
 class _Writer:
-    """Buffers rows and writes them in short transactions (every ``every`` seconds or ``size`` rows)."""
+    """Buffers rows and writes them in short transactions (every ``every`` seconds or ``size`` rows); each
+    transaction also releases the claims of the responses it stores."""
 
-    def __init__(self, db: sqlite_utils.Database, every: float = 0.5, size: int = 200) -> None:
-        self.db, self.every, self.size = db, every, size
+    def __init__(
+        self, db: sqlite_utils.Database, claims: Claims, every: float = 0.5, size: int = 200
+    ) -> None:
+        self.db, self.claims, self.every, self.size = db, claims, every, size
         self.responses: list[dict[str, Any]] = []
         self.attempts: list[dict[str, Any]] = []
         self.last = time.monotonic()
@@ -70,9 +79,12 @@ class _Writer:
 
     def flush(self) -> None:
         if self.responses or self.attempts:
+            for a in self.attempts:
+                a["owner"] = self.claims.owner
             with self.db.atomic():
-                store.upsert(self.db, "attempts", self.attempts)
+                store.append(self.db, "attempts", self.attempts)
                 store.upsert(self.db, "responses", self.responses)
+                self.claims.release([r["key"] for r in self.responses])
             self.responses, self.attempts = [], []
         self.last = time.monotonic()
 
@@ -107,7 +119,8 @@ async def execute(
     elif order == "random":
         random.Random(0).shuffle(todo)
     stats = EngineStats(requested=len(requests), cached=len(done))
-    writer = _Writer(db)
+    claims = Claims(db)
+    writer = _Writer(db, claims)
     bar = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -147,25 +160,59 @@ async def execute(
                 f"{kind}: {response['error'][:300]}); stopped. Finished calls are saved; rerun to resume"
             )
 
+    n_workers = min(max_connections, len(todo))
+    # max_connections workers take claimed requests from one bounded queue: the concurrency bound, and
+    # no task per request (a million-probe campaign would otherwise hold a million coroutines)
+    queue: asyncio.Queue[tuple[str, Request] | None] = asyncio.Queue(maxsize=max(16, 2 * n_workers))
+
+    def hand_out(batch: dict[str, Request], waiting: dict[str, Request]) -> list[tuple[str, Request]]:
+        """Claim a batch: returns the requests to send; keys another process is sending go to ``waiting``."""
+        taken = claims.take(list(batch))
+        for key in taken.settled:
+            waiting.pop(key, None)
+        stats.shared += len(taken.settled)
+        bar.update(task, advance=len(taken.settled))
+        for key, owner in taken.busy.items():
+            waiting[key] = batch[key]
+            if who(owner) not in stats.shared_with:
+                stats.shared_with.append(who(owner))
+        for key in taken.mine:
+            waiting.pop(key, None)
+        return [(key, batch[key]) for key in taken.mine]
+
+    async def feed() -> None:
+        waiting: dict[str, Request] = {}
+        for i in range(0, len(todo), queue.maxsize):
+            for item in hand_out(dict(todo[i : i + queue.maxsize]), waiting):
+                await queue.put(item)
+        while waiting:  # sent by another process: wait for its responses (or for it to die)
+            writer.flush()  # what this one finished, the other may be waiting for
+            await asyncio.sleep(0.5)
+            for item in hand_out(dict(waiting), waiting):
+                await queue.put(item)
+        for _ in range(n_workers):
+            await queue.put(None)
+
+    async def worker() -> None:
+        while (item := await queue.get()) is not None:
+            await one(*item)
+
     started = time.perf_counter()
     with bar:
         task = bar.add_task(f"{target.name}", total=len(todo), errors=0)
+        heartbeat = asyncio.create_task(claims.keep_alive())
         try:
-            # max_connections workers share one iterator of requests: the concurrency bound, and no
-            # task per request (a million-probe campaign would otherwise hold a million coroutines)
-            pending = iter(todo)
-
-            async def worker() -> None:
-                for k, r in pending:
-                    await one(k, r)
-
-            async with asyncio.TaskGroup() as group:  # one task's exception cancels the others
-                for _ in range(min(max_connections, len(todo))):
-                    group.create_task(worker())
+            if todo:
+                async with asyncio.TaskGroup() as group:  # one task's exception cancels the others
+                    group.create_task(feed())
+                    for _ in range(n_workers):
+                        group.create_task(worker())
         except* TargetUnavailable as eg:
             raise eg.exceptions[0] from None
         finally:
+            heartbeat.cancel()
             writer.flush()  # also on Ctrl-C or an abort: what finished is kept
+            claims.release_all()  # what was claimed but not sent, another run may send
             stats.seconds = time.perf_counter() - started
     return stats
 
@@ -230,6 +277,7 @@ def _reply_row(
         "top_logprobs": reply.top_logprobs,
         "usage": reply.usage,
         "fingerprint": reply.fingerprint,
+        "served_model": reply.served_model,
         "prefill_applied": int(reply.prefill_applied),
         "latency_ms": latency,
         "attempts": n,
@@ -249,6 +297,7 @@ def _error_row(
         "top_logprobs": None,
         "usage": None,
         "fingerprint": None,
+        "served_model": None,
         "prefill_applied": None,
         "latency_ms": latency,
         "attempts": n,

@@ -1,7 +1,8 @@
 """The SQLite schema (one file per audit database) and the queries the rest of slant needs.
 
 Tables: ``runs``, ``targets``, ``probes``, ``run_probes``, ``responses`` (one row per request key:
-the cache), ``attempts`` (every call attempt, failed ones with their cause), ``outcomes`` (per run ×
+the cache), ``attempts`` (every call attempt, failed ones with their cause; one row each, never
+overwritten), ``claims`` (which process is sending which request key right now), ``outcomes`` (per run ×
 probe × sample), ``annotations`` (extra labels of a response by an annotator: rules, a judge model),
 ``disparities``, ``baselines``, ``changes`` and ``gate_results`` (regression audits: pinned
 baselines, how each estimate moved, gate verdicts), and ``profiles`` (inferred preference components
@@ -57,6 +58,7 @@ _TABLES: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
             "prefill_mode": str,
             "server": str,
             "client": str,
+            "served_model": str,  # the model name(s) the server reported, where it differs from "model"
         },
         "id",
     ),
@@ -90,6 +92,7 @@ _TABLES: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
             "top_logprobs": str,
             "usage": str,
             "fingerprint": str,
+            "served_model": str,  # the model name the server reported in its reply
             "prefill_applied": int,
             "latency_ms": float,
             "attempts": int,
@@ -101,6 +104,7 @@ _TABLES: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
     ),
     "attempts": (
         {
+            "id": int,  # a row id: two attempts at one key in one second are two rows
             "key": str,
             "attempt": int,
             "ok": int,
@@ -109,8 +113,13 @@ _TABLES: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
             "error": str,
             "latency_ms": float,
             "at": str,
+            "owner": str,  # the engine that sent it (host:pid:token, as in claims)
         },
-        ("key", "attempt", "at"),
+        "id",
+    ),
+    "claims": (  # a request key some process is sending now; heartbeat: time.time() it last said so
+        {"key": str, "owner": str, "heartbeat": float},
+        "key",
     ),
     "outcomes": (
         {
@@ -224,6 +233,7 @@ _INDEXES = [
     ("outcomes", ["probe_id"]),
     ("outcomes", ["request_key"]),
     ("attempts", ["key"]),
+    ("claims", ["owner"]),
     ("disparities", ["run_id"]),
 ]
 _VIEWS = {
@@ -291,6 +301,8 @@ def _open_db(path: str | Path) -> AuditDatabase:
             db.table(name).create(cols, pk=pk, if_not_exists=True)
             continue
         keys = [pk] if isinstance(pk, str) else list(pk)
+        if name == "attempts" and db.table(name).pks == _OLD_ATTEMPTS_KEY:
+            _rekey_attempts(db)
         if db.table(name).pks != keys:
             raise SlantError(
                 f"{path}: table {name!r} was made by an older slant with another key; use a new database file"
@@ -312,6 +324,26 @@ def _open_db(path: str | Path) -> AuditDatabase:
     return db
 
 
+_OLD_ATTEMPTS_KEY = [
+    "key",
+    "attempt",
+    "at",
+]  # older slant: with one-second times, attempts overwrote each other
+
+
+def _rekey_attempts(db: AuditDatabase) -> None:
+    """Rebuild an ``attempts`` table keyed by (key, attempt, at) as one keyed by row id, keeping its rows."""
+    with db.atomic():
+        if db.table("attempts").pks != _OLD_ATTEMPTS_KEY:  # another process did it first
+            return
+        db.execute("alter table attempts rename to attempts_old")
+        db.execute("drop index if exists idx_attempts_key")  # made again below, on the new table
+        db.table("attempts").create(_TABLES["attempts"][0], pk="id")
+        kept = ", ".join(f"[{c}]" for c in db.table("attempts_old").columns_dict)
+        db.execute(f"insert into attempts ({kept}) select {kept} from attempts_old order by rowid")
+        db.execute("drop table attempts_old")
+
+
 def columns(table: str) -> list[str]:
     """The columns of one of slant's tables."""
     return list(_TABLES[table][0])
@@ -326,6 +358,11 @@ def upsert(db: sqlite_utils.Database, table: str, rows: Iterable[dict[str, Any]]
     encoded = [{k: dumps(v) if isinstance(v, dict | list | tuple) else v for k, v in r.items()} for r in rows]
     if encoded:
         db.table(table).upsert_all(encoded, pk=_TABLES[table][1], alter=False)
+
+
+def append(db: sqlite_utils.Database, table: str, rows: Iterable[dict[str, Any]]) -> None:
+    """Insert rows as new rows (a table keyed by a row id: nothing is replaced)."""
+    db.table(table).insert_all(rows, alter=False)
 
 
 def responses_by_key(db: sqlite_utils.Database, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -348,3 +385,12 @@ def done_keys(db: sqlite_utils.Database, keys: Iterable[str]) -> set[str]:
         sql = f"select key from responses where error_kind is null and key in ({','.join('?' * len(chunk))})"
         done.update(r[0] for r in db.execute(sql, chunk).fetchall())
     return done
+
+
+def served_models(db: sqlite_utils.Database, run_id: str) -> list[str]:
+    """The model names the server reported in the replies a run scored (sorted)."""
+    sql = (
+        "select distinct r.served_model from outcomes o join responses r on r.key = o.request_key "
+        "where o.run_id = ? and r.served_model is not null order by 1"
+    )
+    return [r[0] for r in db.execute(sql, [run_id]).fetchall()]

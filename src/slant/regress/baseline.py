@@ -2,8 +2,8 @@
 
 A run's provenance is captured when it finishes (the target row of the database is overwritten by later
 runs of the same target, so it cannot be read back later): model name, base URL, what the server said
-about itself (engine, model file hash, version), the system fingerprints its replies carried, the
-campaign hash and the sampling settings of every probe set.
+about itself (engine, model file hash, version), the system fingerprints and model names its replies
+carried, the campaign hash and the sampling settings of every probe set.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ def capture(db: sqlite_utils.Database, run_id: str) -> dict[str, Any]:
         "base_url": target.get("base_url"),
         "server": json.loads(target.get("server") or "{}"),
         "fingerprints": fingerprints,
+        "served_models": store.served_models(db, run_id),  # the model names the server reported
         "slant_version": run["slant_version"],
         "scope": run["scope"],
         "sampling": {p["name"]: {k: p[k] for k in SAMPLING_KEYS if k in p} for p in config.get("probes", [])},
@@ -60,9 +61,12 @@ def model_changes(baseline: dict[str, Any], candidate: dict[str, Any]) -> list[s
         ("model", "model name"),
         ("base_url", "base URL"),
         ("fingerprints", "system fingerprint"),
+        ("served_models", "model the server reported"),
         ("campaign_hash", "campaign file"),
         ("sampling", "sampling settings"),
     ):
+        if key == "served_models" and key not in baseline:  # captured by an older slant
+            continue
         if baseline.get(key) != candidate.get(key):
             out.append(f"{what} changed: {_short(baseline.get(key))} → {_short(candidate.get(key))}")
     b, c = baseline.get("server") or {}, candidate.get("server") or {}

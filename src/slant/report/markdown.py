@@ -22,6 +22,7 @@ def markdown(s: dict[str, Any]) -> str:
         f"- campaign **{run['campaign']}** (hash `{run['campaign_hash']}`), status **{run['status']}**",
         f"- target **{target.get('name')}** (model `{target.get('model')}`), slant {run['slant_version']}",
         f"- probes {run['n_probes']}, requests {run['n_requests']}",
+        *(f"- note: {note}" for note in s["notes"]),
     ]
     if s["mass"]["mean"] is not None:
         m = s["mass"]

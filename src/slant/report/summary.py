@@ -23,7 +23,8 @@ def _parsed(row: dict[str, Any], *fields: str) -> dict[str, Any]:
 
 
 def summary(db: sqlite_utils.Database, run_id: str | None = None) -> dict[str, Any]:
-    """Run and target provenance, outcome counts per probe set, mass, and every disparity row."""
+    """Run and target provenance (with the run's notes), outcome counts per probe set, mass, and every
+    disparity row."""
     run_id = run_id or latest_run(db)
     runs = list(db.query("select * from runs where id = ?", [run_id]))
     if not runs:
@@ -54,7 +55,15 @@ def summary(db: sqlite_utils.Database, run_id: str | None = None) -> dict[str, A
         _parsed(r, "extra")
         for r in db.query("select * from disparities where run_id = ? order by rowid", [run_id])
     ]
-    return {"run": run, "target": target, "outcomes": outcomes, "mass": mass, "disparities": rows}
+    notes = json.loads(run.get("provenance") or "{}").get("notes", [])  # where the calls really went
+    return {
+        "run": run,
+        "target": target,
+        "notes": notes,
+        "outcomes": outcomes,
+        "mass": mass,
+        "disparities": rows,
+    }
 
 
 def fmt_ci(lo: float | None, hi: float | None, fmt: str = "{:.3f}") -> str:

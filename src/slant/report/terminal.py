@@ -6,6 +6,7 @@ from typing import Any
 
 import sqlite_utils
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from slant.report.markdown import HIDDEN
@@ -27,6 +28,8 @@ def print_report(
         f"· target [bold]{target.get('name')}[/] "
         f"({target.get('model')}{', ' + server['gguf'] if 'gguf' in server else ''}) · status {run['status']}"
     )
+    for note in s["notes"]:
+        console.print(f"[yellow]note: {escape(note)}[/]", highlight=False)
     if "build" in server:  # the embedded model's llama.cpp build: another build may give other numbers
         console.print(f"build {server['build']}", highlight=False)
     m = s["mass"]

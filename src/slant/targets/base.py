@@ -50,6 +50,7 @@ class Reply:
     usage: dict[str, int] | None = None
     fingerprint: str | None = None
     prefill_applied: bool = False
+    served_model: str | None = None  # the model name the server reported (an alias, a path …)
     extra: dict[str, Any] = field(default_factory=dict)
 
 

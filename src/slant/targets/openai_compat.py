@@ -6,12 +6,19 @@ import importlib.metadata
 import json
 import math
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import openai
 
 from slant.targets.base import Reply, Request, TargetError
 
 PrefillMode = Literal["chatml", "continue", "none"]
+HOSTED_URL = "https://api.openai.com/v1"  # where the client sends calls when no base URL is given
+
+
+def is_hosted(base_url: str | None) -> bool:
+    """Whether calls to this base URL go to the hosted OpenAI API."""
+    return base_url is None or urlsplit(base_url.strip()).hostname == "api.openai.com"
 
 
 def render_chatml(messages: tuple[tuple[str, str], ...], prefill: str | None) -> str:
@@ -61,11 +68,15 @@ class OpenAICompatTarget:
         return f"{self.name}@{self.base_url or 'default'}"
 
     def describe(self) -> dict[str, Any]:
+        """Where calls really go: ``openai/…`` with another base URL is recorded as ``openai-compat``."""
+        provider = self.name.split("/", 1)[0]
+        if provider == "openai" and not is_hosted(self.base_url):
+            provider = "openai-compat"
         return {
             "id": self.id,
-            "provider": self.name.split("/", 1)[0],
+            "provider": provider,
             "model": self.model,
-            "base_url": self.base_url,
+            "base_url": self.base_url or HOSTED_URL,
             "prefill_mode": self.prefill,
             "client": f"openai {importlib.metadata.version('openai')}",
             "server": self.server,
@@ -179,6 +190,7 @@ class OpenAICompatTarget:
             usage=_usage(r.usage),
             fingerprint=r.system_fingerprint,
             prefill_applied=applied,
+            served_model=_served_model(r),
         )
 
     async def _completions(self, request: Request) -> Reply:
@@ -212,6 +224,7 @@ class OpenAICompatTarget:
             usage=_usage(r.usage),
             fingerprint=r.system_fingerprint,
             prefill_applied=True,
+            served_model=_served_model(r),
         )
 
 
@@ -247,6 +260,12 @@ def _parsed(r: Any) -> Any:
     if isinstance(r, str | bytes):
         raise TargetError("bad_response", f"the reply is not JSON: {r[:80]!r}", retryable=True)
     return r
+
+
+def _served_model(r: Any) -> str | None:
+    """The model name in a reply (the client does not check it: a server may send none, or a number)."""
+    name = getattr(r, "model", None)
+    return str(name) if name not in (None, "") else None
 
 
 def _usage(usage: Any) -> dict[str, int] | None:
