@@ -15,7 +15,7 @@ import sqlite_utils
 
 from slant import store
 from slant.adaptive import run_looks
-from slant.errors import TargetUnavailable
+from slant.errors import TargetUnavailable, check_count
 from slant.probes import Probe, family_of
 from slant.probes.base import USABLE_STATUSES, short_hash
 from slant.regress.baseline import capture
@@ -53,6 +53,7 @@ class AuditResult:
     n_cached: int
     engine: EngineStats | None
     disparities: pd.DataFrame
+    by_set: dict[str, dict[str, int]] = field(default_factory=dict)  # dry run: probes, requests, cached
 
     def outcomes(self) -> pd.DataFrame:
         """Outcomes of this run joined with their probes."""
@@ -126,6 +127,8 @@ def audit(
         max_connections: overrides the campaign's number of concurrent requests.
         prefill: overrides how the target sends assistant prefills (auto, chatml, continue, none).
     """
+    check_count("limit", limit)
+    check_count("max_connections", max_connections)
     c = campaign if isinstance(campaign, Campaign) else load_campaign(campaign)
     overrides = {"max_connections": max_connections, "prefill": prefill}
     c = c.model_copy(update={k: v for k, v in overrides.items() if v})
@@ -140,9 +143,10 @@ def audit(
     run_id = short_hash(c.name, tgt.id, scope, probe_ids)[:12]
     n_probes = len(probe_ids)
     if dry_run:
-        cached = len(store.done_keys(open_db(db_path), all_requests)) if db_path.exists() else 0
+        done = store.done_keys(open_db(db_path), all_requests) if db_path.exists() else set()
+        by_set = {ps.spec.name: _counts(ps, done) for ps in planned}
         return AuditResult(
-            run_id, db_path, "dry-run", n_probes, len(all_requests), cached, None, pd.DataFrame()
+            run_id, db_path, "dry-run", n_probes, len(all_requests), len(done), None, pd.DataFrame(), by_set
         )
 
     sdb = open_db(db_path)
@@ -176,6 +180,12 @@ def audit(
     provenance = json.dumps(capture(sdb, run_id))
     sdb.table("runs").update(run_id, {"status": status, "finished": store.now(), "provenance": provenance})
     return AuditResult(run_id, db_path, status, n_probes, len(all_requests), stats.cached, stats, disparities)
+
+
+def _counts(ps: PlannedSet, done: set[str]) -> dict[str, int]:
+    """A probe set's probes, requests and requests already answered (``done``)."""
+    keys = [k for reqs in ps.requests.values() for k, _ in reqs]
+    return {"probes": len(ps.probes), "requests": len(keys), "cached": len(done.intersection(keys))}
 
 
 async def _execute(
