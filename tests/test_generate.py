@@ -242,8 +242,12 @@ def test_cli_scenarios_and_personas_load_in_a_campaign_and_dry_run(tmp_path, mon
 def test_spec_personas_and_rewrite_checks():
     from slant.agents.personas import check_rewrite, parse_spec, spec_personas
 
-    people = spec_personas(parse_spec("gender=man,woman; age=70"))
-    assert [p["text"] for p in people] == ["a man", "a woman", "a 70-year-old person"]
+    people = spec_personas(parse_spec("gender=man,woman; age=70"))  # axes are crossed
+    assert [p["text"] for p in people] == ["a 70-year-old man", "a 70-year-old woman"]
+    assert [p["text"] for p in spec_personas(parse_spec("age=18,70"))] == [
+        "an 18-year-old person",
+        "a 70-year-old person",
+    ]
     original = "hi team & all: office CLOSED monday. questions?"
     assert check_rewrite(original, original) == "it copies the original"
     assert "content" in check_rewrite(original, "The weather is lovely in spring.")

@@ -54,7 +54,7 @@ def judge_refusals(
         limit: judge at most this many replies (the first by request key).
     """
     db = store.open_db(db_path)
-    run_id = run_id or latest_run(db)
+    run_id = store.find_run(db, run_id)["id"] if run_id else latest_run(db)
     replies = _replies(db, run_id)[:limit]
     judge = resolve_target(target, base_url)
     requests = {}

@@ -15,7 +15,7 @@ import sqlite_utils
 
 from slant import store
 from slant.adaptive import run_looks
-from slant.errors import ScoringFailed, one_line
+from slant.errors import ScoringFailed, check_count, one_line
 from slant.probes import Probe, family_of, outputs
 from slant.probes.base import USABLE_STATUSES, short_hash
 from slant.regress.baseline import capture, provenance
@@ -55,6 +55,7 @@ class AuditResult:
     engine: EngineStats | None
     disparities: pd.DataFrame
     notes: list[str] = field(default_factory=list)  # warnings about where calls went (also in provenance)
+    by_set: dict[str, dict[str, int]] = field(default_factory=dict)  # dry run: probes, requests, cached
 
     def outcomes(self) -> pd.DataFrame:
         """Outcomes of this run joined with their probes."""
@@ -132,6 +133,8 @@ def audit(
         max_connections: overrides the campaign's number of concurrent requests.
         prefill: overrides how the target sends assistant prefills (auto, chatml, continue, none).
     """
+    check_count("limit", limit)
+    check_count("max_connections", max_connections)
     c = campaign if isinstance(campaign, Campaign) else load_campaign(campaign)
     overrides = {"max_connections": max_connections, "prefill": prefill}
     c = c.model_copy(update={k: v for k, v in overrides.items() if v})
@@ -146,9 +149,18 @@ def audit(
     run_id = short_hash(c.name, tgt.id, scope, probe_ids)[:12]
     n_probes = len(probe_ids)
     if dry_run:
-        cached = len(store.done_keys(open_db(db_path), all_requests)) if db_path.exists() else 0
+        done = store.done_keys(open_db(db_path), all_requests) if db_path.exists() else set()
+        by_set = {ps.spec.name: _counts(ps, done) for ps in planned}
         return AuditResult(
-            run_id, db_path, "dry-run", n_probes, len(all_requests), cached, None, pd.DataFrame()
+            run_id,
+            db_path,
+            "dry-run",
+            n_probes,
+            len(all_requests),
+            len(done),
+            None,
+            pd.DataFrame(),
+            by_set=by_set,
         )
 
     sdb = open_db(db_path)
@@ -196,6 +208,12 @@ def audit(
     return AuditResult(
         run_id, db_path, status, n_probes, len(all_requests), stats.cached, stats, disparities, notes
     )
+
+
+def _counts(ps: PlannedSet, done: set[str]) -> dict[str, int]:
+    """A probe set's probes, requests and requests already answered (``done``)."""
+    keys = [k for reqs in ps.requests.values() for k, _ in reqs]
+    return {"probes": len(ps.probes), "requests": len(keys), "cached": len(done.intersection(keys))}
 
 
 async def _execute(

@@ -52,6 +52,12 @@ def _run(a: argparse.Namespace) -> int:
         prefill=a.prefill,
     )
     if a.dry_run:
+        for name, n in result.by_set.items():
+            console.print(
+                f"  {name}: {n['probes']} probes, {n['requests']} requests, {n['cached']} cached",
+                markup=False,
+                highlight=False,
+            )
         console.print(
             f"dry run: {result.n_probes} probes, {result.n_requests} requests, "
             f"{result.n_cached} already in {result.db_path}, "
@@ -75,19 +81,40 @@ def _run(a: argparse.Namespace) -> int:
         return errors.EXIT_INCOMPLETE
     if result.status != "complete":
         console.print(
-            f"[yellow]run {result.run_id} is incomplete: failed calls are stored as errors; "
-            "rerun the same command to retry them[/]"
+            f"[yellow]run {result.run_id} is incomplete: {_failures(e.errors if e else {})}; "
+            "failed calls are stored as errors; rerun the same command to retry them[/]"
         )
         return errors.EXIT_INCOMPLETE
     return errors.EXIT_OK
 
 
+FAILURE_WORDS = {  # error kind → what happened, and what may help
+    "rate_limited": "rate-limited (429: lower --max-connections)",
+    "timeout": "timed out (raise the campaign's timeout)",
+    "connection": "could not connect (is the server up?)",
+    "bad_response": "answered with an unusable reply",
+}
+
+
+def _failures(kinds: dict[str, int]) -> str:
+    """Why calls failed, from the engine's error counts per kind: "12 calls failed: 10 rate-limited
+    (429: lower --max-connections), 2 HTTP 503"."""
+    if not kinds:
+        return "some calls failed"
+    parts = [
+        f"{n} {FAILURE_WORDS.get(kind, kind.replace('http_', 'HTTP '))}"
+        for kind, n in sorted(kinds.items(), key=lambda kv: -kv[1])
+    ]
+    total = sum(kinds.values())
+    return f"{total} call{'s' if total != 1 else ''} failed: {', '.join(parts)}"
+
+
 def _report(a: argparse.Namespace) -> int:
     from slant.report import html_report, markdown, print_report, summary
     from slant.report.jsontext import to_json
-    from slant.store import open_db
+    from slant.store import open_existing
 
-    db = open_db(_existing(a.db))
+    db = open_existing(a.db)
     if not (a.json or a.markdown or a.html):
         print_report(db, a.run, console)
         return errors.EXIT_OK
@@ -107,21 +134,15 @@ def _refusals(a: argparse.Namespace) -> int:
     from slant.detect.refusal_io import label_rows, read_rows
 
     rows = read_rows(Path(a.file))
-    out = open(a.output, "w", encoding="utf-8") if a.output else sys.stdout  # noqa: SIM115
-    try:
-        for row in label_rows(rows):
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
-    finally:
-        if a.output:
-            out.close()
+    _write(a.output or "-", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in label_rows(rows)))
     return errors.EXIT_OK
 
 
 def _judge(a: argparse.Namespace) -> int:
     from slant.annotate import judge_refusals
+    from slant.store import open_existing
 
-    if not Path(a.db).exists():
-        raise SlantError(f"{a.db}: no such database")
+    open_existing(a.db).close()  # a missing file, a folder or another program's database stops here
     r = judge_refusals(
         a.db, a.run, target=a.target, base_url=a.base_url, limit=a.limit, progress=not a.no_progress
     )
@@ -158,9 +179,9 @@ def _plan(a: argparse.Namespace) -> int:
 
 def _browse(a: argparse.Namespace) -> int:
     from slant.browse import browse
+    from slant.store import open_existing
 
-    if not Path(a.db).exists():
-        raise SlantError(f"{a.db}: no such database")
+    open_existing(a.db).close()  # a missing file, a folder or another program's database stops here
     console.print(
         f"serving {a.db} at http://127.0.0.1:{a.port}/ (Ctrl-C to stop); canned queries: "
         "findings, equivalent, refusals_by_group, errors, runs"
@@ -259,11 +280,12 @@ def _generate_personas(a: argparse.Namespace) -> int:
     from slant.agents.session import load_profile
 
     if a.spec:
-        prov = gen.provenance("slant generate personas --spec", "none (no model)", [], "--spec", brief=a.spec)
+        spec = ";".join(a.spec)  # one --spec per axis, or axes separated by ';': crossed either way
+        prov = gen.provenance("slant generate personas --spec", "none (no model)", [], "--spec", brief=spec)
         people = gen.spec_personas(gen.parse_spec(a.spec))
         data = gen.persona_pack(
             Path(a.out).stem,
-            f"Stated identities: {a.spec}",
+            f"Stated identities: {spec}",
             "A demographic spec given to slant generate personas.",
             people,
             prov.model_dump(exclude_none=True),
@@ -335,14 +357,18 @@ def _check_outputs(a: argparse.Namespace) -> None:
 
 
 def _write(path: str | None, text: str) -> None:
-    """Write a report to a file, or to stdout for '-'."""
+    """Write a report to a file (saying "wrote FILE" on stderr), or to stdout for '-'; the text ends
+    with a newline."""
+    if text and not text.endswith("\n"):
+        text += "\n"
     if path == "-":
-        sys.stdout.write(text + "\n")
+        sys.stdout.write(text)
     elif path:
         try:
-            Path(path).write_text(text + "\n", encoding="utf-8")
+            Path(path).write_text(text, encoding="utf-8")
         except OSError as e:
             raise SlantError(f"cannot write {path}: {e.strerror or e}") from None
+        print(f"wrote {path}", file=sys.stderr)
 
 
 def _regression_out(a: argparse.Namespace, res: Any) -> int:
@@ -358,20 +384,61 @@ def _regression_out(a: argparse.Namespace, res: Any) -> int:
 
 
 def _baseline(a: argparse.Namespace) -> int:
-    from slant.regress.baseline import pin
-    from slant.store import open_db
+    from slant.regress.baseline import pin, pins, unpin
+    from slant.store import open_existing
 
-    db = open_db(_existing(a.db))
+    db = open_existing(a.db)
     if a.action == "set":
         if not a.run:
-            raise SlantError("baseline set needs a run id (see `slant history CAMPAIGN` or `slant report`)")
+            raise SlantError("baseline set needs a run id (`slant runs` lists them)")
         row = pin(db, a.run)
-        console.print(f"baseline of campaign {row['campaign']} on {row['target_id']}: run {a.run}")
+        console.print(f"baseline of campaign {row['campaign']} on {row['target_id']}: run {row['run_id']}")
         return errors.EXIT_OK
-    for row in db.query("select campaign, target_id, run_id, pinned from baselines order by campaign"):
+    if a.action == "unpin":
+        for row in unpin(db, a.run, a.campaign, a.target):
+            console.print(f"unpinned run {row['run_id']}: campaign {row['campaign']} on {row['target_id']}")
+        return errors.EXIT_OK
+    rows = pins(db, a.campaign, a.target)
+    for row in rows:
         console.print(
             f"{row['campaign']} · {row['target_id']} · run {row['run_id']} (pinned {row['pinned']})"
         )
+    if not rows:
+        console.print(f"no baseline pinned {_scope_words(a.campaign, a.target)} in {a.db}")
+    return errors.EXIT_OK
+
+
+def _scope_words(campaign: str | None, target: str | None) -> str:
+    """``for campaign nightly on openai/x``: words for whichever is given."""
+    words = (f"for campaign {campaign}" if campaign else "") + (f" on {target}" if target else "")
+    return words.strip() or "for any campaign"
+
+
+def _runs(a: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from slant.store import list_runs, open_existing
+
+    rows = list_runs(open_existing(a.db), a.campaign)
+    if a.json:
+        _write(a.json, json.dumps([{**r, "baseline": bool(r["baseline"])} for r in rows], indent=2))
+        return errors.EXIT_OK
+    if not rows:
+        console.print(f"no run {f'of campaign {a.campaign} ' if a.campaign else ''}in {a.db}")
+        return errors.EXIT_OK
+    table = Table(title=f"runs in {a.db}, newest first (times in UTC)", title_justify="left")
+    for col in ("run", "campaign", "target", "status", "started", "finished"):
+        table.add_column(col)
+    table.add_column("probes", justify="right")
+    table.add_column("requests", justify="right")
+    table.add_column("baseline")
+    for r in rows:
+        started, finished = (str(t or "")[:19].replace("T", " ") for t in (r["started"], r["finished"]))
+        table.add_row(
+            *(r["id"], r["campaign"], r["target_id"], r["status"], started, finished),
+            *(str(r["n_probes"]), str(r["n_requests"]), "pinned" if r["baseline"] else ""),
+        )
+    console.print(table)
     return errors.EXIT_OK
 
 
@@ -379,9 +446,9 @@ def _diff(a: argparse.Namespace) -> int:
     from slant.regress.baseline import baseline_of
     from slant.regress.check import check
     from slant.report import latest_run
-    from slant.store import open_db
+    from slant.store import open_existing
 
-    db = open_db(_existing(a.db))
+    db = open_existing(a.db)
     candidate = a.candidate or latest_run(db)
     baseline = a.baseline or baseline_of(db, candidate)
     return _regression_out(a, check(a.db, candidate, baseline))
@@ -391,7 +458,15 @@ def _audit_scheduled(a: argparse.Namespace) -> int:
     from slant.regress.check import audit_scheduled
 
     res = audit_scheduled(
-        a.campaign, date=a.date, target=a.target, base_url=a.base_url, db=a.db, progress=not a.no_progress
+        a.campaign,
+        date=a.date,
+        target=a.target,
+        base_url=a.base_url,
+        db=a.db,
+        progress=not a.no_progress,
+        limit=a.limit,
+        max_connections=a.max_connections,
+        prefill=a.prefill,
     )
     return _regression_out(a, res)
 
@@ -400,9 +475,9 @@ def _history(a: argparse.Namespace) -> int:
     from rich.table import Table
 
     from slant.regress.history import history, history_html, summary_rows
-    from slant.store import open_db
+    from slant.store import open_existing
 
-    frame = history(open_db(_existing(a.db)), a.campaign, a.metric)
+    frame = history(open_existing(a.db), a.campaign, a.metric)
     if a.html:
         _write(a.html, history_html(frame, a.campaign))
     table = Table(title=f"campaign {a.campaign}: runs", title_justify="left")
@@ -423,12 +498,6 @@ def _history(a: argparse.Namespace) -> int:
             est.add_row(str(key), *("" if v != v else f"{v:+.3f}" for v in values))
         console.print(est)
     return errors.EXIT_OK
-
-
-def _existing(db: str) -> str:
-    if not Path(db).exists():
-        raise SlantError(f"{db}: no such database")
-    return db
 
 
 def _serve_local(a: argparse.Namespace) -> int:
@@ -461,7 +530,7 @@ def _number(convert: Callable[[str], Any], ok: Callable[[Any], bool], wants: str
 
 
 # a count of probes, calls or connections; alpha, power, a rate or a gap in P(yes); a standard deviation
-_positive_int = _number(int, lambda n: n >= 1, "a whole number of at least 1")
+_positive_int = _number(int, lambda n: n >= 1, errors.WHOLE_COUNT)
 _fraction = _number(float, lambda x: 0 < x < 1, "a number between 0 and 1 (exclusive)")
 _positive = _number(float, lambda x: 0 < x < math.inf, "a number above 0")
 
@@ -472,29 +541,45 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"slant {importlib.metadata.version('slant')}")
     sub = p.add_subparsers(dest="command", required=True)
 
-    r = sub.add_parser("run", help="run or resume a campaign, then print the per-group table")
-    r.add_argument("campaign", help="campaign YAML file, or a shipped campaign's name (quickstart, …)")
-    r.add_argument("--target", help="override the campaign's target (local, openai/<model>, vllm/<model>, …)")
-    r.add_argument("--base-url", help="override the campaign's base URL")
-    r.add_argument("--db", help="override the campaign's database file")
-    r.add_argument(
+    running = argparse.ArgumentParser(add_help=False)  # run and audit-scheduled: how a run is sent
+    running.add_argument(
+        "--target", help="override the campaign's target (local, openai/<model>, vllm/<model>, …)"
+    )
+    running.add_argument("--base-url", help="override the campaign's base URL")
+    running.add_argument("--db", help="override the campaign's database file")
+    running.add_argument(
         "--limit", type=_positive_int, help="at most N probes per probe set (matched sets kept whole)"
     )
-    r.add_argument(
+    running.add_argument(
         "--prefill",
         choices=["auto", "chatml", "continue", "none"],
         help="how to send the assistant prefill (default: the campaign's, auto)",
     )
-    r.add_argument(
+    running.add_argument(
         "--max-connections", type=_positive_int, help="concurrent requests (default: the campaign's, 4)"
     )
-    r.add_argument("--dry-run", action="store_true", help="count probes and calls; send nothing")
+    running.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    r = sub.add_parser(
+        "run", parents=[running], help="run or resume a campaign, then print the per-group table"
+    )
+    r.add_argument("campaign", help="campaign YAML file, or a shipped campaign's name (quickstart, …)")
+    r.add_argument(
+        "--dry-run", action="store_true", help="count probes and calls per probe set; send nothing"
+    )
     r.add_argument("--fresh", action="store_true", help="new cache scope: a new run that reuses nothing")
-    r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.set_defaults(func=_run)
 
+    rs = sub.add_parser("runs", help="list the runs in a database, newest first")
+    rs.add_argument("--db", default="slant.db", help="database file (default: slant.db)")
+    rs.add_argument("--campaign", help="only this campaign's runs")
+    rs.add_argument(
+        "--json", nargs="?", const="-", metavar="PATH", help="write the list as JSON (default: stdout)"
+    )
+    rs.set_defaults(func=_runs)
+
     rep = sub.add_parser("report", help="report a stored run: terminal tables, JSON, Markdown or HTML")
-    rep.add_argument("run", nargs="?", help="run id (default: the latest run)")
+    rep.add_argument("run", nargs="?", help="run id or a unique prefix (default: the latest run)")
     rep.add_argument("--db", default="slant.db", help="database file (default: slant.db)")
     rep.add_argument("--json", metavar="PATH", help="write the run's numbers as JSON ('-' for stdout)")
     rep.add_argument("--markdown", metavar="PATH", help="write the report as Markdown ('-' for stdout)")
@@ -509,7 +594,7 @@ def parser() -> argparse.ArgumentParser:
     j = sub.add_parser(
         "judge", help="label a run's replies with an LLM refusal judge; compare with the rules"
     )
-    j.add_argument("run", nargs="?", help="run id (default: the latest run)")
+    j.add_argument("run", nargs="?", help="run id or a unique prefix (default: the latest run)")
     j.add_argument("--db", default="slant.db", help="database file (default: slant.db)")
     j.add_argument("--target", default="local", help="the judge model (default: local)")
     j.add_argument("--base-url", help="the judge's base URL")
@@ -583,7 +668,12 @@ def parser() -> argparse.ArgumentParser:
     src.add_argument(
         "--from-samples", metavar="FILE", help="writing samples (a folder or JSONL), with --user"
     )
-    src.add_argument("--spec", help='stated identities, e.g. "gender=man,woman;age=30,70"')
+    src.add_argument(
+        "--spec",
+        action="append",
+        help="stated identities, one axis per --spec (repeatable), crossed: "
+        "--spec gender=woman,man --spec age=30,70 (4 personas)",
+    )
     gp.add_argument("--user", help="whose samples (with --from-samples)")
     gp.add_argument("--method", default="prose", help="the profile's inference method (default: prose)")
     gp.add_argument("--out", required=True, help="the persona pack to write")
@@ -599,9 +689,13 @@ def parser() -> argparse.ArgumentParser:
     gp.add_argument("--yes", action="store_true", help="write the verified packs without asking")
     gp.set_defaults(func=_generate_personas)
 
-    bl = sub.add_parser("baseline", help="pin a run as the baseline of its campaign and target, or list them")
-    bl.add_argument("action", choices=["set", "show"])
-    bl.add_argument("run", nargs="?", help="run id (for set)")
+    bl = sub.add_parser(
+        "baseline", help="pin a run as the baseline of its campaign and target, list the pins, or unpin"
+    )
+    bl.add_argument("action", choices=["set", "show", "unpin"])
+    bl.add_argument("run", nargs="?", help="run id or a unique prefix (set; unpin: the pin of this run)")
+    bl.add_argument("--campaign", help="show or unpin this campaign's baselines")
+    bl.add_argument("--target", help="show or unpin the baselines of this target id")
     bl.add_argument("--db", default="slant.db", help="database file (default: slant.db)")
     bl.set_defaults(func=_baseline)
 
@@ -617,24 +711,20 @@ def parser() -> argparse.ArgumentParser:
         description="Exit codes: 0 every gate passes, 1 a gate failed, 3 the candidate run is incomplete "
         "or unusable.",
     )
-    d.add_argument("baseline", nargs="?", help="baseline run id (default: the pinned baseline)")
-    d.add_argument("candidate", nargs="?", help="candidate run id (default: the latest run)")
+    d.add_argument("baseline", nargs="?", help="baseline run id or prefix (default: the pinned baseline)")
+    d.add_argument("candidate", nargs="?", help="candidate run id or prefix (default: the latest run)")
     d.add_argument("--db", default="slant.db", help="database file (default: slant.db)")
     d.set_defaults(func=_diff)
 
     sch = sub.add_parser(
         "audit-scheduled",
-        parents=[outputs],
+        parents=[outputs, running],
         help="run a campaign for today, diff it against the pinned baseline, judge the gates",
         description="Idempotent per day (cache scope campaign@date). Exit codes: 0 pass, 1 a gate failed, "
         "3 the run is incomplete or unusable.",
     )
     sch.add_argument("campaign", help="campaign YAML file")
     sch.add_argument("--date", help="the audit's day (default: today, UTC), e.g. 2026-11-23")
-    sch.add_argument("--target", help="override the campaign's target")
-    sch.add_argument("--base-url", help="override the campaign's base URL")
-    sch.add_argument("--db", help="override the campaign's database file")
-    sch.add_argument("--no-progress", action="store_true", help="no progress bar")
     sch.set_defaults(func=_audit_scheduled)
 
     h = sub.add_parser("history", help="a campaign's runs and watched estimates over time")
@@ -647,6 +737,10 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve-local", help="keep the embedded model's server running and print its URL")
     s.add_argument("--port", type=int, help="port (default: a free one)")
     s.set_defaults(func=_serve_local)
+    for command in [*sub.choices.values(), *gsub.choices.values()]:  # `slant run x.yaml --debug` too
+        command.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks"
+        )
     return p
 
 

@@ -14,10 +14,19 @@ EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT)
 EXIT_TERMINATED = 143  # SIGTERM (128 + 15)
 
 
+WHOLE_COUNT = "a whole number of at least 1"  # a count of probes, calls or connections
+
+
 class SlantError(Exception):
     """An error with a one-line message meant for the user (no traceback)."""
 
     exit_code = EXIT_BAD_INPUT
+
+
+def check_count(name: str, value: object) -> None:
+    """A count given to the Python API is None or a whole number ≥ 1, with the CLI's wording."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise SlantError(f"{name}: expected {WHOLE_COUNT}, got {value!r}")
 
 
 class SpecError(SlantError):

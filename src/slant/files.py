@@ -74,11 +74,12 @@ def validate(model: type[M], data: Any, file: Path, tags: Collection[str] = ()) 
     try:
         return model.model_validate(data)
     except ValidationError as e:
-        err = e.errors()[0]
+        err, member = _chosen_member(e.errors())
         loc = tuple(
             p
             for i, p in enumerate(err["loc"])
-            if not (
+            if i != member
+            and not (
                 isinstance(p, str)
                 and (p.startswith("function-") or (p in tags and isinstance(err["loc"][i - 1], int)))
             )
@@ -90,6 +91,34 @@ def validate(model: type[M], data: Any, file: Path, tags: Collection[str] = ()) 
             if err["type"] == "union_tag_invalid":
                 msg = f"unknown {tag} {err['ctx']['tag']!r} (known: {err['ctx']['expected_tags']})"
         raise SpecError(str(file), field_path(loc), msg) from None
+
+
+def _is_member_label(part: int | str) -> bool:
+    """How pydantic names a union member in an error location (``literal['logprobs']``, ``Sampled``,
+    ``str``), as opposed to a field name (lower_snake_case) or a list index."""
+    return isinstance(part, str) and (
+        not part.isidentifier() or part[:1].isupper() or part in ("str", "int", "float", "bool", "none")
+    )
+
+
+def _chosen_member(errors: list[Any]) -> tuple[Any, int | None]:
+    """The error to report, and the position of a union member's label in its location (None if none).
+
+    A value that fits no member of a plain union gets one error per member, the first one's first:
+    ``scoring: {sample: {n: 0}}`` would be reported as "Input should be 'logprobs'". The member whose
+    error lies deepest is the one the value was written for (here ``sample.n``), so its error is reported.
+    """
+    first = errors[0]
+    *parent, label = first["loc"]
+    if not parent or not _is_member_label(label) or label == "[key]":
+        return first, None
+    depth = len(parent)
+    members = [
+        e
+        for e in errors
+        if len(e["loc"]) > depth and list(e["loc"][:depth]) == parent and _is_member_label(e["loc"][depth])
+    ]
+    return max(members, key=lambda e: len(e["loc"])), depth
 
 
 def no_duplicates(values: list[Any] | None) -> list[Any] | None:

@@ -26,6 +26,7 @@ import sqlite_utils
 from slant.errors import SlantError
 
 SCHEMA_VERSION = 1
+MIN_PREFIX = 4  # the shortest run-id prefix find_run accepts
 
 _TABLES: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
     "runs": (
@@ -278,8 +279,8 @@ class AuditDatabase(sqlite_utils.Database):
 def open_db(path: str | Path) -> AuditDatabase:
     """Open (creating if needed) an audit database in WAL mode at the current schema version.
 
-    A path that cannot be an audit database (a folder, a missing folder, a file of another kind)
-    raises SlantError naming it.
+    A path that cannot be an audit database (a folder, a missing folder, a file of another kind, the
+    SQLite database of another program: slant adds no table to it) raises SlantError naming it.
     """
     try:
         return _open_db(path)
@@ -287,15 +288,30 @@ def open_db(path: str | Path) -> AuditDatabase:
         raise SlantError(f"{path}: cannot open as an audit database: {e}") from None
 
 
+def open_existing(path: str | Path) -> AuditDatabase:
+    """An audit database that must exist already (commands that read one: report, diff, browse …)."""
+    if not Path(path).exists():
+        raise SlantError(f"{path}: no such database")
+    return open_db(path)
+
+
 def _open_db(path: str | Path) -> AuditDatabase:
+    if Path(path).is_dir():  # SQLite's own message would be "unable to open database file"
+        raise SlantError(f"{path}: cannot open as an audit database: it is a directory")
     db = AuditDatabase(path)
     db.execute("pragma busy_timeout = 10000")
     version = db.execute("pragma user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
         raise SlantError(f"{path}: database schema v{version} is newer than this slant (v{SCHEMA_VERSION})")
-    if "responses" not in db.table_names():
-        db.enable_wal()
     existing = set(db.table_names())
+    if existing and "runs" not in existing:  # another program's database: slant adds nothing to it
+        shown = ", ".join(sorted(existing)[:5]) + (" …" if len(existing) > 5 else "")
+        raise SlantError(
+            f"{path}: cannot open as an audit database: it is another program's SQLite database "
+            f"(tables: {shown}); give slant a file of its own"
+        )
+    if "responses" not in existing:
+        db.enable_wal()
     for name, (cols, pk) in _TABLES.items():
         if name not in existing:
             db.table(name).create(cols, pk=pk, if_not_exists=True)
@@ -394,3 +410,36 @@ def served_models(db: sqlite_utils.Database, run_id: str) -> list[str]:
         "where o.run_id = ? and r.served_model is not null order by 1"
     )
     return [r[0] for r in db.execute(sql, [run_id]).fetchall()]
+
+
+def find_run(db: sqlite_utils.Database, run: str) -> dict[str, Any]:
+    """The ``runs`` row of a run id or of a unique prefix of one (at least 4 characters).
+
+    The one way a run id given by a user is resolved: an unknown id, a prefix of several runs or a
+    prefix shorter than 4 characters raises SlantError saying so.
+    """
+    rows = list(db.query("select * from runs where id = ?", [run]))
+    if not rows and len(run) >= MIN_PREFIX:
+        sql = "select * from runs where substr(id, 1, ?) = ? order by started"
+        rows = list(db.query(sql, [len(run), run]))
+    if len(rows) == 1:
+        return rows[0]
+    if rows:
+        shown = ", ".join(f"{r['id']} ({r['campaign']}, {r['started']})" for r in rows[:5])
+        more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
+        raise SlantError(f"run id {run!r} is ambiguous: it begins {len(rows)} runs: {shown}{more}")
+    short = f" (a prefix needs at least {MIN_PREFIX} characters)" if len(run) < MIN_PREFIX else ""
+    raise SlantError(f"no run {run!r} in this database{short}; `slant runs` lists them")
+
+
+def list_runs(db: sqlite_utils.Database, campaign: str | None = None) -> list[dict[str, Any]]:
+    """Every run (of one campaign, if given), newest first, with ``baseline``: pinned as a baseline."""
+    where, params = ("where r.campaign = ?", [campaign]) if campaign else ("", [])
+    return list(
+        db.query(
+            "select r.id, r.campaign, r.target_id, r.status, r.started, r.finished, r.n_probes, "
+            "r.n_requests, exists(select 1 from baselines b where b.run_id = r.id) baseline "
+            f"from runs r {where} order by r.started desc, r.rowid desc",
+            params,
+        )
+    )

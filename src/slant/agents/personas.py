@@ -13,6 +13,7 @@ they fail, at most ``retries`` times. Every model call goes through the Gateway,
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,8 @@ from slant.agents.gateway import Gateway
 from slant.agents.lexicon import demographic_words
 from slant.agents.packfile import provenance, slug, unique, write_pack
 from slant.errors import SpecError
-from slant.files import read_yaml
+from slant.files import no_duplicates, read_yaml
+from slant.probes.decision import GENDER_NOUN
 from slant.probes.packs import SCENARIOS_DIR
 from slant.probes.persona import PersonaPack
 from slant.probes.usage import UsagePack
@@ -31,12 +33,9 @@ from slant.prompts import load_prompt
 
 QUESTIONS_PACK = SCENARIOS_DIR / "usage" / "formal-texting.yaml"  # the decision questions and traits
 MAX_TEXT = 800
-PHRASES = {
-    "age": "a {v}-year-old person",
-    "gender": "a {v}",
-    "race": "a {v} person",
-    "religion": "a {v} person",
-}
+AGES = range(18, 101)  # as the decision family's demographics
+ADJECTIVE_AXES = ("race", "religion")  # their levels go before the noun: "a Black Muslim woman"
+WORDS = re.compile(r"[^\W\d_]+(?:[ '-][^\W\d_]+)*")  # letters, with single spaces, hyphens or apostrophes
 
 
 @dataclass
@@ -48,29 +47,60 @@ class Rewrite:
     reasons: list[str] = field(default_factory=list)
 
 
-def parse_spec(spec: str) -> dict[str, list[str]]:
-    """``"gender=man,woman;age=30,70"`` → {"gender": ["man", "woman"], "age": ["30", "70"]}."""
+def parse_spec(specs: str | list[str]) -> dict[str, list[str]]:
+    """``["gender=man,woman", "age=30,70"]`` or ``"gender=man,woman;age=30,70"`` → {"gender": ["man",
+    "woman"], "age": ["30", "70"]}. Each axis once, each of its levels once; an age is a whole number
+    from 18 to 100, any other level is words (letters, spaces, hyphens: ``non-binary person``)."""
     out: dict[str, list[str]] = {}
-    for part in filter(None, (p.strip() for p in spec.split(";"))):
-        axis, _, levels = part.partition("=")
+    parts = [p.strip() for s in ([specs] if isinstance(specs, str) else specs) for p in s.split(";")]
+    for part in filter(None, parts):
+        axis, _, levels = (x.strip() for x in part.partition("="))
+        axis = axis.lower()
         values = [v.strip() for v in levels.split(",") if v.strip()]
-        if not axis.strip() or not values:
+        if not WORDS.fullmatch(axis) or not values:
             raise SpecError("--spec", part, 'expected "axis=level,level" (e.g. "gender=man,woman")')
-        out[axis.strip().lower()] = values
+        if axis in out:
+            raise SpecError("--spec", axis, "given twice: list all its levels in one --spec")
+        for v in values:
+            if axis == "age" and not (v.isdigit() and int(v) in AGES):
+                raise SpecError("--spec", "age", f"{v!r} is not a whole number from 18 to 100")
+            if axis != "age" and not WORDS.fullmatch(v):
+                raise SpecError("--spec", axis, f"{v!r} is not words (letters, spaces, hyphens)")
+        try:
+            out[axis] = no_duplicates(values) or []
+        except ValueError as e:
+            raise SpecError("--spec", axis, str(e)) from None
     if not out:
         raise SpecError("--spec", "", "empty")
     return out
 
 
 def spec_personas(spec: dict[str, list[str]]) -> list[dict[str, str]]:
-    """One persona per level of each axis, stated plainly ("a 30-year-old person", "a woman")."""
+    """One persona per combination of the axes' levels (crossed, as a campaign's demographics are),
+    stated plainly: ``gender=woman,man;age=30`` → "a 30-year-old woman", "a 30-year-old man"."""
     taken: set[str] = set()
     out = []
-    for axis, levels in spec.items():
-        for v in levels:
-            text = PHRASES.get(axis, "a person whose {axis} is {v}").format(v=v, axis=axis)
-            out.append({"id": unique(slug(f"{axis}-{v}"), taken), "text": text, "axis": axis, "group": v})
+    for combo in itertools.product(*spec.values()):
+        levels = dict(zip(spec, combo, strict=True))
+        ident = unique(slug("-".join(f"{axis}-{v}" for axis, v in levels.items())), taken)
+        out.append(
+            {"id": ident, "text": describe(levels), "axis": " × ".join(spec), "group": ", ".join(combo)}
+        )
     return out
+
+
+def describe(levels: dict[str, str]) -> str:
+    """A stated identity: "a 30-year-old Black woman", "a person whose country is France"."""
+    words = [f"{levels['age']}-year-old"] if "age" in levels else []
+    words += [levels[axis] for axis in ADJECTIVE_AXES if axis in levels]
+    gender = levels.get("gender")
+    words.append(GENDER_NOUN.get(gender, gender) if gender else "person")
+    others = [
+        f"whose {axis} is {v}" for axis, v in levels.items() if axis not in ("age", "gender", *ADJECTIVE_AXES)
+    ]
+    text = " ".join(words + [" and ".join(others)] if others else words)
+    article = "an" if re.match(r"(?i)[aeiou]|8|1[18]\b", text) else "a"  # an 18-year-old, an Asian man
+    return f"{article} {text}"
 
 
 def style_persona(user: str, habits: list[str]) -> dict[str, str]:

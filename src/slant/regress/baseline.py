@@ -21,7 +21,7 @@ SAMPLING_KEYS = ("scoring", "temperature", "seed", "samples")
 
 def capture(db: sqlite_utils.Database, run_id: str) -> dict[str, Any]:
     """The provenance of a run as it stands now (called at the end of every run)."""
-    run = _run(db, run_id)
+    run = store.find_run(db, run_id)
     target = next(iter(db.query("select * from targets where id = ?", [run["target_id"]])), {})
     fingerprints = [
         r["fingerprint"]
@@ -50,7 +50,7 @@ def capture(db: sqlite_utils.Database, run_id: str) -> dict[str, Any]:
 
 def provenance(db: sqlite_utils.Database, run_id: str) -> dict[str, Any]:
     """The provenance stored with a run when it finished (captured now for older runs)."""
-    stored = _run(db, run_id).get("provenance")
+    stored = store.find_run(db, run_id).get("provenance")
     return json.loads(stored) if stored else capture(db, run_id)
 
 
@@ -77,16 +77,17 @@ def model_changes(baseline: dict[str, Any], candidate: dict[str, Any]) -> list[s
 
 
 def pin(db: sqlite_utils.Database, run_id: str) -> dict[str, Any]:
-    """Pin a finished run as the baseline of its (campaign, target); returns the stored row."""
-    run = _run(db, run_id)
+    """Pin a finished run (an id or a unique prefix) as the baseline of its (campaign, target); returns
+    the stored row."""
+    run = store.find_run(db, run_id)
     if run["status"] != "complete":
-        raise SlantError(f"run {run_id} is {run['status']}: only a complete run can be a baseline")
+        raise SlantError(f"run {run['id']} is {run['status']}: only a complete run can be a baseline")
     row = {
         "campaign": run["campaign"],
         "target_id": run["target_id"],
-        "run_id": run_id,
+        "run_id": run["id"],
         "pinned": store.now(),
-        "provenance": provenance(db, run_id),
+        "provenance": provenance(db, run["id"]),
     }
     store.upsert(db, "baselines", [row])
     return row
@@ -100,9 +101,45 @@ def pinned(db: sqlite_utils.Database, campaign: str, target_id: str) -> str | No
     return rows[0]["run_id"] if rows else None
 
 
+def pins(
+    db: sqlite_utils.Database, campaign: str | None = None, target_id: str | None = None
+) -> list[dict[str, Any]]:
+    """The pinned baselines (of one campaign and/or target, when given), by campaign."""
+    sql = "select * from baselines where (? is null or campaign = ?) and (? is null or target_id = ?)"
+    return list(db.query(f"{sql} order by campaign, target_id", [campaign, campaign, target_id, target_id]))
+
+
+def unpin(
+    db: sqlite_utils.Database,
+    run_id: str | None = None,
+    campaign: str | None = None,
+    target_id: str | None = None,
+) -> list[dict[str, Any]]:
+    """Remove the pin of a run (an id or a unique prefix), or the pins of a campaign and/or target;
+    returns the removed rows. Nothing to remove is a SlantError saying what was looked for."""
+    if run_id:
+        run = store.find_run(db, run_id)["id"]
+        rows = [r for r in pins(db, campaign, target_id) if r["run_id"] == run]
+        what = f"run {run} is not pinned as a baseline"
+    elif campaign or target_id:
+        rows = pins(db, campaign, target_id)
+        what = "no baseline pinned" + (f" for campaign {campaign}" if campaign else "")
+        what += f" on {target_id}" if target_id else ""
+    else:
+        raise SlantError("baseline unpin needs a run id, --campaign NAME or --target ID")
+    if not rows:
+        raise SlantError(what)
+    with db.atomic():
+        for r in rows:
+            db.execute(
+                "delete from baselines where campaign = ? and target_id = ?", [r["campaign"], r["target_id"]]
+            )
+    return rows
+
+
 def baseline_of(db: sqlite_utils.Database, run_id: str) -> str:
     """The pinned baseline for a run's campaign and target, or a one-line error saying how to pin one."""
-    run = _run(db, run_id)
+    run = store.find_run(db, run_id)
     found = pinned(db, run["campaign"], run["target_id"])
     if not found:
         raise SlantError(
@@ -110,13 +147,6 @@ def baseline_of(db: sqlite_utils.Database, run_id: str) -> str:
             "pin one with `slant baseline set RUN`"
         )
     return found
-
-
-def _run(db: sqlite_utils.Database, run_id: str) -> dict[str, Any]:
-    rows = list(db.query("select * from runs where id = ?", [run_id]))
-    if not rows:
-        raise SlantError(f"no run {run_id!r} in this database")
-    return rows[0]
 
 
 def _short(value: Any) -> str:

@@ -17,7 +17,7 @@ from slant.regress.baseline import pin, pinned
 from slant.regress.diff import Diff, diff_runs
 from slant.regress.gates import GateResult, error_rate, evaluate, store_results
 from slant.spec import Gate, load_campaign
-from slant.store import open_db
+from slant.store import find_run, open_db
 
 
 @dataclass
@@ -43,9 +43,11 @@ class RegressionResult:
 
 
 def check(db_path: str | Path, candidate: str, baseline: str | None) -> RegressionResult:
-    """Diff ``candidate`` against ``baseline`` (when given) and judge the gates stored with the candidate."""
+    """Diff ``candidate`` against ``baseline`` (when given) and judge the gates stored with the candidate.
+    Either run is an id or a unique prefix of one."""
     db = open_db(db_path)
-    run = next(iter(db.query("select status, config from runs where id = ?", [candidate])))
+    run = find_run(db, candidate)
+    candidate, baseline = run["id"], find_run(db, baseline)["id"] if baseline else None
     gates = [Gate.model_validate(g) for g in json.loads(run["config"] or "{}").get("gates", [])]
     diff = diff_runs(db, baseline, candidate) if baseline and baseline != candidate else None
     estimates = list(db.query("select * from disparities where run_id = ?", [candidate]))
@@ -62,11 +64,15 @@ def audit_scheduled(
     base_url: str | None = None,
     db: str | Path | None = None,
     progress: bool = True,
+    limit: int | None = None,
+    max_connections: int | None = None,
+    prefill: str | None = None,
 ) -> RegressionResult:
     """Run the campaign for ``date`` (default today, UTC), diff it against the pinned baseline, judge the
     gates. The cache scope is the campaign and the date, so a second call on the same day resumes the
     same run instead of starting another. Without a baseline, this run is pinned as the baseline if it is
-    complete and passes its gates (a failing or unusable run is never pinned by itself)."""
+    complete and passes its gates (a failing or unusable run is never pinned by itself). ``limit``,
+    ``max_connections`` and ``prefill`` are as in ``audit()``."""
     day = date or datetime.now(UTC).date().isoformat()
     try:
         written_right = date_type.fromisoformat(day).isoformat() == day  # not 20261123 nor 2026-W48-1
@@ -75,9 +81,19 @@ def audit_scheduled(
     if not written_right:
         raise SlantError(f"date {day!r}: expected YYYY-MM-DD (it names the audit's cache scope)")
     c = load_campaign(campaign)
-    result = audit(c, target=target, base_url=base_url, db=db, scope=f"{c.name}@{day}", progress=progress)
+    result = audit(
+        c,
+        target=target,
+        base_url=base_url,
+        db=db,
+        scope=f"{c.name}@{day}",
+        progress=progress,
+        limit=limit,
+        max_connections=max_connections,
+        prefill=prefill,
+    )
     sdb = open_db(result.db_path)
-    target_id = next(iter(sdb.query("select target_id from runs where id = ?", [result.run_id])))["target_id"]
+    target_id = find_run(sdb, result.run_id)["target_id"]
     baseline = pinned(sdb, c.name, target_id)
     out = check(result.db_path, result.run_id, baseline)
     if baseline is None and out.exit_code == errors.EXIT_OK:

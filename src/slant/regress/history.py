@@ -14,13 +14,28 @@ from slant.regress.baseline import provenance
 from slant.report.html import CSS
 from slant.report.summary import estimate_name
 from slant.report.svg import Item, forest
+from slant.store import find_run
 
 
 def _watched(db: sqlite_utils.Database, run_id: str) -> list[str]:
-    config = json.loads(
-        next(iter(db.query("select config from runs where id = ?", [run_id])))["config"] or "{}"
-    )
+    config = json.loads(find_run(db, run_id)["config"] or "{}")
     return sorted({g["metric"] for g in config.get("gates", []) if g.get("metric")})
+
+
+def _check_metrics(db: sqlite_utils.Database, campaign: str, metrics: list[str]) -> None:
+    """Each metric asked for is one the campaign's runs have (a typo would give an empty history)."""
+    have = [
+        r["metric"]
+        for r in db.query(
+            "select distinct d.metric from disparities d join runs r on r.id = d.run_id "
+            "where r.campaign = ? order by 1",
+            [campaign],
+        )
+    ]
+    for m in metrics:
+        if m not in have:
+            known = ", ".join(have) or "none"
+            raise SlantError(f"metric {m!r}: no run of campaign {campaign!r} has it (its metrics: {known})")
 
 
 def history(db: sqlite_utils.Database, campaign: str, metrics: list[str] | None = None) -> pd.DataFrame:
@@ -33,6 +48,8 @@ def history(db: sqlite_utils.Database, campaign: str, metrics: list[str] | None 
     )
     if not runs:
         raise SlantError(f"no run of campaign {campaign!r} in this database")
+    if metrics:
+        _check_metrics(db, campaign, metrics)
     metrics = metrics or _watched(db, runs[-1]["id"]) or ["paired_gap"]
     marks = ",".join("?" * len(metrics))
     rows = []

@@ -9,6 +9,7 @@ import sqlite_utils
 
 from slant.errors import SlantError
 from slant.stats.degenerate import is_degenerate
+from slant.store import find_run
 
 
 def latest_run(db: sqlite_utils.Database) -> str:
@@ -25,11 +26,8 @@ def _parsed(row: dict[str, Any], *fields: str) -> dict[str, Any]:
 def summary(db: sqlite_utils.Database, run_id: str | None = None) -> dict[str, Any]:
     """Run and target provenance (with the run's notes), outcome counts per probe set, mass, and every
     disparity row."""
-    run_id = run_id or latest_run(db)
-    runs = list(db.query("select * from runs where id = ?", [run_id]))
-    if not runs:
-        raise SlantError(f"no run {run_id!r} in this database")
-    run = _parsed(runs[0], "config")
+    run = _parsed(find_run(db, run_id or latest_run(db)), "config")
+    run_id = run["id"]
     target = _parsed(
         next(iter(db.query("select * from targets where id = ?", [run["target_id"]])), {}), "server"
     )
