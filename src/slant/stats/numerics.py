@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+NOTE = "numerical warning"  # how a row's method says a warning was caught (reports look for it)
 
 
 @contextmanager
@@ -38,7 +39,7 @@ def note(method: str | None, notes: list[str] | tuple[str, ...]) -> str | None:
     """``method`` with the caught warnings appended (unchanged when there are none)."""
     if not notes:
         return method
-    text = "numerical warning: " + "; ".join(notes)
+    text = f"{NOTE}: " + "; ".join(notes)
     return f"{method}; {text}" if method else text
 
 
