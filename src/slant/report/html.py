@@ -12,6 +12,7 @@ from typing import Any
 import sqlite_utils
 
 from slant.detect.refusal import FULL_REFUSALS
+from slant.probes.base import USABLE_STATUSES
 from slant.report.examples import finding_example, unreadable
 from slant.report.markdown import HIDDEN
 from slant.report.summary import (
@@ -146,7 +147,8 @@ def _provenance(s: dict[str, Any], n_errors: int) -> str:
 
 
 def _outcomes(s: dict[str, Any]) -> str:
-    """Outcome counts per probe set (each outcome in one column), then a note per group with no estimate."""
+    """Outcome counts per probe set (each outcome in one column), then a note per group without any
+    usable outcome."""
     columns = outcome_columns(s["outcomes"])
     cells = [
         [name, o["family"], str(o["n"]), *(str(o["by_outcome"].get(k, 0)) for k in columns)]
@@ -164,6 +166,8 @@ def _outcome_text(e: dict[str, Any]) -> str:
         return "no reply (the call failed)"
     if e["refusal"] in FULL_REFUSALS:
         return "refused (no answer)"
+    if e["parse_status"] in USABLE_STATUSES:  # scored without an answer word (a logprob read)
+        return "scored"
     return f"no answer ({e['parse_status']})"
 
 
