@@ -36,9 +36,10 @@ FLAGS = [  # headless as root on a machine with a closed network (see the env no
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
-    """A sampled decision run whose every reply carries a script payload after its yes/no."""
+    """A sampled decision run whose every reply carries a script payload after its yes/no, with a planted
+    gender gap (women get "yes" less often), so that findings show replies."""
     tmp = tmp_path_factory.mktemp("html")
-    with FakeOpenAIServer(reply_text="{word}. " + PAYLOAD) as server:
+    with FakeOpenAIServer(reply_text="{word}. " + PAYLOAD, shift={"woman": -0.5}) as server:
         campaign = write_campaign(
             tmp,
             {"scoring": {"sample": {"n": 3, "temperature": 1.0, "max_tokens": 40}}},

@@ -19,7 +19,8 @@ def test_json_markdown_and_terminal_agree_with_the_database(tmp_path, server, ca
     assert main(["report", "--db", str(run.db_path), "--json", "-"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["run"]["id"] == run.run_id and data["run"]["status"] == "complete"
-    assert data["outcomes"]["decisions"] == {"family": "decision", "n": 48, "by_status": {"ok": 48}}
+    decisions = {"family": "decision", "n": 48, "by_status": {"ok": 48}, "by_outcome": {"ok": 48}}
+    assert data["outcomes"]["decisions"] == decisions
     by_key = {(r["metric"], r["axis"], r["grp"], r["reference"]): r for r in data["disparities"]}
     assert len(by_key) == len(db_rows)
     for row in db_rows:

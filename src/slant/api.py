@@ -22,7 +22,7 @@ from slant.regress.baseline import capture, provenance
 from slant.regress.gates import check_gates
 from slant.run import EngineStats, RetryPolicy, execute, reply_from_row
 from slant.spec import Campaign, ProbeSet, load_campaign
-from slant.stats import degenerate
+from slant.stats import degenerate, numerics
 from slant.stats.paired import bh_adjust
 from slant.store import open_db
 from slant.targets import Request, Target, resolve_target
@@ -436,7 +436,8 @@ def _score_and_compare(db: sqlite_utils.Database, run_id: str, planned: list[Pla
             store.upsert(db, "outcomes", outcomes)
         if not frame:
             continue
-        rows = family_of(ps.spec).disparities(pd.DataFrame(frame), ps.spec)
+        # a numerical warning no estimator noted itself goes into the rows' method, not onto stderr
+        rows = numerics.recorded(family_of(ps.spec).disparities)(pd.DataFrame(frame), ps.spec)
         keys = {"run_id": run_id, "family": ps.spec.family, "probe_set": ps.spec.name}
         all_rows += [_disparity_row(keys, degenerate.settle(r)) for r in rows]
     _adjust_p(all_rows)

@@ -191,20 +191,41 @@ def _browse(a: argparse.Namespace) -> int:
 
 def _probes(a: argparse.Namespace) -> int:
     from rich.table import Table
+    from rich.text import Text
 
     from slant.probes import FAMILIES
+    from slant.spec import Campaign
 
+    def fields(title: str, model: type[Any], skip: tuple[str, ...] = ()) -> Table:
+        """One row per field: its name, default ("required" when it has none) and meaning, wrapped."""
+        table = Table(title=title, title_justify="left", show_header=True, expand=True)
+        table.add_column("field", no_wrap=True)
+        table.add_column("default", ratio=1, overflow="fold")
+        table.add_column("meaning", ratio=2)
+        for name, info in model.model_fields.items():
+            if name not in skip and not info.exclude:
+                table.add_row(name, Text(_default_text(info)), Text(info.description or ""))
+        return table
+
+    console.print(fields("[bold]campaign[/] — the top level of a campaign file", Campaign))
     for name, module in FAMILIES.items():
-        summary = (module.__doc__ or "").strip().splitlines()[0]
-        table = Table(title=f"[bold]{name}[/] — {summary}", title_justify="left", show_header=True)
-        for col in ("field", "default", "meaning"):
-            table.add_column(col)
-        for field, info in module.Spec.model_fields.items():
-            if field != "family":
-                default = "required" if info.is_required() else repr(info.default)
-                table.add_row(field, default, info.description or "")
-        console.print(table)
+        doc = (module.__doc__ or "").strip().split("\n\n")[0]  # the first paragraph, whole
+        console.print()
+        console.print(Text.assemble((name, "bold"), " — ", " ".join(doc.split())))
+        console.print(fields(f"fields of a probe set with family: {name}", module.Spec, skip=("family",)))
     return errors.EXIT_OK
+
+
+def _default_text(info: Any) -> str:
+    """A field's default as it would be written in a campaign file (JSON is YAML), or "required"."""
+    from pydantic import BaseModel
+
+    if info.is_required():
+        return "required"
+    value = info.get_default(call_default_factory=True)
+    if isinstance(value, BaseModel):
+        value = value.model_dump(exclude_none=True)
+    return json.dumps(value, ensure_ascii=False, default=str)
 
 
 def _infer(a: argparse.Namespace) -> int:

@@ -68,19 +68,40 @@ class Campaign(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    description: str = ""
-    target: str = "local"
-    base_url: str | None = Field(None, description="API root; a list (or commas) names replicas of one model")
-    prefill: Literal["auto", "chatml", "continue", "none"] = "auto"
-    db: str = "slant.db"
-    seed: int = 0
-    max_connections: PositiveInt = 4
-    timeout: PositiveFloat = 60.0
-    max_retries: int = Field(4, ge=0, le=20)
-    probes: list[ProbeSet] = Field(min_length=1)
-    gates: list[Gate] = Field([], description="regression gates (slant diff, slant audit-scheduled)")
-    adaptive: Adaptive | None = Field(None, description="stop each probe set once its gaps are decided")
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        description="the campaign's name (letters, digits, . _ -), recorded with every run",
+    )
+    description: str = Field("", description="free text about the audit, for the reader")
+    target: str = Field(
+        "local",
+        description="the model: local (the embedded one), openai/<model>, vllm/<served-name>, "
+        "openai-compat/<model> or vllm-engine/<model>; --target overrides it",
+    )
+    base_url: str | None = Field(
+        None,
+        description="API root of vllm/ and openai-compat/ targets (else VLLM_BASE_URL / OPENAI_BASE_URL); "
+        "a list (or commas) names replicas of one model",
+    )
+    prefill: Literal["auto", "chatml", "continue", "none"] = Field(
+        "auto",
+        description="how the assistant prefill is sent: chatml (raw completions with the template), "
+        "continue (vLLM continue_final_message), none (not sent); auto picks by target",
+    )
+    db: str = Field("slant.db", description="SQLite database of the results, relative to the working folder")
+    seed: int = Field(0, description="the seed every sampled request and shuffle derives from")
+    max_connections: PositiveInt = Field(4, description="requests in flight at once")
+    timeout: PositiveFloat = Field(60.0, description="seconds one request may take before it is retried")
+    max_retries: int = Field(
+        4, ge=0, le=20, description="retries of a failed request (exponential backoff, Retry-After honoured)"
+    )
+    probes: list[ProbeSet] = Field(min_length=1, description="the probe sets, each of one family (below)")
+    gates: list[Gate] = Field(
+        [], description="pass/fail rules judged on each run (slant diff, slant audit-scheduled)"
+    )
+    adaptive: Adaptive | None = Field(
+        None, description="{looks, alpha, seed}: stop each probe set once its paired gaps are decided"
+    )
 
     @field_validator("base_url", mode="before")
     @classmethod

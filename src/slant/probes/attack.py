@@ -82,13 +82,17 @@ class AttackSet(BaseModel):
     """An attack probe set in a campaign file (pack paths are relative to the campaign file)."""
 
     model_config = ConfigDict(extra="forbid")
-    family: Literal["attack"] = Field(description="attack")
+    family: Literal["attack"] = Field(description="the probe family")
     name: str = Field("attack", description="name of the set, unique within the campaign")
     statements: PackPaths = Field(description="statement pack files or globs")
     attacks: Annotated[list[Attack], Unique] = Field(
         list(ATTACKS), description="attacks to run; must include vanilla"
     )
-    scoring: Literal["logprobs"] | Sampled = Field("logprobs", description="logprobs or {sample: {n, …}}")
+    scoring: Literal["logprobs"] | Sampled = Field(
+        "logprobs",
+        description="logprobs (P(yes), agreeing, read after a prefill) or {sample: {n, temperature, "
+        "max_tokens, constrain}} (yes, no or a refusal read from n replies)",
+    )
     min_mass: float = Field(0.5, ge=0, le=1, description="answer-space mass below which P(yes) is unused")
     seed_examples: int = Field(0, description="seed for choosing the teaching attack's example statements")
 

@@ -87,6 +87,9 @@ OUTCOME_KEYS = ("parse_status", "answer", "p_yes", "mass", "refusal", "refusal_r
 # the reply lacks what scoring needs), never the model's answer; low_mass/unparsed are the model's.
 USABLE_STATUSES = ("ok", "partial")
 FAILED_STATUSES = ("error", "no_logprobs")
+# Every parse status a family may write, in report order ("abstained": persona's refusal grounded in its
+# persona). Reports count outcomes by these; a new status goes here first.
+PARSE_STATUSES = (*USABLE_STATUSES, "abstained", "low_mass", "unparsed", *FAILED_STATUSES)
 
 
 def new_outcome(reply: Reply | None) -> dict[str, Any]:

@@ -101,7 +101,7 @@ class DecisionSet(BaseModel):
     """A decision probe set in a campaign file (paths are relative to the campaign file)."""
 
     model_config = ConfigDict(extra="forbid")
-    family: Literal["decision"]
+    family: Literal["decision"] = Field(description="the probe family")
     name: str = Field("decision", description="name of the set, unique within the campaign")
     scenarios: PackPaths = Field(description="scenario pack files or globs")
     demographics: Demographics = Field(description="age, gender and race levels to cross")
@@ -113,7 +113,11 @@ class DecisionSet(BaseModel):
     )
     names: str | None = Field(None, description="name list (default scenarios/names/us-names.yaml)")
     names_per_group: PositiveInt = Field(1, description="names per gender × race, one matched set each")
-    scoring: Literal["logprobs"] | Sampled = Field("logprobs", description="logprobs or {sample: {n, …}}")
+    scoring: Literal["logprobs"] | Sampled = Field(
+        "logprobs",
+        description="logprobs (P(yes) read after a prefill) or {sample: {n, temperature, max_tokens, "
+        "constrain}} (yes/no read from n replies)",
+    )
     min_mass: float = Field(0.5, ge=0, le=1, description="answer-space mass below which P(yes) is unused")
     reference: dict[str, str | int] = Field({}, description="reference level per axis (default: first)")
     system: str | None = Field(None, description="system message (default prompts/decision/system.md)")

@@ -169,7 +169,7 @@ class FillInSet(BaseModel):
     """A fill-in probe set in a campaign file (pack paths are relative to the campaign file)."""
 
     model_config = ConfigDict(extra="forbid")
-    family: Literal["fill-in"] = Field(description="fill-in")
+    family: Literal["fill-in"] = Field(description="the probe family")
     name: str = Field("fill-in", description="name of the set, unique within the campaign")
     items: PackPaths = Field(description="item pack files or globs")
     directions: Annotated[list[Direction], Unique] = Field(
@@ -178,7 +178,11 @@ class FillInSet(BaseModel):
     permutations: Literal["all", "rotations"] = Field(
         "all", description="option orders: all 6, or the 3 cyclic rotations (cheaper)"
     )
-    scoring: Literal["logprobs"] | Sampled = Field("logprobs", description="logprobs or {sample: {n, …}}")
+    scoring: Literal["logprobs"] | Sampled = Field(
+        "logprobs",
+        description="logprobs (option letter probabilities after a prefill) or {sample: {n, temperature, "
+        "max_tokens, constrain}} (the letter read from n replies)",
+    )
     min_mass: float = Field(0.5, ge=0, le=1, description="letter mass below which a logprob read is unused")
 
     @field_validator("directions")

@@ -72,14 +72,18 @@ class IatSet(BaseModel):
     """An IAT probe set in a campaign file (pack paths are relative to the campaign file)."""
 
     model_config = ConfigDict(extra="forbid")
-    family: Literal["iat"]
-    name: str = "iat"
-    packs: PackPaths
-    repetitions: PositiveInt = 2
-    samples: PositiveInt = 1
-    temperature: float = Field(0.0, ge=0)
-    max_tokens: PositiveInt = 200
-    system: str | None = None  # replaces prompts/iat/system.md
+    family: Literal["iat"] = Field(description="the probe family")
+    name: str = Field("iat", description="name of the set, unique within the campaign")
+    packs: PackPaths = Field(description="stereotype pack files or globs (scenarios/iat/*.yaml)")
+    repetitions: PositiveInt = Field(
+        2,
+        description="prompts per pack, each with its own word order; the group order is reversed on "
+        "every other one, so an even number is counterbalanced",
+    )
+    samples: PositiveInt = Field(1, description="sampled replies per prompt")
+    temperature: float = Field(0.0, ge=0, description="sampling temperature (0 is greedy)")
+    max_tokens: PositiveInt = Field(200, description="reply length limit (the reply lists every word)")
+    system: str | None = Field(None, description="system message (default prompts/iat/system.md)")
 
 
 def load_packs(patterns: list[str], base: Path, where: str) -> list[IatPack]:

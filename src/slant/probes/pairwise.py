@@ -103,18 +103,33 @@ class PairwiseSet(BaseModel):
     """A pairwise probe set in a campaign file (paths are relative to the campaign file)."""
 
     model_config = ConfigDict(extra="forbid")
-    family: Literal["pairwise"]
-    name: str = "pairwise"
-    scenarios: PackPaths
-    pairs: dict[Axis, list[tuple[Group, Group]]] = Field(min_length=1)  # axis → [[group, group], ...]
-    fixed: Fixed = Field(default_factory=Fixed, validate_default=True)
-    cues: Annotated[list[Literal["explicit", "name"]], Unique] = ["explicit"]
-    conditions: Annotated[list[str], Unique] = ["none"]
-    names: str | None = None  # default: scenarios/names/us-names.yaml of this project
-    names_per_group: PositiveInt = 1
-    scoring: Literal["logprobs"] | Sampled = "logprobs"
-    min_mass: float = Field(0.5, ge=0, le=1)
-    system: str | None = None  # replaces prompts/pairwise/system.md
+    family: Literal["pairwise"] = Field(description="the probe family")
+    name: str = Field("pairwise", description="name of the set, unique within the campaign")
+    scenarios: PackPaths = Field(description="two-candidate scenario pack files or globs")
+    pairs: dict[Axis, list[tuple[Group, Group]]] = Field(
+        min_length=1,
+        description="per axis (age, gender, race) the pairs of groups to put against each other, "
+        "e.g. {gender: [male, female], race: [[white, Black], [white, Asian]]}",
+    )
+    fixed: Fixed = Field(
+        default_factory=Fixed,
+        validate_default=True,
+        description="the attributes both candidates share, e.g. {age: 40, gender: male, race: white}; "
+        "every axis a pair does not vary must be set",
+    )
+    cues: Annotated[list[Literal["explicit", "name"]], Unique] = Field(
+        ["explicit"], description='explicit ("a 40-year-old Black man") and/or name'
+    )
+    conditions: Annotated[list[str], Unique] = Field(
+        ["none"], description="prompt files in prompts/pairwise/conditions/"
+    )
+    names: str | None = Field(None, description="name list (default scenarios/names/us-names.yaml)")
+    names_per_group: PositiveInt = Field(1, description="name cue: names per group, one matched set each")
+    scoring: Literal["logprobs"] | Sampled = Field(
+        "logprobs", description="logprobs (P(A) after a prefill) or {sample: {n, temperature, max_tokens}}"
+    )
+    min_mass: float = Field(0.5, ge=0, le=1, description="A/B letter mass below which P(A) is unused")
+    system: str | None = Field(None, description="system message (default prompts/pairwise/system.md)")
 
     @field_validator("pairs", mode="before")
     @classmethod

@@ -122,7 +122,7 @@ class PersonaSet(BaseModel):
     """A persona probe set in a campaign file (paths are relative to the campaign file)."""
 
     model_config = ConfigDict(extra="forbid")
-    family: Literal["persona"]
+    family: Literal["persona"] = Field(description="the probe family")
     name: str = Field("persona", description="name of the set, unique within the campaign")
     personas: str = Field(description="persona pack file")
     questions: PackPaths = Field(description="question pack files or globs")

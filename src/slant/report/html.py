@@ -11,9 +11,20 @@ from typing import Any
 
 import sqlite_utils
 
+from slant.detect.refusal import FULL_REFUSALS
+from slant.probes.base import USABLE_STATUSES
 from slant.report.examples import finding_example, unreadable
 from slant.report.markdown import HIDDEN
-from slant.report.summary import LEVEL_METRICS, effect, fmt_ci, fmt_p, fmt_row_p, summary
+from slant.report.summary import (
+    effect,
+    fmt_ci,
+    fmt_p,
+    fmt_row_p,
+    is_comparison,
+    missing_note,
+    outcome_columns,
+    summary,
+)
 from slant.report.svg import Item, bars, forest
 from slant.stats.degenerate import is_degenerate
 
@@ -21,7 +32,6 @@ ALPHA = 0.05
 REFUSAL_METRICS = ("refusal_rate", "refuse_rate", "abstention_rate")
 POSITION_METRICS = ("position_consistency", "position_a_rate")
 N_FINDINGS = 8
-STATUSES = ("ok", "partial", "low_mass", "unparsed", "no_logprobs", "error")
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;color:#17202a;margin:24px auto;
@@ -60,8 +70,7 @@ def is_rate(metric: str) -> bool:
 def label(r: dict[str, Any], with_cue: bool = True) -> str:
     """cue · axis: group vs reference (the parts that apply)."""
     parts = [str(r["cue"])] if with_cue and r.get("cue") not in (None, "", "none") else []
-    versus = r.get("reference") and r["reference"] != r["grp"] and r["metric"] not in LEVEL_METRICS
-    group = str(r["grp"]) + (f" vs {r['reference']}" if versus else "")
+    group = str(r["grp"]) + (f" vs {r['reference']}" if is_comparison(r) else "")
     parts.append(f"{r['axis']}: {group}" if r.get("axis") not in (None, "", "none") else group)
     return " · ".join(parts)
 
@@ -122,7 +131,7 @@ def _provenance(s: dict[str, Any], n_errors: int) -> str:
         ("started / finished", f"{run['started']} / {run.get('finished') or '—'}"),
         ("target", f"{target.get('name')} · model {target.get('model')} · {target.get('provider')}"),
         ("base URL", target.get("base_url") or "(embedded model)"),
-        ("server", ", ".join(f"{k} {v}" for k, v in server.items())),
+        ("server", ", ".join(f"{k} {v}" for k, v in server.items()) or "not reported by the target"),
         ("prefill", str(target.get("prefill_mode"))),
         ("slant", f"{run['slant_version']} · client {target.get('client')}"),
         ("probes / requests", f"{run['n_probes']} / {run['n_requests']} · calls that failed: {n_errors}"),
@@ -138,11 +147,28 @@ def _provenance(s: dict[str, Any], n_errors: int) -> str:
 
 
 def _outcomes(s: dict[str, Any]) -> str:
+    """Outcome counts per probe set (each outcome in one column), then a note per group without any
+    usable outcome."""
+    columns = outcome_columns(s["outcomes"])
     cells = [
-        [name, o["family"], str(o["n"]), *(str(o["by_status"].get(k, 0)) for k in STATUSES)]
+        [name, o["family"], str(o["n"]), *(str(o["by_outcome"].get(k, 0)) for k in columns)]
         for name, o in s["outcomes"].items()
     ]
-    return _table(["probe set", "family", "n", *STATUSES], cells, set(range(2, 3 + len(STATUSES))))
+    notes = "".join(f'<p class="muted">{escape(missing_note(m))}</p>' for m in s["missing_groups"])
+    return _table(["probe set", "family", "n", *columns], cells, set(range(2, 3 + len(columns)))) + notes
+
+
+def _outcome_text(e: dict[str, Any]) -> str:
+    """What an example outcome was: its answer, else why it has none (refused, or its parse status)."""
+    if e["answer"] is not None:
+        return f"answer {e['answer']}"
+    if e["parse_status"] == "error":
+        return "no reply (the call failed)"
+    if e["refusal"] in FULL_REFUSALS:
+        return "refused (no answer)"
+    if e["parse_status"] in USABLE_STATUSES:  # scored without an answer word (a logprob read)
+        return "scored"
+    return f"no answer ({e['parse_status']})"
 
 
 def _probe_set(
@@ -154,7 +180,8 @@ def _probe_set(
     ]
     by_metric: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
-        by_metric.setdefault(r["metric"], []).append(r)
+        if r["metric"] not in HIDDEN:  # too fine-grained for a chart: in the table below
+            by_metric.setdefault(r["metric"], []).append(r)
     for metric, mine in by_metric.items():
         if metric in REFUSAL_METRICS + POSITION_METRICS:
             usable = [r for r in mine if r["estimate"] is not None]
@@ -214,21 +241,27 @@ def _probe_set(
 
 
 def _findings(db: sqlite_utils.Database, run_id: str, rows: list[dict[str, Any]]) -> str:
-    tested = [r for r in rows if status(r) in ("significant", "ns") and r["estimate"] is not None]
-    tested.sort(key=lambda r: (r["p_adj"], -abs(r["estimate"])))
-    if not tested:
-        return "<p>No tested estimate in this run.</p>"
-    parts, shown = [], set()
-    for r in tested[:N_FINDINGS]:
-        verdict = {"significant": '<span class="sig">significant after BH</span>'}.get(
-            status(r), '<span class="muted">not significant after BH</span>'
+    """The estimates significant after BH (smallest p(BH) first), each comparison with its clearest
+    matched pair; a level (a rate, a mean) is shown without a pair, as it compares no two groups."""
+    found = [r for r in rows if status(r) == "significant" and r["estimate"] is not None]
+    found.sort(key=lambda r: (r["p_adj"], -abs(r["estimate"])))
+    if not found:
+        n_tested = sum(status(r) == "ns" for r in rows)
+        return (
+            f"<p>No finding is significant after Benjamini–Hochberg (p(BH) &lt; {ALPHA}): "
+            f"{n_tested} tested estimates, none below it.</p>"
         )
+    parts, shown = [], set()
+    more = f" (the {N_FINDINGS} strongest of {len(found)})" if len(found) > N_FINDINGS else ""
+    parts.append(f"<p>{len(found)} estimates significant after Benjamini–Hochberg{more}.</p>")
+    for r in found[:N_FINDINGS]:
+        verdict = '<span class="sig">significant after BH</span>'
         parts.append(
             f"<h3>{escape(r['probe_set'])} · {escape(r['metric'])} · {escape(label(r))}</h3>"
             f"<p>{escape(_estimate(r))} · p {escape(fmt_p(r['p']))} · p(BH) {escape(fmt_p(r['p_adj']))} "
             f"{escape(effect(r))} · {verdict}</p>"
         )
-        ex = finding_example(db, run_id, r)
+        ex = finding_example(db, run_id, r) if is_comparison(r) else None
         if ex and ex["probes"] in shown:
             parts.append('<p class="muted">(the example above shows this one too)</p>')
         elif ex:
@@ -238,7 +271,7 @@ def _findings(db: sqlite_utils.Database, run_id: str, rows: list[dict[str, Any]]
                 e = ex[key]
                 value = "" if e["value"] is None else f" · value {e['value']:.3f}"
                 side.append(
-                    f"<div><b>{escape(str(who))}</b> · answer {escape(str(e['answer']))}{escape(value)}"
+                    f"<div><b>{escape(str(who))}</b> · {escape(_outcome_text(e))}{escape(value)}"
                     f"<pre>{escape(e['prompt'])}</pre><pre>{escape(e['reply'])}</pre></div>"
                 )
             parts.append(f'<div class="pair">{"".join(side)}</div>')
@@ -252,7 +285,7 @@ def html_report(db: sqlite_utils.Database, run_id: str | None = None) -> str:
     rows = [r for r in s["disparities"] if r["metric"] not in HIDDEN]
     n_errors = sum(o["by_status"].get("error", 0) for o in s["outcomes"].values())
     by_set: dict[str, list[dict[str, Any]]] = {name: [] for name in s["outcomes"]}
-    for r in rows:
+    for r in s["disparities"]:
         by_set.setdefault(r["probe_set"], []).append(r)
     legend = (
         '<p class="legend"><span><i class="dot" style="background:#b03a2e"></i>significant after '

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from slant.report.summary import effect, fmt_ci, fmt_p, fmt_row_p, nothing_to_test
+from slant.report.summary import (
+    effect,
+    fmt_ci,
+    fmt_p,
+    fmt_row_p,
+    is_comparison,
+    missing_note,
+    nothing_to_test,
+    outcome_columns,
+)
 
 HIDDEN = ("ucerf_w", "confidence_right", "confidence_wrong", "favourable_rate", "top_choice_accuracy")
 
@@ -27,10 +36,12 @@ def markdown(s: dict[str, Any]) -> str:
     if s["mass"]["mean"] is not None:
         m = s["mass"]
         lines.append(f"- answer-space mass: mean {m['mean']:.3f} (min {m['min']:.3f}, max {m['max']:.3f})")
-    lines += ["", "## Outcomes", "", "| probe set | family | n | by status |", "|---|---|---:|---|"]
+    columns = outcome_columns(s["outcomes"])
+    lines += ["", "## Outcomes", "", f"| probe set | family | n | {' | '.join(columns)} |"]
+    lines.append("|---|---|" + "---:|" * (1 + len(columns)))
     for name, o in s["outcomes"].items():
-        status = ", ".join(f"{k} {v}" for k, v in sorted(o["by_status"].items()))
-        lines.append(f"| {_cell(name)} | {o['family']} | {o['n']} | {status} |")
+        counts = " | ".join(str(o["by_outcome"].get(k, 0)) for k in columns)
+        lines.append(f"| {_cell(name)} | {o['family']} | {o['n']} | {counts} |")
     by_set: dict[str, list[dict[str, Any]]] = {}
     for r in s["disparities"]:
         if r["metric"] not in HIDDEN and not nothing_to_test(r):
@@ -50,11 +61,14 @@ def markdown(s: dict[str, Any]) -> str:
                 else f"{r['estimate']:+.3f} {fmt_ci(r['ci_low'], r['ci_high'], '{:+.3f}')}"
             )
             tost = "" if r["p_tost"] is None else f"{fmt_p(r['p_tost'])} (±{r['margin']:g})"
+            vs = r["reference"] if is_comparison(r) else ""
             lines.append(
                 f"| {_cell(r['cue'])} | {r['metric']} | {_cell(r['axis'])} | {_cell(r['grp'])} | "
-                f"{_cell(r['reference'])} | {est} | {effect(r)} | {fmt_row_p(r)} | {fmt_row_p(r, 'p_adj')} | "
+                f"{_cell(vs)} | {est} | {effect(r)} | {fmt_row_p(r)} | {fmt_row_p(r, 'p_adj')} | "
                 f"{tost} | {r['n_responses'] or ''} |"
             )
+    if s["missing_groups"]:
+        lines += ["", *(f"- {_cell(missing_note(m))}" for m in s["missing_groups"])]
     quiet = sum(nothing_to_test(r) for r in s["disparities"])
     if quiet:
         note = f"{quiet} paired refusal/unparsed comparisons had no matched set that differs (not shown)."

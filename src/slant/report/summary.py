@@ -7,9 +7,17 @@ from typing import Any
 
 import sqlite_utils
 
+from slant.detect.refusal import FULL_REFUSALS
 from slant.errors import SlantError
+from slant.probes.base import FAILED_STATUSES, PARSE_STATUSES, USABLE_STATUSES
 from slant.stats.degenerate import is_degenerate
 from slant.store import find_run
+
+# The columns of every outcome table; each outcome is counted in exactly one. "refused": a reply the
+# refusal detector read as a full refusal and that gave the family nothing to use (by parse status it is
+# unparsed); every other column is a parse status.
+REFUSED = "refused"
+OUTCOME_COLUMNS = (*USABLE_STATUSES, REFUSED, *(s for s in PARSE_STATUSES if s not in USABLE_STATUSES))
 
 
 def latest_run(db: sqlite_utils.Database) -> str:
@@ -33,13 +41,19 @@ def summary(db: sqlite_utils.Database, run_id: str | None = None) -> dict[str, A
     )
     outcomes: dict[str, dict[str, Any]] = {}
     for r in db.query(
-        "select probe_set, family, parse_status, count(*) n from outcomes_full where run_id = ? "
-        "group by probe_set, family, parse_status order by probe_set",
+        "select probe_set, family, parse_status, refusal, count(*) n from outcomes_full where run_id = ? "
+        "group by probe_set, family, parse_status, refusal order by probe_set",
         [run_id],
     ):
-        entry = outcomes.setdefault(r["probe_set"], {"family": r["family"], "n": 0, "by_status": {}})
+        entry = outcomes.setdefault(
+            r["probe_set"], {"family": r["family"], "n": 0, "by_status": {}, "by_outcome": {}}
+        )
         entry["n"] += r["n"]
-        entry["by_status"][r["parse_status"]] = r["n"]
+        for counts, key in (
+            (entry["by_status"], r["parse_status"]),
+            (entry["by_outcome"], outcome_column(r["parse_status"], r["refusal"])),
+        ):
+            counts[key] = counts.get(key, 0) + r["n"]
     mass = next(
         iter(
             db.query(
@@ -61,7 +75,59 @@ def summary(db: sqlite_utils.Database, run_id: str | None = None) -> dict[str, A
         "outcomes": outcomes,
         "mass": mass,
         "disparities": rows,
+        "missing_groups": missing_groups(db, run_id, rows),
     }
+
+
+def outcome_column(parse_status: str, refusal: str | None) -> str:
+    """The one column of :data:`OUTCOME_COLUMNS` an outcome is counted in (an unknown status is its own)."""
+    if refusal in FULL_REFUSALS and parse_status in ("unparsed", "low_mass"):
+        return REFUSED
+    return parse_status
+
+
+def outcome_columns(outcomes: dict[str, dict[str, Any]]) -> list[str]:
+    """:data:`OUTCOME_COLUMNS`, then any status a family wrote that is not listed there, so that the
+    columns of a row always add up to its n."""
+    seen = {k for o in outcomes.values() for k in o["by_outcome"]}
+    return [*OUTCOME_COLUMNS, *sorted(seen - set(OUTCOME_COLUMNS))]
+
+
+def missing_groups(
+    db: sqlite_utils.Database, run_id: str, rows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Groups asked about that have no usable outcome, each with how its outcomes ended.
+
+    Such a group is absent from every estimate that needs answers (a mean, a gap), so a table would
+    simply lack it; reports name it in a note instead. Groups are the values of an axis the probe set
+    reports per group (some row of that cue and axis names one of its values).
+    """
+    named = {(r["probe_set"], r["cue"], r["axis"], str(r["grp"])) for r in rows}
+    sql = """
+        select o.probe_set, p.cue, j.key axis, j.value grp, o.parse_status, o.refusal, count(*) n
+        from outcomes o join probes p on p.id = o.probe_id, json_each(p.attributes) j
+        where o.run_id = ? and j.type in ('text', 'integer', 'real')
+        group by 1, 2, 3, 4, 5, 6 order by 1, 2, 3, 4"""
+    groups: dict[tuple[str, str, str, str], dict[str, int]] = {}
+    for r in db.query(sql, [run_id]):
+        counts = groups.setdefault((r["probe_set"], r["cue"], r["axis"], str(r["grp"])), {})
+        column = outcome_column(r["parse_status"], r["refusal"])
+        counts[column] = counts.get(column, 0) + r["n"]
+    per_group_axes = {key[:3] for key in groups if key in named}
+    return [
+        {"probe_set": k[0], "cue": k[1], "axis": k[2], "group": k[3], "n": sum(c.values()), "by_outcome": c}
+        for k, c in groups.items()
+        if k[:3] in per_group_axes and not any(s in c for s in USABLE_STATUSES)
+    ]
+
+
+def missing_note(m: dict[str, Any]) -> str:
+    """One line naming a group without usable outcomes and why."""
+    counts = ", ".join(f"{k} {v}" for k, v in m["by_outcome"].items())
+    failed = set(m["by_outcome"]) <= set(FAILED_STATUSES)
+    why = f"all {m['n']} calls failed" if failed else f"none of its {m['n']} outcomes could be used"
+    where = f"{m['probe_set']} · cue {m['cue']} · {m['axis']}: {m['group']}"
+    return f"{where} has no usable outcome: {why} ({counts})"
 
 
 def fmt_ci(lo: float | None, hi: float | None, fmt: str = "{:.3f}") -> str:
@@ -89,14 +155,34 @@ def effect(r: dict[str, Any]) -> str:
     return ", ".join(out)
 
 
-# Estimates of one group's level (not a comparison), though their rows name the axis's reference group.
+# Estimates of one group's level that regress can recompute from outcomes (see regress/diff.py).
 LEVEL_METRICS = ("p_yes", "accuracy", "agreement_p", "refusal_rate", "refuse_rate", "abstention_rate")
+# Every estimate of one group's level (a mean, a rate, a rate against chance), not a comparison with
+# another group, though its row may name the axis's reference group: no report draws it as "vs".
+LEVELS = (
+    *LEVEL_METRICS,
+    "prior_p_yes",
+    "agreement_rate",
+    "choice_rate",
+    "position_a_rate",
+    "position_consistency",
+    "decision_bias_rate",
+    "favourable_rate",
+    "top_choice_accuracy",
+    "ucerf_w",
+    "confidence_right",
+    "confidence_wrong",
+)
+
+
+def is_comparison(r: dict[str, Any]) -> bool:
+    """Whether a row compares its group with a reference group (every report shows "vs" for these only)."""
+    return bool(r.get("reference")) and r["reference"] != r["grp"] and r["metric"] not in LEVELS
 
 
 def estimate_name(r: dict[str, Any]) -> str:
     """probe set · cue · metric · axis: group [vs reference] — one estimate's name across runs."""
-    compared = r.get("reference") and r["reference"] != r["grp"] and r["metric"] not in LEVEL_METRICS
-    vs = f" vs {r['reference']}" if compared else ""
+    vs = f" vs {r['reference']}" if is_comparison(r) else ""
     return f"{r['probe_set']} · {r['cue']} · {r['metric']} · {r['axis']}: {r['grp']}{vs}"
 
 

@@ -12,7 +12,15 @@ from rich.table import Table
 from slant.report.markdown import HIDDEN
 from slant.report.summary import fmt_ci as _ci
 from slant.report.summary import fmt_p as _p
-from slant.report.summary import fmt_row_p, nothing_to_test, summary
+from slant.report.summary import (
+    fmt_row_p,
+    is_comparison,
+    missing_note,
+    nothing_to_test,
+    outcome_columns,
+    summary,
+)
+from slant.stats.numerics import NOTE as WARNED
 
 
 def print_report(
@@ -62,6 +70,8 @@ def print_report(
         console.print(_group_table(f"{probe_set} · cue: {cue} · axis: {axis}", groups))
     for probe_set, estimates in others.items():
         console.print(_estimates_table(probe_set, estimates))
+    for m in s["missing_groups"]:
+        console.print(missing_note(m), markup=False, highlight=False)
     if quiet:
         console.print(
             f"{quiet} paired refusal/unparsed comparisons had no matched set that differs (not shown)"
@@ -73,21 +83,27 @@ def print_report(
         console.print(
             "† the mixed model did not converge: cluster-robust OLS estimate instead (see the method column)"
         )
+    if any(WARNED in (r["method"] or "") for r in rows):
+        console.print(
+            f"‡ {WARNED} while fitting: see the row's method (slant report --html, or the database)",
+            highlight=False,
+        )
 
 
 GROUP_METRICS = ("p_yes", "p_yes_gap", "refusal_rate")
-STATUSES = ("ok", "partial", "low_mass", "unparsed", "no_logprobs", "error")
 
 
 def _outcomes_table(outcomes: dict[str, dict[str, Any]]) -> Table:
-    """Per probe set: how many outcomes were usable, and why the others were not."""
+    """Per probe set: how many outcomes were usable, and why the others were not (each counted once)."""
+    columns = outcome_columns(outcomes)
     table = Table(title="outcomes", title_justify="left")
     table.add_column("probe set")
     table.add_column("family")
-    for col in ("n", *STATUSES):
+    for col in ("n", *columns):
         table.add_column(col, justify="right")
     for name, o in outcomes.items():
-        table.add_row(name, o["family"], str(o["n"]), *(str(o["by_status"].get(k, 0)) for k in STATUSES))
+        counts = (str(o["by_outcome"].get(k, 0)) for k in columns)
+        table.add_row(name, o["family"], str(o["n"]), *counts)
     return table
 
 
@@ -118,13 +134,14 @@ def _estimates_table(probe_set: str, rows: list[dict[str, Any]]) -> Table:
     for col in ("cue", "metric", "axis", "group", "vs", "estimate [95% CI]", "p", "p (BH)", "TOST", "n"):
         table.add_column(col, justify="left" if col in ("cue", "metric", "axis", "group", "vs") else "right")
     for r in rows:
-        fallback = " †" if "did not converge" in (r["method"] or "") else ""
+        method = r["method"] or ""
+        fallback = (" †" if "did not converge" in method else "") + (" ‡" if WARNED in method else "")
         table.add_row(
             r["cue"],
             r["metric"] + fallback,
             r["axis"],
             r["grp"],
-            r["reference"] or "",
+            r["reference"] if is_comparison(r) else "",
             "—"
             if r["estimate"] is None
             else f"{r['estimate']:+.3f} {_ci(r['ci_low'], r['ci_high'], '{:+.3f}')}",

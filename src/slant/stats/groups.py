@@ -16,7 +16,7 @@ import statsmodels.formula.api as smf
 from statsmodels.stats.proportion import proportion_confint
 
 from slant.detect.refusal import FULL_REFUSALS
-from slant.stats import degenerate
+from slant.stats import degenerate, numerics
 from slant.stats.paired import cohens_h
 
 METHOD_MEAN = "OLS mean, cluster-robust SE by scenario (t)"
@@ -26,23 +26,32 @@ METRICS = ("p_yes", "p_yes_gap", "refusal_rate")  # what group_disparities write
 
 
 class Clustered(NamedTuple):
-    """A clustered OLS coefficient: estimate, 95% CI, p, and why it is degenerate (None: tested)."""
+    """A clustered OLS coefficient: estimate, 95% CI, p, why it is degenerate (None: tested), and the
+    numerical warnings the fit raised."""
 
     estimate: float
     ci_low: float | None
     ci_high: float | None
     p: float | None
     degenerate: str | None = None
+    warnings: tuple[str, ...] = ()
 
     def into(self, row: dict[str, Any]) -> dict[str, Any]:
-        """``row`` with this fit's numbers; a degenerate fit is marked by the shared rule."""
+        """``row`` with this fit's numbers and warnings; a degenerate fit is marked by the shared rule."""
         fields = {"estimate": self.estimate, "ci_low": self.ci_low, "ci_high": self.ci_high, "p": self.p}
-        return degenerate.mark({**row, **fields}, self.degenerate)
+        row = {**row, **fields, "method": numerics.note(row.get("method"), self.warnings)}
+        return degenerate.mark(row, self.degenerate)
 
 
 def clustered_fit(formula: str, data: pd.DataFrame, term: str) -> Clustered:
     """Coefficient, CI and p for ``term``, clustered by scenario; degenerate (no p) with fewer than two
-    clusters or a standard error below resolution (no variance)."""
+    clusters or a standard error below resolution (no variance); warnings recorded, not printed."""
+    with numerics.captured() as notes:
+        fit = _clustered(formula, data, term)
+    return fit._replace(warnings=tuple(notes))
+
+
+def _clustered(formula: str, data: pd.DataFrame, term: str) -> Clustered:
     if data["scenario_id"].nunique() < 2:
         est = float(smf.ols(formula, data=data).fit().params[term])
         return Clustered(est, None, None, None, degenerate.FEW_CLUSTERS)
@@ -77,9 +86,16 @@ def clustered_mean(
     data: pd.DataFrame, column: str = "p_yes"
 ) -> tuple[float, float | None, float | None, float | None]:
     """Mean of ``column`` with a CI clustered by scenario (and the p of a test against 0, None when
-    degenerate)."""
-    fit = clustered_fit(f"{column} ~ 1", data, "Intercept")
+    degenerate). Numerical warnings propagate to the caller (use :func:`mean_row` to note them)."""
+    fit = _clustered(f"{column} ~ 1", data, "Intercept")
     return fit.estimate, fit.ci_low, fit.ci_high, fit.p
+
+
+def mean_row(data: pd.DataFrame, column: str, method: str) -> dict[str, Any]:
+    """The estimate and CI of :func:`clustered_mean` as row fields, with its warnings in the method."""
+    fit = clustered_fit(f"{column} ~ 1", data, "Intercept")
+    method = numerics.note(method, fit.warnings) or method
+    return {"estimate": fit.estimate, "ci_low": fit.ci_low, "ci_high": fit.ci_high, "method": method}
 
 
 def group_disparities(outcomes: pd.DataFrame, axes: dict[str, tuple[list[Any], Any]]) -> list[dict[str, Any]]:
@@ -113,10 +129,7 @@ def _level_rows(
     base = {"cue": cue, "axis": axis, "grp": level, "reference": ref, **counts}
     out = []
     if len(d_ok):
-        est, lo, hi, _ = clustered_mean(d_ok)
-        out.append(
-            {**base, "metric": "p_yes", "estimate": est, "ci_low": lo, "ci_high": hi, "method": METHOD_MEAN}
-        )
+        out.append({**base, "metric": "p_yes", **mean_row(d_ok, "p_yes", METHOD_MEAN)})
     pair = ok[ok["grp"].isin([level, ref])]
     if level != ref and pair["grp"].nunique() == 2:
         term = f"C(grp, Treatment(reference='{ref}'))[T.{level}]"

@@ -13,8 +13,9 @@ confidence interval of a paired gap comes from a cluster bootstrap that resample
 
 Every estimator returns one row dict with the keys of the ``disparities`` table (``cue`` is left to
 the caller) and always returns a row: when no set is usable, ``estimate``, the CI and the p values are
-None and the counts say why. Keys listed in :data:`EXTRA_KEYS` are not columns of the ``disparities``
-table; drop them (or add the columns) before storing a row there. Everything is statsmodels or scipy.
+None and the counts say why; a numerical warning is noted in its ``method``, not printed. Keys listed
+in :data:`EXTRA_KEYS` are not columns of the ``disparities`` table; drop them (or add the columns)
+before storing a row there. Everything is statsmodels or scipy.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint, proportion_effectsize
 from statsmodels.stats.weightstats import ttost_paired
 
-from slant.stats import degenerate
+from slant.stats import degenerate, numerics
 
 SET_KEYS = ["scenario_id", "matched_set_id"]
 N_RESAMPLES = 1999
@@ -123,6 +124,7 @@ def _cluster_bootstrap(diffs: pd.Series, rng_seed: int) -> tuple[float | None, f
     return None, None, "no CI (bootstrap failed)"
 
 
+@numerics.recorded
 def paired_gap(
     frame: pd.DataFrame,
     axis: str,
@@ -201,6 +203,7 @@ def _majority(d: pd.DataFrame, groups: list[str], value: str) -> pd.DataFrame:
     return (share > 0.5).astype(float).where(share.notna() & (share != 0.5))
 
 
+@numerics.recorded
 def paired_binary(
     frame: pd.DataFrame, axis: str, level: Any, ref: Any, value: str = "value"
 ) -> dict[str, Any]:
@@ -283,6 +286,7 @@ def newcombe_paired(table: list[list[int]], alpha: float = 0.05) -> tuple[float,
     return float(p1 - p2 - delta), float(p1 - p2 + eps)
 
 
+@numerics.recorded
 def cochran_q(frame: pd.DataFrame, axis: str, levels: list[Any], value: str = "value") -> dict[str, Any]:
     """Cochran's Q across three or more groups of binary outcomes over complete matched sets.
 

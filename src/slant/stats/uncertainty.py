@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from slant.stats.groups import clustered_fit, clustered_mean
+from slant.stats.groups import clustered_fit, mean_row
 
 METHOD_W = "confidence-weighted correctness w = ±confidence (slant's UCerF-style definition)"
 
@@ -67,10 +67,7 @@ def uncertainty_rows(
             "n_probes": int(g["probe_id"].nunique()),
             "n_clusters": int(g["scenario_id"].nunique()),
         }
-        est, lo, hi, _ = clustered_mean(g, "w")
-        rows.append(
-            {**base, "metric": "ucerf_w", "estimate": est, "ci_low": lo, "ci_high": hi, "method": METHOD_W}
-        )
+        rows.append({**base, "metric": "ucerf_w", **mean_row(g, "w", METHOD_W)})
         rows.append(
             {**base, "metric": correct_name, "estimate": len(right) / len(g), "method": "share correct"}
         )
