@@ -110,7 +110,8 @@ def test_attempts_are_never_overwritten(tmp_path):
 
 def test_an_old_attempts_table_is_rekeyed_keeping_its_rows(tmp_path):
     path = tmp_path / "old.db"
-    with sqlite3.connect(path) as conn:
+    with sqlite3.connect(path) as conn:  # a database made by an older slant (runs is slant's mark)
+        conn.execute("create table runs (id text primary key)")
         conn.execute(
             "create table attempts (key text, attempt integer, ok integer, error_kind text, status integer, "
             "error text, latency_ms float, at text, primary key (key, attempt, at))"

@@ -432,7 +432,9 @@ def test_edge_cases_one_pair_no_variance_no_usable_pairs():
         ]
     )
     r = row(usage.disparities(flat, SPEC), "usage_gap", "association", "usage-dialect", "usage-standard")
-    assert r["estimate"] == 1.0 and r["p"] is None and r["n_clusters"] == 2
+    # every pair differs by exactly 1: not degenerate but constant, the exact sign test over 2 pairs
+    assert r["estimate"] == 1.0 and r["p"] == 0.5 and r["n_clusters"] == 2
+    assert r["ci_low"] == r["ci_high"] == 1.0 and r["constant_difference"]
     unmatched = pd.DataFrame(
         [
             outcome("a", "usage-standard", "association", 0.5),

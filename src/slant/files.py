@@ -95,9 +95,10 @@ def validate(model: type[M], data: Any, file: Path, tags: Collection[str] = ()) 
 
 def _is_member_label(part: int | str) -> bool:
     """How pydantic names a union member in an error location (``literal['logprobs']``, ``Sampled``,
-    ``str``), as opposed to a field name (lower_snake_case) or a list index."""
+    ``str``), as opposed to a field name (lower_snake_case, or with hyphens: ``anti-stereotype``) or a
+    list index."""
     return isinstance(part, str) and (
-        not part.isidentifier() or part[:1].isupper() or part in ("str", "int", "float", "bool", "none")
+        "[" in part or part[:1].isupper() or part in ("str", "int", "float", "bool", "none")
     )
 
 
