@@ -57,15 +57,17 @@ browser: $(CHROMIUM)
 demo: install  ## run the quickstart audit on the embedded model and print the per-group table
 	$(VENV)/bin/slant run scenarios/campaigns/quickstart.yaml
 
-test: install browser  ## run the test suite (includes a few small real-model tests and a browser test)
+test: lint browser  ## lint and type-check, then the test suite (a few small real-model tests, a browser test)
 	$(VENV)/bin/pytest -q
 
 bench: install  ## every benchmark that needs no peer tool (a few minutes; prints RESULT lines)
 	cd benchmarks && for b in engine_overhead replicas adaptive tokens_per_estimate prefix_order local_build resume_memory; do \
 		../$(PY) $$b.py || exit 1; done
 
-lint: install
+lint: install  ## ruff (lint and format) on src and tests, mypy on src (settings in pyproject.toml)
 	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) *.egg-info src/*.egg-info
