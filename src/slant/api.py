@@ -271,6 +271,7 @@ async def _execute_adaptive(
     def restrict(ps: PlannedSet, probes: list[Probe]) -> PlannedSet:
         return PlannedSet(ps.spec, probes, {p.id: ps.requests[p.id] for p in probes})
 
+    assert c.adaptive is not None, "only an adaptive campaign is run in looks"
     async with target:
         used, log = await run_looks(
             planned, c.adaptive, send, lambda cur: _score_and_compare(db, run_id, cur), restrict
@@ -438,8 +439,8 @@ def _score_and_compare(db: sqlite_utils.Database, run_id: str, planned: list[Pla
             continue
         # a numerical warning no estimator noted itself goes into the rows' method, not onto stderr
         rows = numerics.recorded(family_of(ps.spec).disparities)(pd.DataFrame(frame), ps.spec)
-        keys = {"run_id": run_id, "family": ps.spec.family, "probe_set": ps.spec.name}
-        all_rows += [_disparity_row(keys, degenerate.settle(r)) for r in rows]
+        ids = {"run_id": run_id, "family": ps.spec.family, "probe_set": ps.spec.name}
+        all_rows += [_disparity_row(ids, degenerate.settle(r)) for r in rows]
     _adjust_p(all_rows)
     with db.atomic():
         db.execute("delete from disparities where run_id = ?", [run_id])

@@ -16,7 +16,7 @@ import socket
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import sqlite_utils
@@ -137,5 +137,5 @@ def _chunks(keys: list[str], size: int = 400) -> Iterator[list[str]]:
         yield keys[i : i + size]
 
 
-def _column(db: sqlite_utils.Database, sql: str, params: list[object]) -> set[str]:
+def _column(db: sqlite_utils.Database, sql: str, params: Sequence[object]) -> set[str]:
     return {r[0] for r in db.execute(sql, params).fetchall()}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Literal, Protocol, Union
 
 from pydantic import (
     BaseModel,
@@ -23,8 +23,19 @@ from slant.probes import FAMILIES
 from slant.probes.packs import SCENARIOS_DIR
 
 _SPECS = tuple(m.Spec for m in FAMILIES.values())
-# A discriminated union on `family` (a single family needs no union).
-ProbeSet = Annotated[Union[_SPECS], Field(discriminator="family")] if len(_SPECS) > 1 else _SPECS[0]  # noqa: UP007
+if TYPE_CHECKING:
+
+    class ProbeSet(Protocol):
+        """What a type checker knows of any family's spec (at run time: the union of them below)."""
+
+        @property
+        def family(self) -> str: ...
+        @property
+        def name(self) -> str: ...
+
+else:
+    # A discriminated union on `family` (a single family needs no union).
+    ProbeSet = Annotated[Union[_SPECS], Field(discriminator="family")] if len(_SPECS) > 1 else _SPECS[0]  # noqa: UP007
 
 
 class Gate(BaseModel):

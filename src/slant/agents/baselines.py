@@ -13,6 +13,7 @@ has learned so far (the draft the benchmark scores), then learns from the user's
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from langgraph.checkpoint.memory import InMemorySaver
@@ -44,7 +45,7 @@ class _Drafting:
         self.llm, self.cfg = llm, cfg
         self.seen: list[Sample] = []
 
-    def write(self, sample: Sample, preferences: list[str], examples: list[Sample] = ()) -> str | None:  # type: ignore[assignment]
+    def write(self, sample: Sample, preferences: list[str], examples: Sequence[Sample] = ()) -> str | None:
         answer = self.llm.ask(
             "draft", draft_messages(sample.task_text, preferences, examples), self.cfg.draft_tokens
         )
@@ -90,7 +91,7 @@ class Cipher(_Drafting):
     def __init__(self, llm: Gateway, cfg: PreferenceConfig) -> None:
         super().__init__(llm, cfg)
         self.k = 1 if cfg.method == "cipher-1" else max(2, cfg.k)  # k = 1 would be CIPHER-1
-        self.name = cfg.method if cfg.method.startswith("cipher") else "cipher-k"
+        self.name: str = cfg.method if cfg.method.startswith("cipher") else "cipher-k"
         self.memory: list[tuple[Sample, list[str]]] = []
 
     def retrieved(self, sample: Sample) -> list[str]:
@@ -131,8 +132,8 @@ def _ctx(learner: _Drafting) -> Ctx:
 class Prose:
     """PROSE (or PROSE+ICL): the graph, run per sample without review; the step-0 draft is scored."""
 
-    def __init__(self, llm: Gateway, cfg: PreferenceConfig, others: list[str] = ()) -> None:  # type: ignore[assignment]
-        self.name = cfg.method
+    def __init__(self, llm: Gateway, cfg: PreferenceConfig, others: Sequence[str] = ()) -> None:
+        self.name: str = cfg.method
         self.cfg = cfg.model_copy(update={"review": False})
         self.graph = build_graph(Ctx(llm, self.cfg), InMemorySaver())
         self.thread = {"configurable": {"thread_id": "benchmark"}}
@@ -149,8 +150,8 @@ class Prose:
 
 
 def make_learner(
-    llm: Gateway, cfg: PreferenceConfig, truth: list[str] = (), others: list[str] = ()
-) -> Learner:  # type: ignore[assignment]
+    llm: Gateway, cfg: PreferenceConfig, truth: Sequence[str] = (), others: Sequence[str] = ()
+) -> Learner:
     """The learner for ``cfg.method``."""
     if cfg.method in ("prose", "prose-icl"):
         return Prose(llm, cfg, others)

@@ -56,11 +56,11 @@ class Component(BaseModel):
 
     @property
     def confirmed_by(self) -> list[str]:
-        return [e.sample_id for e in self.user_scores() if e.score > 0]
+        return [e.sample_id for e in self.user_scores() if (e.score or 0) > 0]
 
     @property
     def contradicted_by(self) -> list[str]:
-        return [e.sample_id for e in self.user_scores() if e.score < 0]
+        return [e.sample_id for e in self.user_scores() if (e.score or 0) < 0]
 
     def user_scores(self) -> list[Evidence]:
         return [e for e in self.evidence if e.kind == "user" and e.score is not None]

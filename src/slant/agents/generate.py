@@ -52,7 +52,10 @@ from slant.probes import decision, pairwise
 from slant.prompts import load_prompt
 
 SCOPE = "generate"
-PACK_MODELS = {"decision": decision.ScenarioPack, "pairwise": pairwise.ScenarioPack}
+PACK_MODELS: dict[str, type[decision.ScenarioPack | pairwise.ScenarioPack]] = {
+    "decision": decision.ScenarioPack,
+    "pairwise": pairwise.ScenarioPack,
+}
 FOLDERS = {"decision": "decisions", "pairwise": "pairwise"}
 
 
@@ -153,7 +156,7 @@ def draft(state: State, ctx: Ctx) -> dict:
         seed=attempt,
     )
     entry = {"topic": topic, "attempt": attempt, "key": answer.key, "error": answer.error}
-    entry["draft"] = parse_draft(answer.text, kind, topic).model_dump() if answer.ok else None
+    entry["draft"] = None if answer.text is None else parse_draft(answer.text, kind, topic).model_dump()
     return {"current": entry, "attempt": state.get("attempt", 0) + 1}
 
 

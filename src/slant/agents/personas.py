@@ -141,7 +141,7 @@ def rewrite(llm: Gateway, sample: Sample, retries: int = 2, max_tokens: int = 12
         answer = llm.ask(
             "rewrite", messages, max_tokens, prefill, temperature=0.7 if attempt else 0.0, seed=attempt
         )
-        if not answer.ok:
+        if answer.text is None:
             out.reasons.append(f"the call failed ({answer.error})")
             continue
         text = clean_draft(answer.text.removeprefix(prefill))[:MAX_TEXT].strip()
@@ -211,7 +211,9 @@ def style_packs(
 ) -> tuple[dict[str, Any], dict[str, Any], list[Rewrite]]:
     """(persona pack, usage pack, rewrites) for one person's writing style."""
     rewrites = [rewrite(llm, s, retries) for s in samples]
-    link = {"user": user, "method": profile.method, "version": profile.version} if profile else None
+    link: dict[str, str | int] | None = None
+    if profile:
+        link = {"user": user, "method": profile.method, "version": profile.version}
     counts = {"drafts": len(rewrites), "survived": sum(r.text is not None for r in rewrites)}
     names = ["generate/system.md", "generate/plain.md", "generate/plain-prefill.txt"]
     prov = provenance(

@@ -27,6 +27,7 @@ goes through ``Gateway`` (the run engine), scoped ``preference:<node>``.
 from __future__ import annotations
 
 import operator
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Annotated, Any, Literal, TypedDict
@@ -116,7 +117,7 @@ def bullet_list(items: list[str]) -> str:
     return "\n".join(f"- {i}" for i in items) if items else "(none)"
 
 
-def draft_messages(task: str, preferences: list[str], examples: list[Sample] = ()) -> tuple:  # type: ignore[assignment]
+def draft_messages(task: str, preferences: list[str], examples: Sequence[Sample] = ()) -> tuple:
     """Write for ``task``, conditioned on preferences and in-context examples (each delimited)."""
     ex = "".join(
         load_prompt("preference/draft-example.md").format(task=s.task_text, text=delimit(s.text)) + "\n"
@@ -315,7 +316,7 @@ def pending_checks(state: State, ctx: Ctx) -> list[dict]:
     accepted = [
         c
         for c in state.get("candidates", [])
-        if mean_of(mine, c) is not None and mean_of(mine, c) > ctx.cfg.tau
+        if (mean := mean_of(mine, c)) is not None and mean > ctx.cfg.tau
     ]
     checked = {(v["component"], v["sample_id"]) for v in mine if v["kind"] != "user"}
     return [
@@ -382,7 +383,7 @@ def aggregate(state: State, ctx: Ctx) -> dict:
         fresh = {(e.sample_id, e.kind) for e in evidence}  # a sample verified again replaces its verdict
         comp.evidence = [e for e in comp.evidence if (e.sample_id, e.kind) not in fresh] + evidence
         comp.generic = comp.generic or generic
-        scores = [e.score for e in comp.user_scores()]
+        scores = [e.score for e in comp.user_scores() if e.score is not None]
         comp.mean = sum(scores) / len(scores) if scores else None
     return {"profile": [c.model_dump() for c in profile], "cursor": rnd + 1, "errors": errors}
 

@@ -38,8 +38,8 @@ def read_samples(path: str | Path, task: str = "") -> list[Sample]:
                 raise SpecError(str(f), "text", "empty sample")
             out.append(Sample(id=f.stem, task=task, text=text.strip()))
         return out
-    samples = [_jsonl_sample(path, n, line, task) for n, line in enumerate(read_text(path).splitlines(), 1)]
-    samples = [s for s in samples if s is not None]
+    lines = enumerate(read_text(path).splitlines(), 1)
+    samples = [s for n, line in lines if (s := _jsonl_sample(path, n, line, task)) is not None]
     if not samples:
         raise SpecError(str(path), "", "no samples (expected one JSON object per line)")
     counts = Counter(s.id for s in samples)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +73,7 @@ class PreferenceSession:
 
     # --- samples and inference -------------------------------------------------------------------
 
-    def add_samples(self, samples: list[str | dict[str, Any] | Sample], task: str = "") -> int:
+    def add_samples(self, samples: Sequence[str | dict[str, Any] | Sample], task: str = "") -> int:
         """Queue writing samples (texts, or dicts with text / context / task / id); returns how many are
         queued. A sample whose id, or task and text, was already seen is skipped: adding the same samples
         again is a no-op.

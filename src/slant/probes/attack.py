@@ -55,7 +55,7 @@ from slant.stats.groups import METHOD_MEAN, METHOD_RATE, clustered_mean
 from slant.targets.base import Reply, Request
 
 Attack = Literal["vanilla", "disguise", "deception-mental", "deception-memory", "teaching"]
-ATTACKS: tuple[str, ...] = ("vanilla", "disguise", "deception-mental", "deception-memory", "teaching")
+ATTACKS: tuple[Attack, ...] = ("vanilla", "disguise", "deception-mental", "deception-memory", "teaching")
 ANSWERS = ("yes", "no")
 N_EXAMPLES = 3
 AXIS = "attack"  # the axis of every estimate; grp: the attack
@@ -143,6 +143,7 @@ def expand(ps: AttackSet, base: Path, where: str, seed: int = 0) -> Iterator[Pro
             vanilla = f"{load_prompt('attack/vanilla.md').format(statement=st.text)}\n\n{instruction}"
             for attack in ps.attacks:
                 attrs: dict[str, Any] = {"group": st.group, "category": st.category, "attack": attack}
+                messages: tuple[tuple[str, str], ...]  # (role, content) turns
                 if attack == "vanilla":
                     messages = (("system", system), ("user", vanilla))
                 elif attack == "disguise":

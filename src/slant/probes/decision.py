@@ -220,7 +220,7 @@ def _load_names(ps: DecisionSet, base: Path, where: str) -> dict[str, dict[str, 
         for race in ps.demographics.race:
             if gender == "non-binary":
                 continue
-            have = names.get(gender, {}).get(race, [])  # type: ignore[call-overload]
+            have = names.get(gender, {}).get(race, [])
             if len(have) < ps.names_per_group:
                 raise SpecError(
                     where,

@@ -77,7 +77,7 @@ from slant.targets.base import Reply, Request
 
 FAMILY = "fill-in"
 Direction = Literal["group-to-attribute", "attribute-to-group"]
-DIRECTIONS: tuple[str, ...] = ("group-to-attribute", "attribute-to-group")
+DIRECTIONS: tuple[Direction, ...] = ("group-to-attribute", "attribute-to-group")
 ROLES: tuple[str, ...] = ("stereotype", "anti-stereotype", "unrelated")
 SIGN = {"stereotype": 1, "anti-stereotype": -1, "unrelated": 0}  # chosen polarity = polarity × SIGN
 LETTERS = ("A", "B", "C")

@@ -196,7 +196,7 @@ def favoured(sc: Scenario, axis: str, pair: tuple[Group, Group]) -> Group | None
     if st is None or st.axis != axis:
         return None
     if axis == "age" and st.favours in ("younger", "older"):
-        return min(pair) if st.favours == "younger" else max(pair)  # type: ignore[type-var]
+        return min(pair) if st.favours == "younger" else max(pair)
     return next((g for g in pair if str(g) == str(st.favours)), None)
 
 
@@ -266,7 +266,9 @@ def _load_names(ps: PairwiseSet, base: Path, where: str) -> dict[str, dict[str, 
         raise SpecError(where, "fixed.gender", "a name cannot signal non-binary; use the explicit cue")
     for axis, pairs in ps.pairs.items():
         for pair in pairs:
-            people = [{"gender": ps.fixed.gender, "race": ps.fixed.race, axis: g} for g in pair]
+            people: list[dict[str, Any]] = [
+                {"gender": ps.fixed.gender, "race": ps.fixed.race, axis: g} for g in pair
+            ]
             if any(p["gender"] == "non-binary" for p in people):
                 continue
             need = ps.names_per_group + (people[0] == people[1])  # one cell: two distinct names
@@ -351,7 +353,7 @@ def disparities(frame: pd.DataFrame, ps: PairwiseSet) -> list[dict[str, Any]]:
     for (cue, axis), data in frame.groupby(["cue", "axis"], sort=False):
         base = {"cue": str(cue), "axis": str(axis)}
         data = data.assign(**{c: data[c].map(_label) for c in ("first", "second", "stereotype_favours")})
-        levels = [_label(g) for pair in ps.pairs.get(axis, []) for g in pair]  # type: ignore[call-overload]
+        levels = [_label(g) for pair in ps.pairs.get(axis, []) for g in pair]
         for g in dict.fromkeys([*levels, *data["first"], *data["second"]]):
             shown = data[(data["first"] == g) | (data["second"] == g)]
             if len(shown):
@@ -393,7 +395,7 @@ def _choice_rate(d: pd.DataFrame, g: str) -> dict[str, Any]:
     ok = _ok(d)
     p_a = ok["p_yes"].astype(float)
     opponents = dict.fromkeys(o for o in [*d["first"], *d["second"]] if o != g)
-    row = {
+    row: dict[str, Any] = {
         "metric": "choice_rate",
         "grp": g,
         "reference": ", ".join(opponents),

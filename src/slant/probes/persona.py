@@ -310,6 +310,7 @@ def score(probe: Probe, ps: PersonaSet, reply: Reply | None) -> dict[str, Any]:
     if reply is None:
         return out
     text, gold = reply.text, probe.favourable
+    assert gold is not None, "a persona probe names its gold letter (expand)"
     if ps.scoring == "logprobs":
         if not reply.top_logprobs:
             return {**out, "parse_status": "no_logprobs"}

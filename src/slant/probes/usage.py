@@ -85,8 +85,8 @@ from slant.targets.base import Reply, Request
 
 Cue = Literal["usage-standard", "usage-dialect", "usage-control", "named-standard", "named-dialect"]
 Task = Literal["association", "decision", "association-paired"]
-CUES: tuple[str, ...] = get_args(Cue)
-TASKS: tuple[str, ...] = get_args(Task)
+CUES: tuple[Cue, ...] = get_args(Cue)
+TASKS: tuple[Task, ...] = get_args(Task)
 ANSWERS = ("yes", "no")
 LETTERS = ("A", "B")  # association-paired: the two writers
 PAIRED = "association-paired"

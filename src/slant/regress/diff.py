@@ -273,7 +273,7 @@ def _drift(b: pd.DataFrame, c: pd.DataFrame, aligned: pd.DataFrame) -> list[dict
 
 
 def _sig(row: dict[str, Any] | None) -> bool:
-    return bool(row) and row.get("p_adj") is not None and row["p_adj"] < ALPHA
+    return row is not None and row.get("p_adj") is not None and row["p_adj"] < ALPHA
 
 
 def _mean(s: pd.Series) -> float | None:

@@ -115,6 +115,7 @@ def _one(
             return _result(g, "inconclusive", "no baseline to compare with", [])
         rows, field_, bound = [r for r in changes if _matches(g, r)], "change", g.max_change
     else:
+        assert g.max_abs is not None, "a gate sets one bound (Gate's validator)"
         rows, field_, bound = [r for r in estimates if _matches(g, r)], "estimate", g.max_abs
     if not rows:
         return _result(g, "inconclusive", "no estimate matches this gate", [])

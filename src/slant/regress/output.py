@@ -134,4 +134,4 @@ def junit(res: RegressionResult) -> str:
             ET.SubElement(case, "failure", message=g.reason).text = json.dumps(g.detail, indent=1)
         elif g.status == "inconclusive":
             ET.SubElement(case, "error" if g.fails_build else "skipped", message=g.reason)
-    return ET.tostring(ET.ElementTree(suite).getroot(), encoding="unicode", xml_declaration=True)
+    return ET.tostring(suite, encoding="unicode", xml_declaration=True)

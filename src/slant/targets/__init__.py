@@ -65,6 +65,6 @@ def resolve_target(
     if provider == "openai" and not key and not base_url:
         raise SlantError("target 'openai/…' needs OPENAI_API_KEY (environment or .env)")
     mode = _DEFAULT_PREFILL[provider] if prefill == "auto" else prefill
-    urls = [u.strip() for u in (base_url or "").split(",") if u.strip()] or [None]
+    urls: list[str | None] = [u.strip() for u in (base_url or "").split(",") if u.strip()] or [None]
     replicas = [OpenAICompatTarget(name, model, u, key, prefill=mode, timeout=timeout) for u in urls]  # type: ignore[arg-type]
     return replicas[0] if len(replicas) == 1 else ReplicaTarget(replicas)

@@ -151,7 +151,8 @@ class OpenAICompatTarget:
             raise TargetError("bad_response", f"{type(e).__name__}: {e}", retryable=True) from e
 
     async def _chat(self, request: Request) -> Reply:
-        messages = [{"role": r, "content": c} for r, c in request.messages]
+        # Any: the SDK's message types want literal roles; a request's roles are plain strings
+        messages: list[Any] = [{"role": r, "content": c} for r, c in request.messages]
         extra: dict[str, Any] = {}
         applied = False
         if request.prefill and self.prefill == "continue":
