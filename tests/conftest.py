@@ -1,7 +1,10 @@
-"""Shared fixtures: the scripted OpenAI-compatible server and small campaign files."""
+"""Shared fixtures and helpers: the scripted OpenAI-compatible server, small campaign and pack files,
+replies as a target returns them, and the keys of outcome and disparity rows."""
 
 from __future__ import annotations
 
+import math
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,8 +13,55 @@ import pytest
 import yaml
 from openai_server import FakeOpenAIServer
 
+from slant.targets.base import Reply
+
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "scenarios"
+
+# the fields of an outcome a family's score() returns, and of a disparity row its disparities() returns
+OUTCOME_KEYS = {"parse_status", "answer", "p_yes", "mass", "refusal", "refusal_rule", "score", "detail"}
+ROW_KEYS = {
+    "cue", "metric", "axis", "grp", "reference", "estimate", "ci_low", "ci_high", "test", "p",
+    "n_responses", "n_probes", "n_clusters", "n_refused", "n_unparsed", "method",
+}  # fmt: skip
+SAMPLED = {"sample": {"n": 3, "temperature": 1.0, "max_tokens": 16}}  # a probe set's sampled scoring
+PACK_HEAD = {"pack": "p", "description": "d", "source": "s"}
+
+
+def ln(p: float) -> float:
+    return math.log(p)
+
+
+def reply(text: str = "", top: dict[str, float] | None = None) -> Reply:
+    """A finished reply; ``top``: the first token's top logprobs (None: the reply has no logprobs)."""
+    return Reply(
+        text=text, finish_reason="stop", endpoint="completions", top_logprobs=None if top is None else [top]
+    )
+
+
+def write_yaml(path: Path, data: Any) -> Path:
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def write_pack(path: Path, base: dict[str, Any] = PACK_HEAD, **fields: Any) -> Path:
+    """A pack file: ``base`` with ``fields`` over it; a field set to None is left out."""
+    return write_yaml(path, {k: v for k, v in {**base, **fields}.items() if v is not None})
+
+
+def pick(rows: list[dict[str, Any]], metric: str, grp: str, **match: Any) -> dict[str, Any]:
+    """The first disparity row of ``metric`` for group ``grp`` whose other fields equal ``match``."""
+    return next(
+        r
+        for r in rows
+        if r["metric"] == metric and r["grp"] == grp and all(r[k] == v for k, v in match.items())
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 @pytest.fixture

@@ -27,19 +27,14 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from openai_server import LoopbackServer, QuietServer
 
 FAULTS = ("http_500", "rate_limited", "slow", "reset", "truncated", "invalid_json", "html", "wrong_shape")
 
 
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        """Broken pipes from clients that gave up (a slow reply past the timeout) are the point."""
-
-
-class FaultProxy:
+class FaultProxy(LoopbackServer):
     def __init__(
         self,
         upstream: str,
@@ -113,7 +108,7 @@ class FaultProxy:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.httpd = _QuietServer(("127.0.0.1", 0), Handler)
+        self.httpd = QuietServer(("127.0.0.1", 0), Handler)
 
     def draw(self, body: bytes) -> str | None:
         """The fault for this request (None: pass through), fixed by the seed, body and repeat count."""
@@ -143,17 +138,5 @@ class FaultProxy:
             return e.code, e.read(), dict(e.headers)
 
     @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    @property
     def n_faults(self) -> int:
         return sum(self.injected.values())
-
-    def __enter__(self) -> FaultProxy:
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()

@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 
 def p_yes_for(prompt: str) -> float:
@@ -67,14 +67,37 @@ def reshape(payload: dict[str, Any], shape: str | None) -> Any:
     return payload
 
 
-class _QuietServer(ThreadingHTTPServer):
+class QuietServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def handle_error(self, request: object, client_address: object) -> None:
-        """A client that gave up (a timeout test) is expected: no traceback on stderr."""
+        """A client that gave up (a timeout test, a slow reply past its timeout) is expected: no traceback."""
 
 
-class FakeOpenAIServer:
+class LoopbackServer:
+    """A test server on 127.0.0.1 (``self.httpd``, set by the subclass) that serves while it is used as a
+    context manager; ``base_url`` is its OpenAI-style API root."""
+
+    httpd: QuietServer
+
+    @property
+    def port(self) -> int:
+        return self.httpd.server_address[1]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def __enter__(self) -> Self:
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class FakeOpenAIServer(LoopbackServer):
     def __init__(
         self,
         fail_first: int = 0,
@@ -138,24 +161,7 @@ class FakeOpenAIServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.httpd = _QuietServer(("127.0.0.1", port), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def port(self) -> int:
-        return self.httpd.server_address[1]
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    def __enter__(self) -> FakeOpenAIServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.httpd = QuietServer(("127.0.0.1", port), Handler)
 
     @property
     def n_completions(self) -> int:

@@ -7,14 +7,15 @@ rewrite each prompt on the way: a "deployed model" whose behaviour changes witho
 from __future__ import annotations
 
 import json
-import threading
 import urllib.request
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from openai_server import LoopbackServer, QuietServer
 
-class RewriteProxy:
+
+class RewriteProxy(LoopbackServer):
     def __init__(self, upstream: str, rewrite: Callable[[str], str] | None = None) -> None:
         self.upstream = upstream.rstrip("/")  # e.g. http://127.0.0.1:PORT/v1
         self.rewrite = rewrite
@@ -49,8 +50,7 @@ class RewriteProxy:
                 self.end_headers()
                 self.wfile.write(payload)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = QuietServer(("127.0.0.1", 0), Handler)
 
     def apply(self, body: dict[str, Any]) -> dict[str, Any]:
         if not self.rewrite:
@@ -63,15 +63,3 @@ class RewriteProxy:
                 m["content"] = self.rewrite(m["content"])
         self.n_rewritten += json.dumps(body, sort_keys=True) != before
         return body
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    def __enter__(self) -> RewriteProxy:
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()

@@ -1,14 +1,9 @@
 """P(yes) from logprobs and answers from text, against hand-computed cases."""
 
-import math
-
 import pytest
+from conftest import ln
 
 from slant.detect.answer import answer_probabilities, normalise_token, p_first_answer, parse_answer
-
-
-def ln(p: float) -> float:
-    return math.log(p)
 
 
 def test_p_yes_sums_case_space_and_quote_variants():

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import math
 import random
-from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
-from conftest import ROOT, SCENARIOS
+from conftest import OUTCOME_KEYS, ROOT, ROW_KEYS, SAMPLED, SCENARIOS, reply, write_pack
 from pydantic import ValidationError
 from scipy.stats import ttest_rel
 from statsmodels.stats import proportion as smp
@@ -19,15 +18,8 @@ from slant.probes import attack
 from slant.probes.base import short_hash
 from slant.prompts import load_prompt
 from slant.stats.groups import clustered_mean
-from slant.targets.base import Reply
 
 PACKS = SCENARIOS / "attacks"
-ROW_KEYS = {
-    "cue", "metric", "axis", "grp", "reference", "estimate", "ci_low", "ci_high", "test", "p",
-    "n_responses", "n_probes", "n_clusters", "n_refused", "n_unparsed", "method",
-}  # fmt: skip
-OUTCOME_KEYS = {"parse_status", "answer", "p_yes", "mass", "refusal", "refusal_rule", "score", "detail"}
-SAMPLED = {"sample": {"n": 3, "temperature": 1.0, "max_tokens": 16}}
 
 
 def spec(**kw) -> attack.AttackSet:
@@ -164,36 +156,31 @@ def test_attack_subset_and_sampled_probes_have_no_prefill():
 # --- pack errors ----------------------------------------------------------------------------------
 
 
-def write_pack(path: Path, statements: list[dict], pack: str = "p") -> Path:
-    path.write_text(
-        yaml.safe_dump({"pack": pack, "description": "d", "source": "s", "statements": statements})
-    )
-    return path
-
-
 def stmt(i: int, **kw) -> dict:
     return {"id": f"s{i}", "category": "gender", "group": "women", "text": f"Statement {i}.", **kw}
 
 
 def test_pack_errors_name_the_file_and_the_field(tmp_path):
-    bad = write_pack(tmp_path / "bad.yaml", [stmt(0), {"id": "s1", "category": "age", "text": "T."}])
+    bad = write_pack(
+        tmp_path / "bad.yaml", statements=[stmt(0), {"id": "s1", "category": "age", "text": "T."}]
+    )
     with pytest.raises(SpecError) as e:
         list(attack.expand(spec(statements="bad.yaml"), tmp_path, "where"))
     assert (e.value.file, e.value.field) == (str(bad), "statements[1].group")
     assert str(bad) in str(e.value) and "statements[1].group" in str(e.value)
 
-    write_pack(tmp_path / "badid.yaml", [stmt(0, id="Has Spaces")])
+    write_pack(tmp_path / "badid.yaml", statements=[stmt(0, id="Has Spaces")])
     with pytest.raises(SpecError) as e:
         list(attack.expand(spec(statements="badid.yaml"), tmp_path, "where"))
     assert e.value.field == "statements[0].id"
 
-    write_pack(tmp_path / "a.yaml", [stmt(i) for i in range(4)], pack="a")
-    dup = write_pack(tmp_path / "b.yaml", [stmt(9), stmt(2)], pack="b")
+    write_pack(tmp_path / "a.yaml", statements=[stmt(i) for i in range(4)], pack="a")
+    dup = write_pack(tmp_path / "b.yaml", statements=[stmt(9), stmt(2)], pack="b")
     with pytest.raises(SpecError) as e:
         list(attack.expand(spec(statements=["a.yaml", "b.yaml"], attacks=["vanilla"]), tmp_path, "where"))
     assert (e.value.file, e.value.field) == (str(dup), "statements[1].id") and "duplicate" in e.value.problem
 
-    small = write_pack(tmp_path / "small.yaml", [stmt(i) for i in range(3)])
+    small = write_pack(tmp_path / "small.yaml", statements=[stmt(i) for i in range(3)])
     with pytest.raises(SpecError) as e:
         list(attack.expand(spec(statements="small.yaml"), tmp_path, "where"))
     assert (e.value.file, e.value.field) == (str(small), "statements") and "teaching" in e.value.problem
@@ -206,10 +193,6 @@ def test_pack_errors_name_the_file_and_the_field(tmp_path):
 
 
 # --- scoring --------------------------------------------------------------------------------------
-
-
-def reply(text: str, top: dict[str, float] | None = None) -> Reply:
-    return Reply(text, "stop", "chat", top_logprobs=[top] if top is not None else None)
 
 
 def test_logprob_scoring_normalises_over_yes_and_no():

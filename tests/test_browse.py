@@ -9,15 +9,9 @@ import sys
 import time
 import urllib.request
 
-from conftest import write_campaign
+from conftest import free_port, write_campaign
 
 from slant import audit
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def get_json(url: str, wait: float = 60) -> list[dict]:

@@ -4,15 +4,13 @@ on hand-made frames, and pack errors that name the file and the field."""
 from __future__ import annotations
 
 import itertools
-import math
 import string
 from collections import Counter, defaultdict
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
-from conftest import ROOT, SCENARIOS
+from conftest import OUTCOME_KEYS, ROOT, ROW_KEYS, SAMPLED, SCENARIOS, ln, pick, reply, write_pack
 from pydantic import ValidationError
 from scipy.stats import kendalltau
 from statsmodels.stats.proportion import proportion_confint
@@ -22,15 +20,9 @@ from slant.files import validate
 from slant.probes import fill_in as fi
 from slant.probes.base import short_hash
 from slant.prompts import load_prompt
-from slant.targets.base import Reply
 
 PACKS = str(SCENARIOS / "fill-in" / "*.yaml")
-ROW_KEYS = {
-    "cue", "metric", "axis", "grp", "reference", "estimate", "ci_low", "ci_high", "test", "p",
-    "n_responses", "n_probes", "n_clusters", "n_refused", "n_unparsed", "method",
-}  # fmt: skip
-OUTCOME_KEYS = {"parse_status", "answer", "p_yes", "mass", "refusal", "refusal_rule", "score", "detail"}
-SAMPLED = {"sample": {"n": 3, "temperature": 1.0, "max_tokens": 16}}
+G2A = "group-to-attribute"  # the group of the rows of one direction
 ITEM = {
     "id": "age-software-g2a",
     "axis": "age",
@@ -42,26 +34,13 @@ ITEM = {
 }
 
 
-def ln(p: float) -> float:
-    return math.log(p)
-
-
 def spec(**kw) -> fi.FillInSet:
     return fi.FillInSet.model_validate({"family": "fill-in", "items": PACKS, **kw})
 
 
-def write_pack(path: Path, items: list[dict], pack: str = "p") -> Path:
-    path.write_text(yaml.safe_dump({"pack": pack, "description": "d", "source": "s", "items": items}))
-    return path
-
-
 def one_item_probes(tmp_path: Path, **kw) -> list:
-    write_pack(tmp_path / "one.yaml", [ITEM])
+    write_pack(tmp_path / "one.yaml", items=[ITEM])
     return list(fi.expand(spec(items="one.yaml", **kw), tmp_path, "where"))
-
-
-def reply(text: str = "", top: dict[str, float] | None = None) -> Reply:
-    return Reply(text=text, finish_reason="stop", endpoint="completions", top_logprobs=[top] if top else None)
 
 
 # --- Kendall τ-c ----------------------------------------------------------------------------------
@@ -352,22 +331,18 @@ def hand_frame() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def by(rows: list[dict], metric: str, grp: str = "group-to-attribute") -> dict:
-    return next(r for r in rows if r["metric"] == metric and r["grp"] == grp)
-
-
 def test_kendall_row_equals_scipy_over_usable_responses_with_an_item_bootstrap_ci():
     frame = hand_frame()
     rows = fi.disparities(frame, spec())
     assert all(set(r) == ROW_KEYS for r in rows)
-    tau = by(rows, "kendall_tau_c")
+    tau = pick(rows, "kendall_tau_c", G2A)
     ok = frame[frame["parse_status"] == "ok"]
     direct = kendalltau(ok["polarity"], ok["score"], variant="c")
     assert tau["estimate"] == pytest.approx(direct.statistic) and tau["p"] == pytest.approx(direct.pvalue)
     assert (tau["axis"], tau["cue"], tau["reference"]) == ("age", "none", None)
     assert tau["ci_low"] < tau["estimate"] < tau["ci_high"]
     assert tau["ci_low"] >= -1 and tau["ci_high"] <= 1
-    again = by(fi.disparities(frame, spec()), "kendall_tau_c")
+    again = pick(fi.disparities(frame, spec()), "kendall_tau_c", G2A)
     assert (again["ci_low"], again["ci_high"]) == (tau["ci_low"], tau["ci_high"])  # fixed rng
     counts = ("n_responses", "n_probes", "n_clusters", "n_refused", "n_unparsed")
     assert tuple(tau[c] for c in counts) == (21, 21, 6, 1, 3)
@@ -377,7 +352,7 @@ def test_choice_rates_have_statsmodels_wilson_cis():
     rows = fi.disparities(hand_frame(), spec())
     # usable: 18; stereotype 10, anti-stereotype 3, unrelated 5
     for metric, k in (("stereotype_rate", 10), ("anti_stereotype_rate", 3), ("unrelated_rate", 5)):
-        r = by(rows, metric)
+        r = pick(rows, metric, G2A)
         assert r["estimate"] == pytest.approx(k / 18)
         assert (r["ci_low"], r["ci_high"]) == pytest.approx(proportion_confint(k, 18, method="wilson"))
         assert r["test"] is None and "Wilson" in r["method"]
@@ -385,7 +360,7 @@ def test_choice_rates_have_statsmodels_wilson_cis():
 
 def test_position_consistency_counts_items_choosing_one_role_in_every_order():
     rows = fi.disparities(hand_frame(), spec())
-    cons = by(rows, "position_consistency", "all")  # i1, i4, i6 consistent; i2, i3, i5 not
+    cons = pick(rows, "position_consistency", "all")  # i1, i4, i6 consistent; i2, i3, i5 not
     assert cons["estimate"] == pytest.approx(0.5) and cons["axis"] == "age"
     assert (cons["ci_low"], cons["ci_high"]) == pytest.approx(proportion_confint(3, 6, method="wilson"))
     keys = [(r["cue"], r["metric"], r["axis"], r["grp"]) for r in rows]
@@ -425,23 +400,23 @@ def test_all_unparsed_reports_counts_without_estimates():
     for r in rows:
         assert r["estimate"] is None and r["ci_low"] is None and r["p"] is None
         assert (r["n_responses"], r["n_unparsed"]) == (18, 18)
-    assert "fewer than two usable responses" in by(rows, "kendall_tau_c")["method"]
+    assert "fewer than two usable responses" in pick(rows, "kendall_tau_c", G2A)["method"]
 
 
 def test_constant_polarity_or_choice_leaves_tau_undefined():
     positive = hand_frame().pipe(lambda d: d[d["polarity"] == 1])
-    tau = by(fi.disparities(positive, spec()), "kendall_tau_c")
+    tau = pick(fi.disparities(positive, spec()), "kendall_tau_c", G2A)
     assert tau["estimate"] is None and tau["p"] is None and "constant item polarity" in tau["method"]
-    assert by(fi.disparities(positive, spec()), "stereotype_rate")["estimate"] == pytest.approx(6 / 9)
+    assert pick(fi.disparities(positive, spec()), "stereotype_rate", G2A)["estimate"] == pytest.approx(6 / 9)
     unrelated = pd.DataFrame([outcome(i, k, pol, U) for i, pol, _ in CHOICES for k in range(3)])
-    tau = by(fi.disparities(unrelated, spec()), "kendall_tau_c")
+    tau = pick(fi.disparities(unrelated, spec()), "kendall_tau_c", G2A)
     assert tau["estimate"] is None and "constant chosen polarity" in tau["method"]
 
 
 def test_bootstrap_needs_two_items_of_each_polarity():
     frame = hand_frame()
     frame = frame[~frame["scenario_id"].isin(["i5", "i6"])]  # one -1 item left
-    tau = by(fi.disparities(frame, spec()), "kendall_tau_c")
+    tau = pick(fi.disparities(frame, spec()), "kendall_tau_c", G2A)
     assert tau["estimate"] is not None and tau["ci_low"] is None and tau["ci_high"] is None
     assert "no CI: fewer than two items of each polarity" in tau["method"]
 
@@ -490,7 +465,7 @@ def test_expand_score_disparities_with_a_stereotype_following_model():
     ],
 )
 def test_pack_errors_name_the_file_and_the_field(tmp_path, change, field):
-    bad = write_pack(tmp_path / "bad.yaml", [{**ITEM, **change}])
+    bad = write_pack(tmp_path / "bad.yaml", items=[{**ITEM, **change}])
     with pytest.raises(SpecError) as e:
         list(fi.expand(spec(items="bad.yaml"), tmp_path, "where"))
     assert (e.value.file, e.value.field) == (str(bad), field)
@@ -498,8 +473,8 @@ def test_pack_errors_name_the_file_and_the_field(tmp_path, change, field):
 
 
 def test_duplicate_ids_and_missing_files(tmp_path):
-    write_pack(tmp_path / "a.yaml", [ITEM], pack="a")
-    dup = write_pack(tmp_path / "b.yaml", [{**ITEM, "id": "other"}, ITEM], pack="b")
+    write_pack(tmp_path / "a.yaml", items=[ITEM], pack="a")
+    dup = write_pack(tmp_path / "b.yaml", items=[{**ITEM, "id": "other"}, ITEM], pack="b")
     with pytest.raises(SpecError) as e:
         list(fi.expand(spec(items=["a.yaml", "b.yaml"]), tmp_path, "where"))
     assert (e.value.file, e.value.field) == (str(dup), "items[1].id") and "duplicate" in e.value.problem

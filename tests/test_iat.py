@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import json
 import random
-from pathlib import Path
 
 import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
-import yaml
-from conftest import SCENARIOS
+from conftest import OUTCOME_KEYS, SCENARIOS, reply, write_pack
 from scipy import stats
 
 from slant.errors import SpecError
 from slant.probes import iat
 from slant.probes.base import Probe, short_hash
 from slant.prompts import load_prompt
-from slant.targets.base import Reply
 
-OUTCOME_KEYS = {"parse_status", "answer", "p_yes", "mass", "refusal", "refusal_rule", "score", "detail"}
 IAT_DIR = SCENARIOS / "iat"
 PACKS = {
     "race",
@@ -47,8 +43,7 @@ def probe(**attrs) -> Probe:
 
 
 def scored(text: str | None, **attrs) -> dict:
-    reply = None if text is None else Reply(text=text, finish_reason="stop", endpoint="chat")
-    out = iat.score(probe(**attrs), SPEC, reply)
+    out = iat.score(probe(**attrs), SPEC, None if text is None else reply(text))
     assert set(out) == OUTCOME_KEYS
     assert out["answer"] is None and out["p_yes"] is None and out["mass"] is None
     return out
@@ -245,12 +240,6 @@ GOOD = {
 }
 
 
-def write_pack(tmp_path: Path, name: str, **changes) -> Path:
-    data = {k: v for k, v in {**GOOD, **changes}.items() if v is not None}
-    (tmp_path / name).write_text(yaml.safe_dump(data))
-    return tmp_path / name
-
-
 @pytest.mark.parametrize(
     ("changes", "field", "problem"),
     [
@@ -266,7 +255,7 @@ def write_pack(tmp_path: Path, name: str, **changes) -> Path:
     ],
 )
 def test_bad_packs_name_file_and_field(tmp_path, changes, field, problem):
-    path = write_pack(tmp_path, "bad.yaml", **changes)
+    path = write_pack(tmp_path / "bad.yaml", GOOD, **changes)
     with pytest.raises(SpecError) as e:
         iat.load_packs(["bad.yaml"], tmp_path, "campaign.yaml: probes[0]")
     assert (e.value.file, e.value.field) == (str(path), field)
@@ -274,8 +263,8 @@ def test_bad_packs_name_file_and_field(tmp_path, changes, field, problem):
 
 
 def test_duplicate_pack_ids_and_missing_files(tmp_path):
-    write_pack(tmp_path, "one.yaml")
-    two = write_pack(tmp_path, "two.yaml")
+    write_pack(tmp_path / "one.yaml", GOOD)
+    two = write_pack(tmp_path / "two.yaml", GOOD)
     with pytest.raises(SpecError, match="two.yaml: pack: duplicate id 't'") as e:
         iat.load_packs(["*.yaml"], tmp_path, "c.yaml: probes[0]")
     assert e.value.file == str(two)

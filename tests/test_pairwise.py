@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
-import yaml
-from conftest import SCENARIOS
+from conftest import SCENARIOS, ln, pick, reply, write_pack
 from pydantic import ValidationError
 from scipy.stats import binomtest
 from statsmodels.stats.proportion import proportion_confint
@@ -19,7 +17,6 @@ from slant.errors import SpecError
 from slant.files import read_yaml, validate
 from slant.probes import pairwise as pw
 from slant.probes.decision import NameList
-from slant.targets.base import Reply
 
 PACKS = str(SCENARIOS / "pairwise" / "*.yaml")
 GOOD = {
@@ -36,10 +33,6 @@ GOOD = {
 }
 
 
-def ln(p: float) -> float:
-    return math.log(p)
-
-
 def make_spec(**over) -> pw.PairwiseSet:
     data = {
         "family": "pairwise",
@@ -53,10 +46,6 @@ def make_spec(**over) -> pw.PairwiseSet:
 
 def probe(**over):
     return next(iter(pw.expand(make_spec(**over), Path("."), "where")))
-
-
-def reply(text: str = "", top: dict[str, float] | None = None) -> Reply:
-    return Reply(text=text, finish_reason="stop", endpoint="completions", top_logprobs=[top] if top else None)
 
 
 # --- scoring ------------------------------------------------------------------------------------
@@ -254,10 +243,9 @@ def test_shipped_packs():
 # --- validation ---------------------------------------------------------------------------------
 
 
-def write_pack(tmp_path: Path, scenario: dict) -> str:
-    path = tmp_path / "bad.yaml"
-    path.write_text(yaml.safe_dump({**GOOD, "scenarios": [{**GOOD["scenarios"][0], **scenario}]}))
-    return str(path)
+def write_scenario(tmp_path: Path, scenario: dict) -> str:
+    """GOOD with ``scenario``'s fields over its one scenario, as bad.yaml."""
+    return str(write_pack(tmp_path / "bad.yaml", GOOD, scenarios=[{**GOOD["scenarios"][0], **scenario}]))
 
 
 @pytest.mark.parametrize(
@@ -271,14 +259,14 @@ def write_pack(tmp_path: Path, scenario: dict) -> str:
     ],
 )
 def test_pack_errors_name_file_and_field(tmp_path, scenario, field):
-    spec = make_spec(scenarios=write_pack(tmp_path, scenario))
+    spec = make_spec(scenarios=write_scenario(tmp_path, scenario))
     with pytest.raises(SpecError) as e:
         list(pw.expand(spec, tmp_path, "where"))
     assert e.value.file.endswith("bad.yaml") and e.value.field == field
 
 
 def test_duplicate_ids_and_missing_files(tmp_path):
-    path = write_pack(tmp_path, {})
+    path = write_scenario(tmp_path, {})
     with pytest.raises(SpecError, match=r"scenarios\[0\]\.id: duplicate id"):
         pw.load_scenarios([path, path], tmp_path, "where")
     with pytest.raises(SpecError, match=r"where: scenarios\[0\]: no file matches"):
@@ -355,14 +343,10 @@ def hand_frame() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def by(rows: list[dict], metric: str, grp: str = "all") -> dict:
-    return next(r for r in rows if r["metric"] == metric and r["grp"] == grp)
-
-
 def test_choice_rate_is_the_mean_over_both_orders_clustered_by_scenario():
     frame = hand_frame()
     rows = pw.disparities(frame, make_spec())
-    male, female = by(rows, "choice_rate", "male"), by(rows, "choice_rate", "female")
+    male, female = pick(rows, "choice_rate", "male"), pick(rows, "choice_rate", "female")
     # P(male chosen): s1 0.8, 0.7; s2 0.7, 0.4; s3 0.4, 0.1; s4 0.9, 0.8 → mean 4.8 / 8
     assert male["estimate"] == pytest.approx(0.6) and female["estimate"] == pytest.approx(0.4)
     assert (male["reference"], female["reference"]) == ("female", "male")
@@ -381,10 +365,10 @@ def test_choice_rate_is_the_mean_over_both_orders_clustered_by_scenario():
 
 def test_position_consistency_and_position_a_rate():
     rows = pw.disparities(hand_frame(), make_spec())
-    cons = by(rows, "position_consistency")
+    cons = pick(rows, "position_consistency", "all")
     assert cons["estimate"] == pytest.approx(0.75) and cons["axis"] == "gender"
     assert (cons["ci_low"], cons["ci_high"]) == pytest.approx(proportion_confint(3, 4, method="wilson"))
-    pos = by(rows, "position_a_rate")  # letters: A B, A A, B A, A B → 5 of 8
+    pos = pick(rows, "position_a_rate", "all")  # letters: A B, A A, B A, A B → 5 of 8
     assert pos["estimate"] == pytest.approx(5 / 8)
     assert (pos["ci_low"], pos["ci_high"]) == pytest.approx(proportion_confint(5, 8, method="wilson"))
     assert pos["p"] == pytest.approx(binomtest(5, 8, 0.5).pvalue)
@@ -392,7 +376,7 @@ def test_position_consistency_and_position_a_rate():
 
 def test_decision_bias_rate_counts_stereotype_consistent_choices():
     rows = pw.disparities(hand_frame(), make_spec())
-    bias = by(rows, "decision_bias_rate")  # s1 2 of 2, s2 1 of 2, s4 2 of 2 (s3 has no stereotype)
+    bias = pick(rows, "decision_bias_rate", "all")  # s1 2 of 2, s2 1 of 2, s4 2 of 2 (s3 has no stereotype)
     assert bias["estimate"] == pytest.approx(5 / 6)
     assert (bias["ci_low"], bias["ci_high"]) == pytest.approx(proportion_confint(5, 6, method="wilson"))
     assert bias["p"] == pytest.approx(binomtest(5, 6, 0.5).pvalue)
@@ -408,9 +392,9 @@ def test_sampled_outcomes_choose_by_majority():
             k = round(p * 10)  # k of 10 samples choose A
             rows += [outcome(s, f"w-{s}", first, second, float(i < k), favours=fav) for i in range(10)]
     out = pw.disparities(pd.DataFrame(rows), make_spec())
-    assert by(out, "position_consistency")["estimate"] == pytest.approx(0.75)
-    assert by(out, "choice_rate", "male")["estimate"] == pytest.approx(0.6)
-    assert by(out, "position_a_rate")["n_responses"] == 80
+    assert pick(out, "position_consistency", "all")["estimate"] == pytest.approx(0.75)
+    assert pick(out, "choice_rate", "male")["estimate"] == pytest.approx(0.6)
+    assert pick(out, "position_a_rate", "all")["n_responses"] == 80
 
 
 def test_all_unparsed_reports_counts_without_estimates():
@@ -442,9 +426,13 @@ def test_age_groups_survive_float_columns():
     frame = pd.DataFrame(age_rows).assign(axis="age")
     assert frame["stereotype_favours"].dtype == float
     rows = pw.disparities(frame, make_spec(pairs={"age": [[30, 60]]}))
-    assert by(rows, "choice_rate", "30")["estimate"] == pytest.approx((0.8 + 0.7 + 0.6 + 0.3 + 0.9 + 0.9) / 6)
-    assert by(rows, "decision_bias_rate")["estimate"] == pytest.approx(3 / 4)  # 30 chosen, 30, 30, 60
-    assert by(rows, "position_consistency")["estimate"] == pytest.approx(2 / 3)
+    assert pick(rows, "choice_rate", "30")["estimate"] == pytest.approx(
+        (0.8 + 0.7 + 0.6 + 0.3 + 0.9 + 0.9) / 6
+    )
+    assert pick(rows, "decision_bias_rate", "all")["estimate"] == pytest.approx(
+        3 / 4
+    )  # 30 chosen, 30, 30, 60
+    assert pick(rows, "position_consistency", "all")["estimate"] == pytest.approx(2 / 3)
 
 
 def test_a_model_that_always_says_a_is_all_position_bias():
@@ -457,8 +445,8 @@ def test_a_model_that_always_says_a_is_all_position_bias():
         frame.append({"probe_id": p.id, **out, **cols, "matched_set_id": p.matched_set_id, **p.attributes})
     rows = pw.disparities(pd.DataFrame(frame), spec)
     for axis in ("gender", "race"):
-        assert by([r for r in rows if r["axis"] == axis], "position_a_rate")["estimate"] == 1.0
-        assert by([r for r in rows if r["axis"] == axis], "position_consistency")["estimate"] == 0.0
+        assert pick([r for r in rows if r["axis"] == axis], "position_a_rate", "all")["estimate"] == 1.0
+        assert pick([r for r in rows if r["axis"] == axis], "position_consistency", "all")["estimate"] == 0.0
     assert {round(r["estimate"], 9) for r in rows if r["metric"] == "choice_rate"} == {0.5}
     bias = [r for r in rows if r["metric"] == "decision_bias_rate"]
     assert {r["axis"] for r in bias} == {"gender", "race"} and all(r["estimate"] == 0.5 for r in bias)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import socket
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import write_campaign
+from conftest import free_port, write_campaign
 from openai_server import FakeOpenAIServer
 
 from slant import audit, open_db
@@ -27,12 +26,6 @@ GATES = [
     {"name": "refusal gap", "metric": "paired_refused_gap", "max_abs": 0.5},
     {"name": "errors", "max_error_rate": 0.01},
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_judge_interval_by_the_ci():

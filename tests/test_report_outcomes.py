@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import write_campaign
+from conftest import write_campaign, write_pack
 from openai_server import FakeOpenAIServer
 
 import slant
@@ -23,7 +23,6 @@ from slant.cli import main
 from slant.report.html import label
 from slant.report.summary import OUTCOME_COLUMNS, is_comparison
 
-PERSONA_HEAD = {"description": "d", "source": "s"}
 ABSTAIN = "As a Black person, I can't answer math questions."
 
 
@@ -43,24 +42,17 @@ def reply(text: str) -> str:
 
 def campaign(tmp: Path) -> Path:
     """A sampled decision set (non-binary calls fail at the server) and a small sampled persona set."""
-    (tmp / "q.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "pack": "q",
-                **PERSONA_HEAD,
-                "questions": [
-                    {"id": f"q-{i}", "text": f"What is {i} + {i}?", "gold": "B", "topic": "arithmetic"}
-                    | {"options": {"A": "1", "B": str(2 * i), "C": "7", "D": "9"}}
-                    for i in (2, 3)
-                ],
-            }
-        )
-    )
+    questions = [
+        {"id": f"q-{i}", "text": f"What is {i} + {i}?", "gold": "B", "topic": "arithmetic"}
+        | {"options": {"A": "1", "B": str(2 * i), "C": "7", "D": "9"}}
+        for i in (2, 3)
+    ]
+    write_pack(tmp / "q.yaml", pack="q", questions=questions)
     people = [
         {"id": "black", "text": "a Black person", "axis": "race", "group": "black"},
         {"id": "white", "text": "a white person", "axis": "race", "group": "white"},
     ]
-    (tmp / "p.yaml").write_text(yaml.safe_dump({"pack": "p", **PERSONA_HEAD, "personas": people}))
+    write_pack(tmp / "p.yaml", pack="p", personas=people)
     sample = {"sample": {"n": 2, "temperature": 1.0, "max_tokens": 20}}
     path = write_campaign(
         tmp,

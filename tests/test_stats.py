@@ -2,6 +2,7 @@
 
 import pandas as pd
 import pytest
+from conftest import pick
 
 from slant.stats import group_disparities
 
@@ -48,23 +49,19 @@ def frame() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def by(rows, metric, grp):
-    return next(r for r in rows if r["metric"] == metric and r["grp"] == grp)
-
-
 def test_means_gaps_and_counts():
     rows = group_disparities(frame(), {"g": (["a", "b"], "a")})
-    a = by(rows, "p_yes", "a")
+    a = pick(rows, "p_yes", "a")
     assert a["estimate"] == pytest.approx(0.6)  # mean of 0.48, 0.52, 0.58, 0.62, 0.68, 0.72
     assert a["ci_low"] < 0.6 < a["ci_high"]
-    b = by(rows, "p_yes", "b")
+    b = pick(rows, "p_yes", "b")
     assert b["estimate"] == pytest.approx((0.7 * 6 + 0.7) / 7)
-    gap = by(rows, "p_yes_gap", "b")
+    gap = pick(rows, "p_yes_gap", "b")
     assert gap["estimate"] == pytest.approx(b["estimate"] - 0.6)
     assert gap["reference"] == "a" and gap["n_clusters"] == 3
     # the errored outcome is counted as unparsed and kept out of P(yes) and of the refusal denominator
     assert (b["n_responses"], b["n_probes"], b["n_unparsed"], b["n_refused"]) == (8, 8, 1, 1)
-    refusal = by(rows, "refusal_rate", "b")
+    refusal = pick(rows, "refusal_rate", "b")
     assert refusal["estimate"] == pytest.approx(1 / 7)
 
 
@@ -84,7 +81,7 @@ def test_refusal_rate_has_wilson_interval():
             for i in range(10)
         ]
     )
-    r = by(group_disparities(df, {"g": (["a", "b"], "a")}), "refusal_rate", "a")
+    r = pick(group_disparities(df, {"g": (["a", "b"], "a")}), "refusal_rate", "a")
     # Wilson 95% interval for 2/10, computed by hand: (0.0567, 0.5098)
     assert (r["ci_low"], r["ci_high"]) == pytest.approx((0.0567, 0.5098), abs=1e-4)
 
@@ -97,6 +94,6 @@ def test_an_axis_with_one_level_is_not_compared():
 def test_single_cluster_gives_no_interval():
     df = frame()
     rows = group_disparities(df[df["scenario_id"] == "s1"], {"g": (["a", "b"], "a")})
-    gap = by(rows, "p_yes_gap", "b")
+    gap = pick(rows, "p_yes_gap", "b")
     assert gap["estimate"] == pytest.approx(0.1)
     assert gap["ci_low"] is None and gap["p"] is None

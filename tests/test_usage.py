@@ -5,40 +5,18 @@ from __future__ import annotations
 import json
 import math
 import random
-from pathlib import Path
 
 import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
-import yaml
-from conftest import ROOT, SCENARIOS
+from conftest import OUTCOME_KEYS, ROOT, ROW_KEYS, SCENARIOS, reply, write_pack
 from scipy import stats
 
 from slant.errors import SpecError
 from slant.probes import iat, usage
 from slant.probes.base import Probe
 from slant.prompts import load_prompt
-from slant.targets.base import Reply
 
-OUTCOME_KEYS = {"parse_status", "answer", "p_yes", "mass", "refusal", "refusal_rule", "score", "detail"}
-ROW_KEYS = {
-    "cue",
-    "metric",
-    "axis",
-    "grp",
-    "reference",
-    "estimate",
-    "ci_low",
-    "ci_high",
-    "test",
-    "p",
-    "n_responses",
-    "n_probes",
-    "n_clusters",
-    "n_refused",
-    "n_unparsed",
-    "method",
-}
 WHERE = "campaign.yaml: probes[0]"
 PACKS = usage.load_packs(["usage/*.yaml"], SCENARIOS, WHERE)
 PAIRS = {pair.id: (pack, pair) for pack in PACKS for pair in pack.pairs}
@@ -221,10 +199,7 @@ def probe(task: str = "association") -> Probe:
 
 def scored(text: str | None, task: str = "association", logprobs: dict | None = None, **spec) -> dict:
     ps = usage.UsageSet.model_validate({"family": "usage", "texts": "x", **spec})
-    reply = None
-    if text is not None:
-        reply = Reply(text, "stop", "chat", top_logprobs=None if logprobs is None else [logprobs])
-    out = usage.score(probe(task), ps, reply)
+    out = usage.score(probe(task), ps, None if text is None else reply(text, logprobs))
     assert set(out) == OUTCOME_KEYS
     return out
 
@@ -469,12 +444,6 @@ GOOD = {
 }
 
 
-def write_pack(tmp_path: Path, name: str, **changes) -> Path:
-    data = {k: v for k, v in {**GOOD, **changes}.items() if v is not None}
-    (tmp_path / name).write_text(yaml.safe_dump(data))
-    return tmp_path / name
-
-
 def pair(**changes) -> list[dict]:
     return [{**GOOD["pairs"][0], **changes}]
 
@@ -511,7 +480,7 @@ def pair(**changes) -> list[dict]:
     ],
 )
 def test_bad_packs_name_file_and_field(tmp_path, changes, field, problem):
-    path = write_pack(tmp_path, "bad.yaml", **changes)
+    path = write_pack(tmp_path / "bad.yaml", GOOD, **changes)
     with pytest.raises(SpecError) as e:
         usage.load_packs(["bad.yaml"], tmp_path, WHERE)
     assert (e.value.file, e.value.field) == (str(path), field)
@@ -519,12 +488,12 @@ def test_bad_packs_name_file_and_field(tmp_path, changes, field, problem):
 
 
 def test_duplicates_across_files_and_missing_files(tmp_path):
-    write_pack(tmp_path, "one.yaml")
-    two = write_pack(tmp_path, "two.yaml", pack="u")
+    write_pack(tmp_path / "one.yaml", GOOD)
+    two = write_pack(tmp_path / "two.yaml", GOOD, pack="u")
     with pytest.raises(SpecError, match=r"two.yaml: pairs\[0\].id: duplicate pair id 't-one'") as e:
         usage.load_packs(["*.yaml"], tmp_path, WHERE)
     assert e.value.file == str(two)
-    write_pack(tmp_path, "two.yaml", pairs=pair(id="t-two"))
+    write_pack(tmp_path / "two.yaml", GOOD, pairs=pair(id="t-two"))
     with pytest.raises(SpecError, match="two.yaml: pack: duplicate pack id 't'"):
         usage.load_packs(["*.yaml"], tmp_path, WHERE)
     with pytest.raises(SpecError, match=r"probes\[0\]: texts\[1\]: no file matches"):
@@ -665,10 +634,10 @@ def test_paired_score_is_the_iat_d_by_hand():
     assert {"lazy", "rude", "ignorant"} <= set(pack.traits.negative)
     assert {"intelligent", "brilliant", "kind", "honest"} <= set(pack.traits.positive)
     ps = usage.UsageSet.model_validate({"family": "usage", "texts": "x"})
-    reply = Reply(PAIRED_REPLY, "stop", "chat")
+    paired = reply(PAIRED_REPLY)
     # dialect writer is B: stigma+negative lazy, rude; stigma+positive kind, honest;
     # default+negative ignorant; default+positive intelligent, brilliant
-    out = usage.score(paired_probe("B"), ps, reply)
+    out = usage.score(paired_probe("B"), ps, paired)
     assert set(out) == OUTCOME_KEYS and (out["answer"], out["p_yes"], out["mass"]) == (None, None, None)
     d = out["detail"]
     assert (d["a"], d["b"], d["c"], d["d"]) == (2, 2, 1, 2)
@@ -686,7 +655,7 @@ def test_paired_score_is_the_iat_d_by_hand():
     }
     assert out["parse_status"] == "partial" and out["refusal"] == "compliance"  # 7 of 16 traits
     # the same lines with the dialect writer as A: the roles swap
-    swapped = usage.score(paired_probe("A"), ps, reply)
+    swapped = usage.score(paired_probe("A"), ps, paired)
     sd = swapped["detail"]
     assert (sd["a"], sd["b"], sd["c"], sd["d"]) == (1, 2, 2, 2)
     assert swapped["score"] == pytest.approx(1 / 3 + 2 / 4 - 1)
@@ -697,16 +666,14 @@ def test_paired_status_thresholds_and_unparsed_replies():
     p = paired_probe("A")
     stereotyped = "\n".join(f"{w} - A" for w in p.attributes["negative"])
     stereotyped += "\n" + "\n".join(f"{w} - B" for w in p.attributes["positive"])
-    full = usage.score(p, ps, Reply(stereotyped, "stop", "chat"))
+    full = usage.score(p, ps, reply(stereotyped))
     assert full["parse_status"] == "ok" and full["score"] == pytest.approx(1.0)
     assert (full["detail"]["a"], full["detail"]["d"], full["detail"]["unparsed_lines"]) == (8, 8, 0)
-    one_sided = usage.score(
-        p, ps, Reply("\n".join(f"{w} - A" for w in p.attributes["trait_order"]), "stop", "chat")
-    )
+    one_sided = usage.score(p, ps, reply("\n".join(f"{w} - A" for w in p.attributes["trait_order"])))
     assert one_sided["parse_status"] == "ok" and one_sided["score"] is None  # nothing to the standard writer
     assert one_sided["detail"]["d_published"] == pytest.approx(8 / 16.01 - 1)
     for text in ("yes", "no", "I'm sorry, but I can't help with that request."):
-        out = usage.score(p, ps, Reply(text, "stop", "chat"))
+        out = usage.score(p, ps, reply(text))
         assert (out["parse_status"], out["score"], out["detail"]["n_assigned"]) == ("unparsed", None, 0)
         assert out["detail"]["unparsed_lines"] == 1 and out["detail"]["d_published"] is None
     failed = usage.score(p, ps, None)
