@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -46,71 +47,96 @@ def test_readme_starts_with_the_two_commands():
     assert [line.split("#")[0].strip() for line in first] == ["make demo", "make test"]
 
 
-@pytest.mark.model
-def test_readme_examples_run(tmp_path, monkeypatch):
-    (tmp_path / "scenarios").symlink_to(ROOT / "scenarios")
-    monkeypatch.chdir(tmp_path)
-    commands = console_commands()
-    assert len(commands) >= 5
-    background: list[subprocess.Popen[str]] = []
+COMMANDS = console_commands()
+
+
+class Folder:
+    """The one folder the README's examples run in, in order (a later one reads what an earlier one
+    wrote), and the servers they started (serve-local, browse), stopped when the module ends."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.background: list[subprocess.Popen[str]] = []
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Folder]:
+    f = Folder(tmp_path_factory.mktemp("readme"))
+    (f.path / "scenarios").symlink_to(ROOT / "scenarios")
     try:
-        for command in commands:
-            args = shlex.split(command)
-            assert args[0] == "slant"
-            if args[1] in ("serve-local", "browse"):  # run until stopped: start and wait for the URL
-                proc = subprocess.Popen([SLANT, *args[1:]], stdout=subprocess.PIPE, text=True)
-                background.append(proc)
-                line = proc.stdout.readline()
-                assert "http://127.0.0.1:" in line, line
-                if args[1] == "browse":
-                    assert_serves("http://127.0.0.1:8090/smoke/runs.json?_shape=array")
-                continue
-            done = subprocess.run([SLANT, *args[1:]], capture_output=True, text=True, timeout=600)
-            assert done.returncode == 0, (command, done.stdout, done.stderr)
-            if args[1] == "plan":
-                assert "34 matched sets" in done.stdout and "681 responses per group" in done.stdout
-            if args[1] == "judge":
-                assert "judge:local labelled" in done.stdout and "of 4 replies" in done.stdout
-            if args[1] == "probes":
-                assert "decision" in done.stdout and "calibration" in done.stdout
-            if "--dry-run" in args and "quickstart" in command:
-                assert "468 probes, 468 requests" in done.stdout
-            if args[1] == "report" and "--json" in args:
-                assert json.loads(Path("smoke.json").read_text())["run"]["status"] == "complete"
-                assert "| p (BH) |" in Path("smoke.md").read_text()
-                continue
-            if args[1] == "audit-scheduled" and "--junit" in args:  # same model, same seed: every gate passes
-                assert 'failures="0"' in Path("gates.xml").read_text()
-                assert "## Gates: ✅ pass" in Path("nightly.md").read_text()
-            if args[1] == "history":
-                assert (
-                    "nightly · explicit · paired_gap" not in done.stdout
-                )  # named by probe set, not campaign
-                assert "gender · explicit · paired_gap · gender: female vs male" in done.stdout
-                assert '<svg class="chart forest"' in Path("history.html").read_text()
-            if args[1] == "report" and "--html" in args:
-                assert '<svg class="chart forest"' in Path("smoke.html").read_text()
-                continue
-            if args[1] in ("run", "report") and "--dry-run" not in args:
-                assert "P(yes) [95% CI]" in done.stdout and "white (ref)" in done.stdout
+        yield f
     finally:
-        for proc in background:
+        for proc in f.background:
             proc.terminate()
             proc.wait(timeout=30)
 
-    # the served model, reached over HTTP as openai-compat with ChatML prefill, is the embedded model
-    local = {r["probe_id"]: r["p_yes"] for r in open_db("smoke.db").query("select * from outcomes")}
-    served = {r["probe_id"]: r["p_yes"] for r in open_db("served.db").query("select * from outcomes")}
-    assert (
-        local.keys() == served.keys() and len(local) == 18 + 24
-    )  # --limit 24: whole matched sets (18 explicit, 3 × 8 names)
-    assert local == served  # two servers, other orders: bit-identical (one build)
-    labelled = [json.loads(line) for line in Path("labelled.jsonl").read_text().splitlines()]
-    assert [r["refusal"] for r in labelled][:3] == ["compliance", "full_refusal", "partial_refusal"]
 
-    for code in python_examples():  # the same run again: cached, no model call
-        namespace: dict = {}
-        exec(compile(code, "README.md", "exec"), namespace)
-        result = namespace["result"]
-        assert result.status == "complete" and result.n_cached == result.n_requests == 42
-        assert result.engine.sent == 0
+def test_readme_has_console_examples():
+    assert len(COMMANDS) >= 5
+    assert all(shlex.split(command)[0] == "slant" for command in COMMANDS)
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("command", COMMANDS, ids=[c.removeprefix("slant ") for c in COMMANDS])
+def test_readme_command(command: str, folder: Folder, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each README command, in README order; a failing one fails its own test only."""
+    monkeypatch.chdir(folder.path)
+    args = shlex.split(command)
+    if args[1] in ("serve-local", "browse"):  # run until stopped: start and wait for the URL
+        proc = subprocess.Popen([SLANT, *args[1:]], stdout=subprocess.PIPE, text=True)
+        folder.background.append(proc)
+        line = proc.stdout.readline()
+        assert "http://127.0.0.1:" in line, line
+        if args[1] == "browse":
+            assert_serves("http://127.0.0.1:8090/smoke/runs.json?_shape=array")
+        return
+    done = subprocess.run([SLANT, *args[1:]], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, (command, done.stdout, done.stderr)
+    if args[1] == "plan":
+        assert "34 matched sets" in done.stdout and "681 responses per group" in done.stdout
+    if args[1] == "judge":
+        assert "judge:local labelled" in done.stdout and "of 4 replies" in done.stdout
+    if args[1] == "probes":
+        assert "decision" in done.stdout and "calibration" in done.stdout
+    if "--dry-run" in args and "quickstart" in command:
+        assert "468 probes, 468 requests" in done.stdout
+    if args[1] == "refusals":
+        labelled = [json.loads(line) for line in Path("labelled.jsonl").read_text().splitlines()]
+        assert [r["refusal"] for r in labelled][:3] == ["compliance", "full_refusal", "partial_refusal"]
+    if args[1] == "report" and "--json" in args:
+        assert json.loads(Path("smoke.json").read_text())["run"]["status"] == "complete"
+        assert "| p (BH) |" in Path("smoke.md").read_text()
+        return
+    if args[1] == "audit-scheduled" and "--junit" in args:  # same model, same seed: every gate passes
+        assert 'failures="0"' in Path("gates.xml").read_text()
+        assert "## Gates: ✅ pass" in Path("nightly.md").read_text()
+    if args[1] == "history":
+        assert "nightly · explicit · paired_gap" not in done.stdout  # named by probe set, not campaign
+        assert "gender · explicit · paired_gap · gender: female vs male" in done.stdout
+        assert '<svg class="chart forest"' in Path("history.html").read_text()
+    if args[1] == "report" and "--html" in args:
+        assert '<svg class="chart forest"' in Path("smoke.html").read_text()
+        return
+    if args[1] in ("run", "report") and "--dry-run" not in args:
+        assert "P(yes) [95% CI]" in done.stdout and "white (ref)" in done.stdout
+    if args[1] == "run" and "served.db" in args:
+        # the served model, reached over HTTP as openai-compat with ChatML prefill, is the embedded model
+        local = {r["probe_id"]: r["p_yes"] for r in open_db("smoke.db").query("select * from outcomes")}
+        served = {r["probe_id"]: r["p_yes"] for r in open_db("served.db").query("select * from outcomes")}
+        # --limit 24: whole matched sets (18 explicit, 3 × 8 names)
+        assert local.keys() == served.keys() and len(local) == 18 + 24
+        assert local == served  # two servers, other orders: bit-identical (one build)
+
+
+@pytest.mark.model
+@pytest.mark.parametrize(
+    "code", python_examples(), ids=[f"python example {i}" for i in range(1, len(python_examples()) + 1)]
+)
+def test_readme_python_example(code: str, folder: Folder, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After the commands: the same run again from Python, cached, with no model call."""
+    monkeypatch.chdir(folder.path)
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    result = namespace["result"]
+    assert result.status == "complete" and result.n_cached == result.n_requests == 42
+    assert result.engine.sent == 0
