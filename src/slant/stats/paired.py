@@ -33,10 +33,14 @@ from statsmodels.stats.proportion import proportion_confint, proportion_effectsi
 from statsmodels.stats.weightstats import ttost_paired
 
 from slant.stats import degenerate, numerics
+from slant.stats.metric import Kind, Metric
 
 SET_KEYS = ["scenario_id", "matched_set_id"]
 N_RESAMPLES = 1999
 MIN_CLUSTERS_FOR_CI = 3
+PAIRED_GAP = Metric(
+    "paired_gap", Kind.GAP, "mean difference within matched sets, group minus reference", 0.0, diff="value"
+)
 EXACT_BELOW = 25  # McNemar is exact (binomial) when there are fewer discordant pairs than this
 EXTRA_KEYS = (
     "n_sets",
@@ -156,7 +160,7 @@ def paired_gap(
     d = _usable(frame, axis, [level, ref], value)
     means = _per_set(d, [level, ref], value).dropna()
     row: dict[str, Any] = {
-        "metric": "paired_gap",
+        "metric": PAIRED_GAP.name,
         "axis": axis,
         "grp": level,
         "reference": ref,
