@@ -24,8 +24,9 @@ from pydantic import BaseModel
 
 from slant.probes.base import Probe, logprob_read
 from slant.stats.metric import Kind, Metric
+from slant.targets.base import Request
 
-# Each hook and the parameters the contract passes it, in order:
+# Each hook and the parameters the contract passes it, in order (``ps``: the probe set, a ``Spec``):
 PROTOCOL: dict[str, tuple[str, ...]] = {
     # every probe of a set; ``base`` is the campaign's folder, ``where`` names the set in error messages,
     # ``seed`` is the campaign seed any randomisation must derive from; all input validation happens here
@@ -38,10 +39,6 @@ PROTOCOL: dict[str, tuple[str, ...]] = {
     # the probes' scalar attributes and their values); gates are checked against these before any call
     "axes": ("ps", "probes"),
 }
-
-
-def _every_metric(family: Family) -> Callable[[], Iterable[Metric]]:
-    return lambda: family.metrics
 
 
 def attribute_axes(probes: list[Probe]) -> dict[str, set[str]]:
@@ -65,14 +62,14 @@ class Family:
     score: Callable[..., dict[str, Any]]
     disparities: Callable[..., list[dict[str, Any]]]
     metrics: tuple[Metric, ...]
-    requests: Callable[..., list[Any]] = logprob_read
+    requests: Callable[..., list[Request]] = logprob_read
     axes: Callable[..., dict[str, set[str]]] = attribute_axes
     writes: Callable[..., Iterable[Metric]] | None = None
     doc: str = field(default="", compare=False)  # default: the docstring of the module of ``expand``
 
     def __post_init__(self) -> None:
         set_ = functools.partial(object.__setattr__, self)
-        set_("writes", self.writes or _every_metric(self))
+        set_("writes", self.writes or (lambda: self.metrics))
         for hook, params in PROTOCOL.items():
             set_(hook, _bound(getattr(self, hook), hook, params))
         set_("doc", self.doc or sys.modules[self.expand.__module__].__doc__ or "")
