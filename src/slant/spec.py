@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from types import GenericAlias
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
@@ -130,7 +131,7 @@ class Campaign(BaseModel):
 
 def _accept_registered_families() -> None:
     """A family registered after this module was imported (a test's, a plugin's) is a campaign's too."""
-    Campaign.model_fields["probes"].annotation = list[probe_set_type()]
+    Campaign.model_fields["probes"].annotation = GenericAlias(list, (probe_set_type(),))  # list[…]
     Campaign.model_rebuild(force=True)
 
 

@@ -36,7 +36,7 @@ class Outputs:
 def outputs(spec: Any, probes: list[Probe]) -> Outputs:
     """What a probe set with these (all of its) probes can write, as its family declares it."""
     family = family_of(spec)
-    metrics = set(family.writes(spec))
+    metrics = family.written(spec)
     if undeclared := sorted(m.name for m in metrics - set(family.metrics)):
         raise ValueError(f"family {family.name!r} writes undeclared metrics: {', '.join(undeclared)}")
     return Outputs({m.name for m in metrics}, family.axes(spec, probes), {p.cue for p in probes})

@@ -69,10 +69,14 @@ class Family:
 
     def __post_init__(self) -> None:
         set_ = functools.partial(object.__setattr__, self)
-        set_("writes", self.writes or (lambda: self.metrics))
         for hook, params in PROTOCOL.items():
-            set_(hook, _bound(getattr(self, hook), hook, params))
+            if getattr(self, hook) is not None:
+                set_(hook, _bound(getattr(self, hook), hook, params))
         set_("doc", self.doc or sys.modules[self.expand.__module__].__doc__ or "")
+
+    def written(self, ps: Any) -> set[Metric]:
+        """The metrics this probe set can write: its ``writes`` hook, else every declared metric."""
+        return set(self.writes(ps) if self.writes else self.metrics)
 
 
 def _bound(fn: Callable[..., Any], hook: str, params: tuple[str, ...]) -> Callable[..., Any]:
