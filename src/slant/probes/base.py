@@ -106,8 +106,7 @@ class ParseStatus(StrEnum):
         return self in (ParseStatus.ERROR, ParseStatus.NO_LOGPROBS)
 
 
-# The statuses as text (SQL ``in`` lists, report columns), in report order.
-PARSE_STATUSES = tuple(s.value for s in ParseStatus)
+# As text, for SQL ``in`` lists.
 USABLE_STATUSES = tuple(s.value for s in ParseStatus if s.usable)
 FAILED_STATUSES = tuple(s.value for s in ParseStatus if s.failed)
 
