@@ -10,11 +10,10 @@ import pandas as pd
 import sqlite_utils
 
 from slant.errors import SlantError
-from slant.regress.baseline import provenance
 from slant.report.html import CSS
 from slant.report.summary import estimate_name
 from slant.report.svg import Item, forest
-from slant.store import find_run
+from slant.store import find_run, provenance
 
 
 def _watched(db: sqlite_utils.Database, run_id: str) -> list[str]:
