@@ -108,7 +108,13 @@ def history_html(frame: pd.DataFrame, campaign: str) -> str:
     )
 
 
-def summary_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+def history_runs(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Per run: date, status, gates, fingerprints (for the terminal table)."""
     cols = ["run", "scope", "started", "status", "gates", "fingerprints"]
     return frame[cols].drop_duplicates("run").to_dict("records") if len(frame) else []
+
+
+def estimates_by_run(frame: pd.DataFrame) -> pd.DataFrame:
+    """The history's estimates as a table: one row per estimate, one column per run (oldest first)."""
+    wide = frame.pivot_table(index="estimate_of", columns="run", values="estimate", sort=False)
+    return wide[[c for c in dict.fromkeys(frame["run"]) if c in wide.columns]]
