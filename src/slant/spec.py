@@ -42,7 +42,7 @@ class Gate(BaseModel):
     failed. The first two are judged by the 95% CI (pass: the CI lies inside the bounds; fail: it lies
     wholly outside; otherwise inconclusive), so noise alone neither passes nor fails a gate. The fields
     that narrow a gate are checked against what the campaign produces when it is planned
-    (:func:`slant.regress.gates.check_gates`).
+    (:func:`slant.plan.check_gates`).
     """
 
     model_config = ConfigDict(extra="forbid")

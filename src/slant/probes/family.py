@@ -80,7 +80,10 @@ class Family:
 
 
 def _bound(fn: Callable[..., Any], hook: str, params: tuple[str, ...]) -> Callable[..., Any]:
-    """``fn`` called with all of the hook's parameters, passing on those it names."""
+    """``fn`` called with all of the hook's parameters, passing on those it names (a hook bound before,
+    e.g. by ``dataclasses.replace`` of a family, is kept as it is)."""
+    if getattr(fn, "hook_params", None) == params:
+        return fn
     takes = list(inspect.signature(fn).parameters)
     if unknown := [p for p in takes if p not in params]:
         raise TypeError(f"{fn.__qualname__}: {hook} takes {', '.join(params)}, not {', '.join(unknown)}")
@@ -92,6 +95,7 @@ def _bound(fn: Callable[..., Any], hook: str, params: tuple[str, ...]) -> Callab
         given = dict(zip(params, args, strict=True))
         return fn(**{p: given[p] for p in takes})
 
+    call.hook_params = params  # type: ignore[attr-defined]  # marks the wrapper as bound
     return call
 
 

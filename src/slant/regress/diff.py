@@ -29,7 +29,7 @@ from slant.detect.refusal import FULL_REFUSALS
 from slant.errors import SlantError
 from slant.probes.base import USABLE_STATUSES, ParseStatus, in_group, twin_key
 from slant.probes.family import metric_of
-from slant.regress.baseline import model_changes, provenance
+from slant.regress.baseline import model_changes
 from slant.report.examples import outcome_example
 from slant.stats.metric import Kind
 from slant.stats.paired import bh_adjust, paired_binary, paired_gap
@@ -90,7 +90,7 @@ def probe_table(db: sqlite_utils.Database, run_id: str) -> pd.DataFrame:
 
 def diff_runs(db: sqlite_utils.Database, baseline: str, candidate: str, margin: float = 0.02) -> Diff:
     """Compare two runs; store the changes in the ``changes`` table and return everything."""
-    base_p, cand_p = provenance(db, baseline), provenance(db, candidate)
+    base_p, cand_p = store.provenance(db, baseline), store.provenance(db, candidate)
     if base_p["campaign"] != cand_p["campaign"]:
         raise SlantError(
             f"the runs belong to different campaigns ({base_p['campaign']!r} and {cand_p['campaign']!r})"

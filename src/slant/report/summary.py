@@ -8,24 +8,16 @@ from typing import Any
 import sqlite_utils
 
 from slant.detect.refusal import FULL_REFUSALS
-from slant.errors import SlantError
 from slant.probes.base import FAILED_STATUSES, USABLE_STATUSES, ParseStatus
 from slant.probes.family import metric_of
 from slant.stats.degenerate import is_degenerate
-from slant.store import find_run
+from slant.store import find_run, latest_run
 
 # The columns of every outcome table; each outcome is counted in exactly one. "refused": a reply the
 # refusal detector read as a full refusal and that gave the family nothing to use (by parse status it is
 # unparsed); every other column is a parse status.
 REFUSED = "refused"
 OUTCOME_COLUMNS = (*USABLE_STATUSES, REFUSED, *(s.value for s in ParseStatus if not s.usable))
-
-
-def latest_run(db: sqlite_utils.Database) -> str:
-    rows = list(db.query("select id from runs order by coalesce(finished, started) desc, rowid desc limit 1"))
-    if not rows:
-        raise SlantError("the database holds no run yet")
-    return rows[0]["id"]
 
 
 def _parsed(row: dict[str, Any], *fields: str) -> dict[str, Any]:
