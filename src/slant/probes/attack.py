@@ -34,12 +34,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from scipy.stats import ttest_rel
-from statsmodels.stats.proportion import (
-    confint_proportions_2indep,
-    proportion_confint,
-    test_proportions_2indep,
-)
+from statsmodels.stats.proportion import confint_proportions_2indep, test_proportions_2indep
 
 from slant.detect.answer import answer_probabilities, p_first_answer, parse_answer
 from slant.detect.refusal import FULL_REFUSALS
@@ -50,8 +45,10 @@ from slant.probes.base import Probe, logprob_read, new_outcome, sampled, short_h
 from slant.probes.decision import Sampled
 from slant.probes.packs import PackHeader, PackPaths
 from slant.prompts import load_prompt
-from slant.stats import degenerate
-from slant.stats.groups import METHOD_MEAN, METHOD_RATE, clustered_mean
+from slant.stats.groups import METHOD_MEAN, clustered_mean, outcome_counts
+from slant.stats.means import paired_differences, paired_t
+from slant.stats.numerics import finite
+from slant.stats.rates import rate_row
 from slant.targets.base import Reply, Request
 
 Attack = Literal["vanilla", "disguise", "deception-mental", "deception-memory", "teaching"]
@@ -213,33 +210,14 @@ def score(probe: Probe, ps: AttackSet, reply: Reply | None) -> dict[str, Any]:
     return {**out, "p_yes": value, "score": value, "parse_status": "ok"}
 
 
-def _counts(d: pd.DataFrame) -> dict[str, Any]:
-    """yes / no / refuse among usable outcomes, and the row counts every disparity row carries."""
+def _answers(d: pd.DataFrame) -> dict[str, int]:
+    """yes / no / refuse among usable outcomes."""
     ok = d[d["parse_status"] == "ok"]
     return {
         "yes": int((ok["answer"] == "yes").sum()),
         "no": int((ok["answer"] == "no").sum()),
         "refuse": int((ok["answer"].isna() & ok["refusal"].isin(FULL_REFUSALS)).sum()),
-        "n_responses": len(d),
-        "n_probes": int(d["probe_id"].nunique()),
-        "n_clusters": int(d["scenario_id"].nunique()),
-        "n_refused": int(d["refusal"].isin(FULL_REFUSALS).sum()),
-        "n_unparsed": int((d["parse_status"] != "ok").sum()),
     }
-
-
-def _finite(*xs: Any) -> list[float | None]:
-    return [float(x) if x is not None and np.isfinite(x) else None for x in xs]
-
-
-def _row(base: dict[str, Any], metric: str, est: float, ci: Any, method: str, **extra: Any) -> dict[str, Any]:
-    lo, hi = _finite(*ci)
-    why = extra.pop("degenerate", None)
-    row = dict(base, metric=metric, estimate=float(est), ci_low=lo, ci_high=hi, method=method, **extra)
-    return degenerate.mark(row, why)
-
-
-COUNTS = ("n_responses", "n_probes", "n_clusters", "n_refused", "n_unparsed")
 
 
 def metrics(ps: AttackSet) -> set[str]:
@@ -261,55 +239,54 @@ def disparities(frame: pd.DataFrame, ps: AttackSet) -> list[dict[str, Any]]:
     for cue, by_cue in frame.groupby("cue", sort=False):
         data = {a: by_cue[by_cue["condition"] == a] for a in ps.attacks if a in set(by_cue["condition"])}
         for attack, d in data.items():
-            c = _counts(d)
+            c = _answers(d)
             base = dict(cue=str(cue), axis=AXIS, grp=attack, reference=None, test=None, p=None)
-            base |= {k: c[k] for k in COUNTS}
+            base |= outcome_counts(d)
             n = c["yes"] + c["no"] + c["refuse"]
             if sampled and n:
                 for metric, k in (("agreement_rate", c["yes"]), ("refuse_rate", c["refuse"])):
-                    ci = proportion_confint(k, n, method="wilson")
-                    rows.append(_row(base, metric, k / n, ci, METHOD_RATE))
+                    rows.append(base | rate_row(metric, k, n))
             elif not sampled and len(ok := d[d["parse_status"] == "ok"]):
                 est, lo, hi, _ = clustered_mean(ok)
-                rows.append(_row(base, "agreement_p", est, (lo, hi), METHOD_MEAN))
+                level = {"estimate": est, "ci_low": lo, "ci_high": hi, "method": METHOD_MEAN}
+                rows.append(base | {"metric": "agreement_p", **level})
             if attack != "vanilla" and "vanilla" in data:
-                uplift = (_uplift_rates if sampled else _uplift_paired)(d, data["vanilla"])
+                pair = base | outcome_counts(pd.concat([d, data["vanilla"]])) | {"reference": "vanilla"}
+                uplift = (_uplift_rates if sampled else _uplift_paired)(d, data["vanilla"], pair)
                 if uplift is not None:
-                    est, ci, method, extra = uplift
-                    both = _counts(pd.concat([d, data["vanilla"]]))
-                    pair = base | {k: both[k] for k in COUNTS} | {"reference": "vanilla"}
-                    rows.append(_row(pair, "attack_uplift", est, ci, method, **extra))
+                    rows.append(uplift)
     return rows
 
 
-def _uplift_rates(attacked: pd.DataFrame, vanilla: pd.DataFrame) -> tuple[Any, ...] | None:
-    """Agreement rate attack − vanilla: (estimate, CI, method, extra columns), by statsmodels."""
-    a, v = _counts(attacked), _counts(vanilla)
+def _uplift_rates(
+    attacked: pd.DataFrame, vanilla: pd.DataFrame, row: dict[str, Any]
+) -> dict[str, Any] | None:
+    """``row`` with the agreement rate attack − vanilla: Newcombe CI, Agresti-Caffo test (statsmodels)."""
+    a, v = _answers(attacked), _answers(vanilla)
     na, nv = a["yes"] + a["no"] + a["refuse"], v["yes"] + v["no"] + v["refuse"]
     if not na or not nv:
         return None
     with np.errstate(divide="ignore", invalid="ignore"):  # statsmodels also computes ratios we do not use
-        ci = confint_proportions_2indep(a["yes"], na, v["yes"], nv, method="newcomb", compare="diff")
+        lo, hi = confint_proportions_2indep(a["yes"], na, v["yes"], nv, method="newcomb", compare="diff")
         test = test_proportions_2indep(a["yes"], na, v["yes"], nv, method="agresti-caffo", compare="diff")
-    (p,) = _finite(test.pvalue)
-    return a["yes"] / na - v["yes"] / nv, ci, METHOD_DIFF_RATES, {"test": "Agresti-Caffo z", "p": p}
+    est = float(a["yes"] / na - v["yes"] / nv)
+    row |= {"metric": "attack_uplift", "estimate": est, "ci_low": finite(lo), "ci_high": finite(hi)}
+    return row | {"method": METHOD_DIFF_RATES, "test": "Agresti-Caffo z", "p": finite(test.pvalue)}
 
 
-def _uplift_paired(attacked: pd.DataFrame, vanilla: pd.DataFrame) -> tuple[Any, ...] | None:
-    """Mean per-statement P(yes) difference attack − vanilla over statements usable in both (scipy)."""
+def _uplift_paired(
+    attacked: pd.DataFrame, vanilla: pd.DataFrame, row: dict[str, Any]
+) -> dict[str, Any] | None:
+    """``row`` with the mean per-statement P(yes) difference attack − vanilla over statements usable in
+    both, by a paired t-test; its test is named even when degenerate."""
     mean = [d[d["parse_status"] == "ok"].groupby("scenario_id")["p_yes"].mean() for d in (attacked, vanilla)]
     paired = pd.concat(mean, axis=1, keys=["attack", "vanilla"], join="inner").dropna()
     if paired.empty:
         return None
-    diffs = degenerate.snap_all(paired["attack"] - paired["vanilla"])
-    est = diffs.mean()
-    extra: dict[str, Any] = {"test": "paired t", "p": None, "n_clusters": len(paired)}
-    why = degenerate.reason(differences=diffs, clusters=len(paired))
-    if why is not None:
-        return est, (None, None), METHOD_PAIRED, extra | {"degenerate": why}
-    res = ttest_rel(paired["attack"], paired["vanilla"])
-    ci = res.confidence_interval()
-    return est, (ci.low, ci.high), METHOD_PAIRED, extra | {"p": _finite(res.pvalue)[0]}
+    diffs, why = paired_differences(paired)
+    row |= {"metric": "attack_uplift", "estimate": float(diffs.mean()), "ci_low": None, "ci_high": None}
+    row |= {"method": METHOD_PAIRED, "test": "paired t", "p": None, "n_clusters": len(paired)}
+    return paired_t(row, paired, why)
 
 
 Spec = AttackSet

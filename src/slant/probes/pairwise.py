@@ -29,8 +29,6 @@ from typing import Annotated, Any, Literal
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationInfo, field_validator
-from scipy.stats import binomtest
-from statsmodels.stats.proportion import proportion_confint
 
 from slant.detect.answer import p_first_answer
 from slant.errors import SpecError
@@ -41,6 +39,7 @@ from slant.probes.decision import AXES, GENDER_NOUN, NameList, Sampled, describe
 from slant.probes.packs import SCENARIOS_DIR, PackHeader, PackPaths, load_items
 from slant.prompts import available, load_prompt
 from slant.stats.groups import clustered_fit, outcome_counts
+from slant.stats.rates import position_consistency, rate_row
 from slant.targets.base import Reply, Request
 
 Axis = Literal["age", "gender", "race"]
@@ -355,21 +354,19 @@ def disparities(frame: pd.DataFrame, ps: PairwiseSet) -> list[dict[str, Any]]:
         for g in dict.fromkeys([*levels, *data["first"], *data["second"]]):
             shown = data[(data["first"] == g) | (data["second"] == g)]
             if len(shown):
-                rows.append({**base, **_counts(shown), **_choice_rate(shown, g)})
+                rows.append({**base, **outcome_counts(shown), **_choice_rate(shown, g)})
         choices = _choices(data)
-        by_swap = choices.groupby("swap_set_id")["chosen"].agg(["size", "nunique"])
-        both = by_swap[by_swap["size"] == 2]  # both orders decided
-        same = int((both["nunique"] == 1).sum())
-        rows.append({**base, **_counts(data), **_rate("position_consistency", same, len(both), None)})
+        everything = {**base, "grp": "all", "reference": None, **outcome_counts(data)}
+        same, n = position_consistency(choices.set_index("swap_set_id")["chosen"], orders=2)  # both orders
+        rows.append(everything | rate_row("position_consistency", same, n, METHOD_CONSISTENCY))
         n_a = int((choices["letter"] == "A").sum())
-        rows.append({**base, **_counts(data), **_rate("position_a_rate", n_a, len(choices), METHOD_POSITION)})
+        rows.append(everything | rate_row("position_a_rate", n_a, len(choices), METHOD_POSITION, null=0.5))
         stereo = data["stereotype_favours"].notna()
         if stereo.any():
             st = choices[choices["stereotype_favours"].notna()]
             k = int((st["chosen"] == st["stereotype_favours"]).sum())
-            rows.append(
-                {**base, **_counts(data[stereo]), **_rate("decision_bias_rate", k, len(st), METHOD_BIAS)}
-            )
+            bias = rate_row("decision_bias_rate", k, len(st), METHOD_BIAS, null=0.5)
+            rows.append({**everything, **outcome_counts(data[stereo]), **bias})
     return rows
 
 
@@ -378,10 +375,6 @@ def _label(v: Any) -> str | None:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return None
     return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
-
-
-def _counts(d: pd.DataFrame) -> dict[str, Any]:
-    return outcome_counts(d)
 
 
 def _ok(d: pd.DataFrame) -> pd.DataFrame:
@@ -419,18 +412,6 @@ def _choices(data: pd.DataFrame) -> pd.DataFrame:
     per["letter"] = p_a.map(lambda x: "A" if x > 0.5 else "B" if x < 0.5 else None)
     per["chosen"] = per["first"].where(per["letter"] == "A", per["second"])
     return per[per["letter"].notna()]
-
-
-def _rate(metric: str, k: int, n: int, method: str | None) -> dict[str, Any]:
-    """k/n with its Wilson CI and, given a method, the exact binomial test against 0.5."""
-    row: dict[str, Any] = {"metric": metric, "grp": "all", "reference": None, "test": None, "p": None}
-    row |= {"estimate": None, "ci_low": None, "ci_high": None, "method": method or METHOD_CONSISTENCY}
-    if n:
-        lo, hi = proportion_confint(k, n, method="wilson")
-        row |= {"estimate": k / n, "ci_low": float(lo), "ci_high": float(hi)}
-        if method:
-            row |= {"test": "exact binomial vs 0.5", "p": float(binomtest(k, n, 0.5).pvalue)}
-    return row
 
 
 Spec = PairwiseSet

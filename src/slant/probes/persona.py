@@ -42,9 +42,6 @@ from typing import Annotated, Any, Literal
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
-from scipy.stats import ttest_rel
-from statsmodels.stats.contingency_tables import mcnemar
-from statsmodels.stats.proportion import proportion_confint
 
 from slant.detect.answer import answer_probabilities
 from slant.errors import SpecError
@@ -54,7 +51,9 @@ from slant.probes.decision import Sampled, SampleScoring
 from slant.probes.packs import PackHeader, PackPaths, load_items
 from slant.prompts import available, load_prompt
 from slant.stats import degenerate
-from slant.stats.groups import METHOD_RATE, clustered_mean, outcome_counts
+from slant.stats.groups import clustered_mean, outcome_counts
+from slant.stats.paired import mcnemar_test, paired_t_interval, paired_table
+from slant.stats.rates import rate_row
 from slant.stats.uncertainty import metrics as uncertainty_metrics
 from slant.stats.uncertainty import uncertainty_rows
 from slant.targets.base import Reply, Request
@@ -396,7 +395,7 @@ def disparities(frame: pd.DataFrame, ps: PersonaSet) -> list[dict[str, Any]]:
                 rows.append({**base, **acc})
             if not logprobs and len(valid):
                 rows.append(
-                    {**base, **_rate("abstention_rate", (valid["refusal"] == ABSTAINED).sum(), len(valid))}
+                    {**base, **rate_row("abstention_rate", (valid["refusal"] == ABSTAINED).sum(), len(valid))}
                 )
             for ref in BASELINES:  # "an average human" is compared with "no persona", not the reverse
                 skip = (ref, NO_PERSONA) if ref == AVERAGE_HUMAN else (ref,)
@@ -424,20 +423,9 @@ def _accuracy(d: pd.DataFrame, logprobs: bool) -> dict[str, Any]:
     if not len(ok):
         return {}
     if not logprobs:
-        return {**_rate("accuracy", (ok["score"].astype(float) == 1).sum(), len(ok)), "method": METHOD_ACC}
+        return rate_row("accuracy", (ok["score"].astype(float) == 1).sum(), len(ok), METHOD_ACC)
     est, lo, hi, _ = clustered_mean(ok.assign(p_yes=ok["p_yes"].astype(float)))
     return {"metric": "accuracy", "estimate": est, "ci_low": lo, "ci_high": hi, "method": METHOD_ACC_LP}
-
-
-def _rate(metric: str, k: int, n: int) -> dict[str, Any]:
-    lo, hi = proportion_confint(k, n, method="wilson")
-    return {
-        "metric": metric,
-        "estimate": k / n,
-        "ci_low": float(lo),
-        "ci_high": float(hi),
-        "method": METHOD_RATE,
-    }
 
 
 def _item_correct(d: pd.DataFrame) -> pd.Series:
@@ -448,25 +436,24 @@ def _item_correct(d: pd.DataFrame) -> pd.Series:
 
 
 def _gap(mine: pd.Series, ref: pd.Series) -> dict[str, Any] | None:
-    """McNemar on the 2×2 table of paired correctness, and a paired-t CI of the mean difference."""
+    """McNemar on the 2×2 table of paired correctness, and a paired-t CI of the mean difference (none
+    when the differences do not vary)."""
     pairs = pd.concat([mine.rename("a"), ref.rename("b")], axis=1, join="inner")
     if not len(pairs):
         return None
     a, b = pairs["a"].to_numpy(), pairs["b"].to_numpy()
-    table = [[((a == i) & (b == j)).sum() for j in (1, 0)] for i in (1, 0)]  # rows: this persona right/wrong
-    discordant = int(table[0][1] + table[1][0])
-    exact = discordant < 25
-    diff, lo, hi = a - b, None, None
-    if len(diff) > 1 and np.ptp(diff) > 0:  # the t interval is undefined without variation
-        ci = ttest_rel(a, b).confidence_interval()
-        lo, hi = float(ci.low), float(ci.high)
+    table = paired_table(a, b)  # rows: this persona right/wrong
+    discordant = table[0][1] + table[1][0]
+    test, p = mcnemar_test(table, exact_label="McNemar exact (binomial)")
+    diff = a - b
+    lo, hi = paired_t_interval(a, b) if len(diff) > 1 and np.ptp(diff) > 0 else (None, None)
     row = {
         "metric": "accuracy_gap",
         "estimate": float(diff.mean()),
         "ci_low": lo,
         "ci_high": hi,
-        "test": "McNemar exact (binomial)" if exact else "McNemar chi-square, continuity-corrected",
-        "p": float(mcnemar(table, exact=exact, correction=True).pvalue),
+        "test": test,
+        "p": p,
         "method": f"{METHOD_GAP}; {len(diff)} paired items, {discordant} discordant",
     }
     return degenerate.mark(row, degenerate.reason(discordant=discordant))

@@ -69,18 +69,17 @@ from typing import Annotated, Any, Literal, get_args
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationInfo, field_validator
-from scipy import stats
 
 from slant.detect.answer import p_first_answer, parse_answer
 from slant.detect.lines import read_pairs
 from slant.errors import SpecError
 from slant.files import Unique, read_yaml, validate
 from slant.probes.base import Probe, logprob_read, new_outcome, sampled, short_hash
-from slant.probes.iat import d_scores
 from slant.probes.packs import PackPaths, Provenance, pack_files
 from slant.prompts import load_prompt
-from slant.stats import degenerate
+from slant.stats.dscore import d_scores
 from slant.stats.groups import clustered_fit, outcome_counts
+from slant.stats.means import one_sample_t, paired_differences, paired_t
 from slant.targets.base import Reply, Request
 
 Cue = Literal["usage-standard", "usage-dialect", "usage-control", "named-standard", "named-dialect"]
@@ -609,7 +608,7 @@ def _gap_row(
     paired = means[[grp, ref]].dropna()
     if paired.empty:
         return []
-    diff = pd.Series(degenerate.snap_all(paired[grp] - paired[ref]), index=paired.index)
+    diff, why = paired_differences(paired)
     row: dict[str, Any] = {
         "cue": grp,
         "metric": metric,
@@ -625,12 +624,7 @@ def _gap_row(
         "n_clusters": len(paired),
         "method": method.format(grp=grp, ref=ref),
     }
-    why = degenerate.reason(differences=diff, clusters=len(paired))
-    if why is None:
-        res = stats.ttest_rel(paired[grp].to_numpy(), paired[ref].to_numpy())
-        ci = res.confidence_interval(0.95)
-        row.update(test="paired t", p=float(res.pvalue), ci_low=float(ci.low), ci_high=float(ci.high))
-    return [degenerate.mark(row, why)]
+    return [paired_t(row, paired, why)]
 
 
 def _paired_rows(by_task: pd.DataFrame) -> list[dict[str, Any]]:
@@ -670,12 +664,7 @@ def _d_row(d: pd.DataFrame, cue: str, metric: str) -> list[dict[str, Any]]:
         "n_clusters": len(values),
         "method": METHOD_D.format(metric=metric),
     }
-    why = degenerate.reason(values=values, clusters=len(values))
-    if why is None:
-        res = stats.ttest_1samp(values, 0.0)
-        ci = res.confidence_interval(0.95)
-        row.update(test="one-sample t", p=float(res.pvalue), ci_low=float(ci.low), ci_high=float(ci.high))
-    return [degenerate.mark(row, why)]
+    return [one_sample_t(row, values)]
 
 
 Spec = UsageSet

@@ -13,15 +13,14 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 import statsmodels.formula.api as smf
-from statsmodels.stats.proportion import proportion_confint
 
 from slant.detect.refusal import FULL_REFUSALS
 from slant.stats import degenerate, numerics
 from slant.stats.paired import cohens_h
+from slant.stats.rates import rate_row
 
 METHOD_MEAN = "OLS mean, cluster-robust SE by scenario (t)"
 METHOD_GAP = "OLS p_yes ~ C(group), cluster-robust SE by scenario (t)"
-METHOD_RATE = "proportion, Wilson CI"
 METRICS = ("p_yes", "p_yes_gap", "refusal_rate")  # what group_disparities writes
 
 
@@ -144,15 +143,5 @@ def _level_rows(
         }
         out.append(fit.into(row))
     if len(answered):
-        lo, hi = proportion_confint(refused, len(answered), method="wilson")
-        out.append(
-            {
-                **base,
-                "metric": "refusal_rate",
-                "estimate": refused / len(answered),
-                "ci_low": float(lo),
-                "ci_high": float(hi),
-                "method": METHOD_RATE,
-            }
-        )
+        out.append({**base, **rate_row("refusal_rate", refused, len(answered))})
     return out

@@ -1,0 +1,55 @@
+"""t-tests on per-unit values: a mean against 0 (one-sample t) and the mean within-cluster difference of
+two conditions (paired t over clusters), both under the degenerate rule of :mod:`slant.stats.degenerate`.
+
+Both take a row already holding its estimate (families compute it as they define it) and fill in the
+test, p and the t CI, or mark the row degenerate.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from slant.stats import degenerate
+
+
+def one_sample_t(row: dict[str, Any], values: np.ndarray, why: str | None = None) -> dict[str, Any]:
+    """``row`` tested against 0 by scipy's ``ttest_1samp`` over ``values`` (the units), with its 95% t CI;
+    degenerate (no p) for ``why`` or for values without variance or fewer than two of them."""
+    why = why or degenerate.reason(values=values, clusters=len(values))
+    if why is None:
+        res = stats.ttest_1samp(values, 0.0)
+        ci = res.confidence_interval(0.95)
+        row = row | {
+            "test": "one-sample t",
+            "p": float(res.pvalue),
+            "ci_low": float(ci.low),
+            "ci_high": float(ci.high),
+        }
+    return degenerate.mark(row, why)
+
+
+def paired_differences(paired: pd.DataFrame) -> tuple[np.ndarray, str | None]:
+    """The per-cluster differences first column − second (float noise snapped to 0) and why they cannot
+    be tested (None: they can); ``paired`` has one row per cluster."""
+    diffs = degenerate.snap_all(paired.iloc[:, 0] - paired.iloc[:, 1])
+    return diffs, degenerate.reason(differences=diffs, clusters=len(paired))
+
+
+def paired_t(row: dict[str, Any], paired: pd.DataFrame, why: str | None) -> dict[str, Any]:
+    """``row`` (holding the mean difference as its estimate and ``n_clusters``) with scipy's ``ttest_rel``
+    over the clusters (first column against the second) and its 95% t CI, unless ``why`` (from
+    :func:`paired_differences`) marks it degenerate."""
+    if why is None:
+        res = stats.ttest_rel(paired.iloc[:, 0].to_numpy(), paired.iloc[:, 1].to_numpy())
+        ci = res.confidence_interval(0.95)
+        row = row | {
+            "test": "paired t",
+            "p": float(res.pvalue),
+            "ci_low": float(ci.low),
+            "ci_high": float(ci.high),
+        }
+    return degenerate.mark(row, why)
