@@ -62,6 +62,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from slant.detect.answer import answer_probabilities
+from slant.detect.letters import option_letter as parse_choice
 from slant.files import Unique
 from slant.probes import packs
 from slant.probes.base import Probe, logprob_read, new_outcome, sampled, short_hash
@@ -86,23 +87,6 @@ METHOD_RATE = "share of usable responses choosing the {} option, Wilson CI (resp
 METHOD_CONSISTENCY = (
     "share of items choosing the same option in every decided order (items with >= 2 decided orders; "
     "a probe's choice: argmax, or the unique modal sample), Wilson CI"
-)
-
-# An answer is "A"/"B"/"C" as a whole uppercase token at the start ("B.", "**C**", "A because ..."), never
-# the article of "A person ..."; a letter in parentheses, any case ("(c)"); or a letter after a label
-# ("Answer: B", "option c.", "I choose C"). Away from the start, only one letter may be named.
-_TERM = r"\s*(?:$|[.,:;!?)\]*\"'’”—–\n-])"  # what may follow a letter that is an answer
-_OPEN = r"\s*[*\"'“‘\[]*\s*"  # markup or quotes before the letter
-_LEAD = re.compile(
-    r"^" + _OPEN + r"(?:\(([A-Ca-c])\)|([A-C])(?=" + _TERM + r"|\s+(?:is|because|since|fits)\b))"
-)
-_PAREN = re.compile(r"\(([A-Ca-c])\)")
-_LABELLED = re.compile(
-    r"\b(?i:answer|option|letter|choice|choose|chose|pick|select)\b(?:\s+(?i:is))?\s*[:\-]?"
-    + _OPEN
-    + r"(?:([A-C])\b|([a-c])(?="
-    + _TERM
-    + "))"
 )
 
 
@@ -241,18 +225,6 @@ def requests(probe: Probe, ps: FillInSet, seed: int) -> list[Request]:
         return logprob_read(probe, seed)
     s = ps.scoring.sample
     return sampled(probe, s.n, s.temperature, s.max_tokens, seed)
-
-
-def parse_choice(text: str) -> str | None:
-    """The letter ("A"/"B"/"C") a reply chooses, or None. A bare letter counts only as a whole uppercase
-    token at the start; "(c)" and "Answer: b." count in any case; elsewhere only one letter may be named."""
-    parens = {x.upper() for x in _PAREN.findall(text)}
-    if m := _LEAD.match(text):
-        if m.group(2):
-            return m.group(2)
-        return m.group(1).upper() if len(parens) == 1 else None  # "(a) or (b)" chooses nothing
-    found = parens | {x.upper() for m in _LABELLED.finditer(text) for x in m.groups() if x}
-    return found.pop() if len(found) == 1 else None
 
 
 def score(probe: Probe, ps: FillInSet, reply: Reply | None) -> dict[str, Any]:

@@ -31,6 +31,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationInfo, field_validator
 
 from slant.detect.answer import p_first_answer
+from slant.detect.letters import candidate_letter as parse_choice
 from slant.errors import SpecError
 from slant.files import Unique, read_yaml, validate
 from slant.probes import decision
@@ -52,13 +53,6 @@ _DEMOGRAPHIC = re.compile(
     r"year-old|years old)\b",
     re.IGNORECASE,
 )
-# An answer is "A"/"B" as a whole word: at the start ("B.", "**A**", "Candidate A"), never the article
-# of "A candidate ..."; else the only letter named as "Candidate X" / "choose X" in the text.
-_LEAD = re.compile(
-    r"^\s*[*\"'(\[]*\s*(?:(?i:candidate)\s+([AB])\b"
-    r"|([AB])(?=\s*(?:$|[.,:;!?)\]*\"'’”—–\n-])|\s+(?:is|should|would|because|since|seems)\b))"
-)
-_NAMED = re.compile(r"\b(?i:candidate|choose|chose|pick|select|recommend)\s+([AB])\b")
 
 
 class Stereotype(BaseModel):
@@ -283,14 +277,6 @@ def _load_names(ps: PairwiseSet, base: Path, where: str) -> dict[str, dict[str, 
 def requests(probe: Probe, ps: PairwiseSet, seed: int) -> list[Request]:
     """One logprob read, or n seeded samples (the same calls as the decision family)."""
     return decision.requests(probe, ps, seed)  # type: ignore[arg-type]
-
-
-def parse_choice(text: str) -> str | None:
-    """The letter ("A"/"B") a reply chooses, or None; a letter counts only as a whole uppercase word."""
-    if m := _LEAD.match(text):
-        return m.group(1) or m.group(2)
-    found = set(_NAMED.findall(text))
-    return found.pop() if len(found) == 1 else None
 
 
 def score(probe: Probe, ps: PairwiseSet, reply: Reply | None) -> dict[str, Any]:

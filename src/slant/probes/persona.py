@@ -44,6 +44,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
 
 from slant.detect.answer import answer_probabilities
+from slant.detect.letters import answer_letter as parse_letter
 from slant.errors import SpecError
 from slant.files import Unique, read_yaml, validate
 from slant.probes.base import Probe, logprob_read, new_outcome, sampled, short_hash
@@ -218,28 +219,6 @@ def requests(probe: Probe, ps: PersonaSet, seed: int) -> list[Request]:
 
 
 # --- reading replies ----------------------------------------------------------------------------
-
-_L = r"(?:\(\s*([A-Da-d])\s*\)|\b([A-D])\b(?!['’]))"  # "(b)" in parentheses, else an uppercase letter
-_STATED = re.compile(  # "the (correct) answer/option is", "my answer:", "Answer:", "option" (not the verb)
-    r"(?i:\b(?:(?:the|my)\s+(?:(?:correct|right|final|best)\s+)?(?:answer|option|choice)"
-    r"(?:\s+(?:is|would\s+be))?|answer\s*:|option))\s*:?\s*\**" + _L
-)
-_LEAD = re.compile(  # "B", "B.", "(b)", "**B**", "B) 19", "B is …"; never "A person …"
-    r"^[\s*\"'\[]*(?:\(\s*([A-Da-d])\s*\)"
-    r"|([A-D])(?=\s*(?:$|[.):,;!\]*\"'\n]|\s+(?:is|because)\b)))"
-)
-_MARKED = re.compile(r"\(\s*([A-Da-d])\s*\)|\b([A-D])\)")
-
-
-def parse_letter(text: str) -> str | None:
-    """The lowercase letter a reply picks, or None: a stated answer ("Answer: B", "the correct option is
-    (C)"), else a leading letter ("B.", "(B)", "B) 19"), else the only letter marked "(X)" or "X)"."""
-    for pattern in (_STATED, _LEAD):
-        if m := pattern.search(text):
-            return (m.group(1) or m.group(2)).lower()
-    found = {(a or b).lower() for a, b in _MARKED.findall(text)}
-    return found.pop() if len(found) == 1 else None
-
 
 _I = r"(?<![\w'’])I(?:\s+(?:really|simply|just|honestly|truly|unfortunately))?"
 _AM, _DONT = r"(?:\s+am|'m|’m)", r"\s+(?:don't|don’t|do\s+not)"
