@@ -105,7 +105,8 @@ class AttackSet(BaseModel):
 
 def load_packs(ps: AttackSet, base: Path, where: str) -> list[StatementPack]:
     """Packs from files (globs allowed); statement ids unique across packs; ≥ 4 per pack for teaching."""
-    loaded = packs.load_packs(StatementPack, ps.statements, base, where, "statements", "statements")
+    ids = (packs.Ids("statements"),)
+    loaded = packs.load_packs(StatementPack, ps.statements, base, where, "statements", ids)
     for pack, path in loaded:
         if "teaching" in ps.attacks and len(pack.statements) <= N_EXAMPLES:
             raise SpecError(

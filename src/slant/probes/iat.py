@@ -88,7 +88,8 @@ class IatSet(BaseModel):
 
 def load_packs(patterns: list[str], base: Path, where: str) -> list[IatPack]:
     """Packs from files (globs allowed), checking pack ids are unique across files."""
-    return [pack for pack, _ in packs.load_packs(IatPack, patterns, base, where, "packs", None, key="pack")]
+    loaded = packs.load_packs(IatPack, patterns, base, where, "packs", (packs.Ids(None, "pack"),))
+    return [pack for pack, _ in loaded]
 
 
 def order_seed(campaign_seed: int, pack: str, repetition: int) -> int:

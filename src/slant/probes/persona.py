@@ -49,7 +49,7 @@ from slant.errors import SpecError
 from slant.files import Unique, read_yaml, validate
 from slant.probes.base import Probe, logprob_read, new_outcome, sampled, short_hash
 from slant.probes.decision import Sampled, SampleScoring
-from slant.probes.packs import PackHeader, PackPaths, load_items
+from slant.probes.packs import Ids, PackHeader, PackPaths, check_unique, load_items
 from slant.prompts import available, load_prompt
 from slant.stats import degenerate
 from slant.stats.groups import clustered_mean, outcome_counts
@@ -151,13 +151,9 @@ class PersonaSet(BaseModel):
 
 def load_personas(path: Path) -> list[Persona]:
     """Personas of a pack, ids unique."""
-    personas = validate(PersonaPack, read_yaml(path), path).personas
-    seen: set[str] = set()
-    for j, p in enumerate(personas):
-        if p.id in seen:
-            raise SpecError(str(path), f"personas[{j}].id", f"duplicate id {p.id!r}")
-        seen.add(p.id)
-    return personas
+    pack = validate(PersonaPack, read_yaml(path), path)
+    check_unique(pack, path, Ids("personas", within=True), {})
+    return pack.personas
 
 
 def load_questions(patterns: list[str], base: Path, where: str) -> list[Question]:

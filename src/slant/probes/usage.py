@@ -73,9 +73,10 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationInfo, 
 from slant.detect.answer import p_first_answer, parse_answer
 from slant.detect.lines import read_pairs
 from slant.errors import SpecError
-from slant.files import Unique, read_yaml, validate
+from slant.files import Unique
+from slant.probes import packs
 from slant.probes.base import Probe, logprob_read, new_outcome, sampled, short_hash
-from slant.probes.packs import PackPaths, Provenance, pack_files
+from slant.probes.packs import PackPaths, Provenance
 from slant.prompts import load_prompt
 from slant.stats.dscore import d_scores
 from slant.stats.groups import clustered_fit, outcome_counts
@@ -204,36 +205,25 @@ class UsageSet(BaseModel):
 
 
 def load_packs(patterns: list[str], base: Path, where: str) -> list[UsagePack]:
-    """Packs from files (globs allowed); pack and pair ids unique across files, features declared."""
-    files = pack_files(patterns, base, where, "texts")
-    packs: dict[str, Path] = {}
-    pairs: dict[str, Path] = {}
-    out = []
-    for path in files:
-        pack = validate(UsagePack, read_yaml(path), path)
-        if pack.pack in packs:
-            raise SpecError(
-                str(path), "pack", f"duplicate pack id {pack.pack!r} (also in {packs[pack.pack]})"
-            )
-        packs[pack.pack] = path
-        seen_q: set[str] = set()
-        for j, q in enumerate(pack.questions):
-            if q.id in seen_q:
-                raise SpecError(str(path), f"questions[{j}].id", f"duplicate question id {q.id!r}")
-            seen_q.add(q.id)
-        for j, pair in enumerate(pack.pairs):
-            if pair.id in pairs:
+    """Packs from files (globs allowed); pack and pair ids unique across files, question ids within a
+    pack, every pair's features declared."""
+    unique = (
+        packs.Ids(None, "pack", label="pack id"),
+        packs.Ids("questions", within=True, label="question id"),
+        packs.Ids("pairs", label="pair id"),
+    )
+    loaded = packs.load_packs(UsagePack, patterns, base, where, "texts", unique, _declared)
+    return [pack for pack, _ in loaded]
+
+
+def _declared(pack: UsagePack, path: Path) -> None:
+    """Every feature a pair uses is described in the pack's ``features``."""
+    for j, pair in enumerate(pack.pairs):
+        for k, feature in enumerate(pair.features):
+            if feature not in pack.features:
                 raise SpecError(
-                    str(path), f"pairs[{j}].id", f"duplicate pair id {pair.id!r} (also in {pairs[pair.id]})"
+                    str(path), f"pairs[{j}].features[{k}]", f"{feature!r} is not described in features"
                 )
-            pairs[pair.id] = path
-            for k, feature in enumerate(pair.features):
-                if feature not in pack.features:
-                    raise SpecError(
-                        str(path), f"pairs[{j}].features[{k}]", f"{feature!r} is not described in features"
-                    )
-        out.append(pack)
-    return out
 
 
 def _selected_questions(ps: UsageSet, packs: list[UsagePack], where: str) -> dict[str, list[Question]]:
