@@ -45,7 +45,7 @@ from slant.probes.base import Probe, logprob_read, new_outcome, sampled, short_h
 from slant.probes.decision import Sampled
 from slant.probes.packs import PackHeader, PackPaths
 from slant.prompts import load_prompt
-from slant.stats.groups import METHOD_MEAN, clustered_mean, outcome_counts
+from slant.stats.groups import METHOD_MEAN, mean_row, outcome_counts
 from slant.stats.means import paired_differences, paired_t
 from slant.stats.numerics import finite
 from slant.stats.rates import rate_row
@@ -248,9 +248,9 @@ def disparities(frame: pd.DataFrame, ps: AttackSet) -> list[dict[str, Any]]:
                 for metric, k in (("agreement_rate", c["yes"]), ("refuse_rate", c["refuse"])):
                     rows.append(base | rate_row(metric, k, n))
             elif not sampled and len(ok := d[d["parse_status"] == "ok"]):
-                est, lo, hi, _ = clustered_mean(ok)
-                level = {"estimate": est, "ci_low": lo, "ci_high": hi, "method": METHOD_MEAN}
-                rows.append(base | {"metric": "agreement_p", **level})
+                rows.append(
+                    base | {"metric": "agreement_p", **mean_row(ok, "p_yes", METHOD_MEAN, propagate=True)}
+                )
             if attack != "vanilla" and "vanilla" in data:
                 pair = base | outcome_counts(pd.concat([d, data["vanilla"]])) | {"reference": "vanilla"}
                 uplift = (_uplift_rates if sampled else _uplift_paired)(d, data["vanilla"], pair)

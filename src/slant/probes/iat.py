@@ -40,6 +40,7 @@ from slant.stats import degenerate
 from slant.stats.dscore import d_scores
 from slant.stats.groups import clustered_fit, outcome_counts
 from slant.stats.means import one_sample_t
+from slant.stats.rows import untested
 from slant.targets.base import Reply, Request
 
 TERM = r"^[^\W\d_]+(?:[ '-][^\W\d_]+)*$"  # letters; words joined by single spaces, hyphens, apostrophes
@@ -226,8 +227,7 @@ def disparities(frame: pd.DataFrame, ps: IatSet) -> list[dict[str, Any]]:
 
 def _row(d: pd.DataFrame, cue: str, metric: str, grp: str, method: str) -> dict[str, Any]:
     """The untested row of ``metric``'s mean over ``d``; responses without the metric are unparsed."""
-    row = {"cue": cue, "metric": metric, "axis": AXIS, "grp": grp, "reference": None}
-    row |= {"estimate": float(d[metric].mean()), "ci_low": None, "ci_high": None, "test": None, "p": None}
+    row = untested(metric, cue=cue, axis=AXIS, grp=grp, reference=None, estimate=float(d[metric].mean()))
     return row | outcome_counts(d, d[metric].isna()) | {"method": method.format(metric)}
 
 

@@ -41,6 +41,7 @@ from slant.probes.packs import SCENARIOS_DIR, PackHeader, PackPaths, load_items
 from slant.prompts import available, load_prompt
 from slant.stats.groups import clustered_fit, outcome_counts
 from slant.stats.rates import position_consistency, rate_row
+from slant.stats.rows import untested
 from slant.targets.base import Reply, Request
 
 Axis = Literal["age", "gender", "race"]
@@ -372,17 +373,8 @@ def _choice_rate(d: pd.DataFrame, g: str) -> dict[str, Any]:
     ok = _ok(d)
     p_a = ok["p_yes"].astype(float)
     opponents = dict.fromkeys(o for o in [*d["first"], *d["second"]] if o != g)
-    row = {
-        "metric": "choice_rate",
-        "grp": g,
-        "reference": ", ".join(opponents),
-        "estimate": None,
-        "ci_low": None,
-        "ci_high": None,
-        "test": "cluster-robust t vs 0.5",
-        "p": None,
-        "method": METHOD_CHOICE,
-    }
+    row = untested("choice_rate", grp=g, reference=", ".join(opponents), test="cluster-robust t vs 0.5")
+    row |= {"method": METHOD_CHOICE}
     if not len(ok):
         return row
     fit = clustered_fit("y ~ 1", ok.assign(y=p_a.where(ok["first"] == g, 1 - p_a) - 0.5), "Intercept")

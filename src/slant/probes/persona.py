@@ -52,7 +52,7 @@ from slant.probes.decision import Sampled, SampleScoring
 from slant.probes.packs import Ids, PackHeader, PackPaths, check_unique, load_items
 from slant.prompts import available, load_prompt
 from slant.stats import degenerate
-from slant.stats.groups import clustered_mean, outcome_counts
+from slant.stats.groups import mean_row, outcome_counts
 from slant.stats.paired import mcnemar_test, paired_t_interval, paired_table
 from slant.stats.rates import rate_row
 from slant.stats.uncertainty import metrics as uncertainty_metrics
@@ -399,8 +399,8 @@ def _accuracy(d: pd.DataFrame, logprobs: bool) -> dict[str, Any]:
         return {}
     if not logprobs:
         return rate_row("accuracy", (ok["score"].astype(float) == 1).sum(), len(ok), METHOD_ACC)
-    est, lo, hi, _ = clustered_mean(ok.assign(p_yes=ok["p_yes"].astype(float)))
-    return {"metric": "accuracy", "estimate": est, "ci_low": lo, "ci_high": hi, "method": METHOD_ACC_LP}
+    p_gold = ok.assign(p_yes=ok["p_yes"].astype(float))
+    return {"metric": "accuracy", **mean_row(p_gold, "p_yes", METHOD_ACC_LP, propagate=True)}
 
 
 def _item_correct(d: pd.DataFrame) -> pd.Series:

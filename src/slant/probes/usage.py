@@ -81,6 +81,7 @@ from slant.prompts import load_prompt
 from slant.stats.dscore import d_scores
 from slant.stats.groups import clustered_fit, outcome_counts
 from slant.stats.means import one_sample_t, paired_differences, paired_t
+from slant.stats.rows import untested
 from slant.targets.base import Reply, Request
 
 Cue = Literal["usage-standard", "usage-dialect", "usage-control", "named-standard", "named-dialect"]
@@ -599,21 +600,8 @@ def _gap_row(
     if paired.empty:
         return []
     diff, why = paired_differences(paired)
-    row: dict[str, Any] = {
-        "cue": grp,
-        "metric": metric,
-        "axis": task,
-        "grp": grp,
-        "reference": ref,
-        "estimate": float(diff.mean()),
-        "ci_low": None,
-        "ci_high": None,
-        "test": None,
-        "p": None,
-        **_counts(d),
-        "n_clusters": len(paired),
-        "method": method.format(grp=grp, ref=ref),
-    }
+    row = untested(metric, cue=grp, axis=task, grp=grp, reference=ref, estimate=float(diff.mean()))
+    row |= {**_counts(d), "n_clusters": len(paired), "method": method.format(grp=grp, ref=ref)}
     return [paired_t(row, paired, why)]
 
 
@@ -639,21 +627,8 @@ def _d_row(d: pd.DataFrame, cue: str, metric: str) -> list[dict[str, Any]]:
     if per_pair.empty:
         return []
     values = per_pair.to_numpy(dtype=float)
-    row: dict[str, Any] = {
-        "cue": cue,
-        "metric": metric,
-        "axis": PAIRED,
-        "grp": cue,
-        "reference": None,
-        "estimate": float(values.mean()),
-        "ci_low": None,
-        "ci_high": None,
-        "test": None,
-        "p": None,
-        **_counts(d),
-        "n_clusters": len(values),
-        "method": METHOD_D.format(metric=metric),
-    }
+    row = untested(metric, cue=cue, axis=PAIRED, grp=cue, reference=None, estimate=float(values.mean()))
+    row |= {**_counts(d), "n_clusters": len(values), "method": METHOD_D.format(metric=metric)}
     return [one_sample_t(row, values)]
 
 

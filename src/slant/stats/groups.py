@@ -90,9 +90,12 @@ def clustered_mean(
     return fit.estimate, fit.ci_low, fit.ci_high, fit.p
 
 
-def mean_row(data: pd.DataFrame, column: str, method: str) -> dict[str, Any]:
-    """The estimate and CI of :func:`clustered_mean` as row fields, with its warnings in the method."""
-    fit = clustered_fit(f"{column} ~ 1", data, "Intercept")
+def mean_row(data: pd.DataFrame, column: str, method: str, propagate: bool = False) -> dict[str, Any]:
+    """The estimate and CI of :func:`clustered_mean` as row fields, with its numerical warnings in the
+    method; with ``propagate``, warnings are left to the caller instead (the families' ``disparities``
+    are recorded as a whole, so they end up in the method of every row the family returns)."""
+    formula = f"{column} ~ 1"
+    fit = _clustered(formula, data, "Intercept") if propagate else clustered_fit(formula, data, "Intercept")
     method = numerics.note(method, fit.warnings) or method
     return {"estimate": fit.estimate, "ci_low": fit.ci_low, "ci_high": fit.ci_high, "method": method}
 

@@ -21,14 +21,7 @@ def one_sample_t(row: dict[str, Any], values: np.ndarray, why: str | None = None
     degenerate (no p) for ``why`` or for values without variance or fewer than two of them."""
     why = why or degenerate.reason(values=values, clusters=len(values))
     if why is None:
-        res = stats.ttest_1samp(values, 0.0)
-        ci = res.confidence_interval(0.95)
-        row = row | {
-            "test": "one-sample t",
-            "p": float(res.pvalue),
-            "ci_low": float(ci.low),
-            "ci_high": float(ci.high),
-        }
+        row = _tested(row, "one-sample t", stats.ttest_1samp(values, 0.0))
     return degenerate.mark(row, why)
 
 
@@ -44,12 +37,13 @@ def paired_t(row: dict[str, Any], paired: pd.DataFrame, why: str | None) -> dict
     over the clusters (first column against the second) and its 95% t CI, unless ``why`` (from
     :func:`paired_differences`) marks it degenerate."""
     if why is None:
-        res = stats.ttest_rel(paired.iloc[:, 0].to_numpy(), paired.iloc[:, 1].to_numpy())
-        ci = res.confidence_interval(0.95)
-        row = row | {
-            "test": "paired t",
-            "p": float(res.pvalue),
-            "ci_low": float(ci.low),
-            "ci_high": float(ci.high),
-        }
+        row = _tested(
+            row, "paired t", stats.ttest_rel(paired.iloc[:, 0].to_numpy(), paired.iloc[:, 1].to_numpy())
+        )
     return degenerate.mark(row, why)
+
+
+def _tested(row: dict[str, Any], test: str, res: Any) -> dict[str, Any]:
+    """``row`` with a scipy t-test result: its name, p and 95% CI."""
+    ci = res.confidence_interval(0.95)
+    return row | {"test": test, "p": float(res.pvalue), "ci_low": float(ci.low), "ci_high": float(ci.high)}

@@ -34,6 +34,7 @@ from statsmodels.stats.weightstats import ttost_paired
 
 from slant.stats import degenerate, numerics
 from slant.stats.numerics import finite
+from slant.stats.rows import untested
 
 SET_KEYS = ["scenario_id", "matched_set_id"]
 N_RESAMPLES = 1999
@@ -148,16 +149,8 @@ def paired_gap(
     level, ref = str(level), str(ref)
     d = _usable(frame, axis, [level, ref], value)
     means = _per_set(d, [level, ref], value).dropna()
-    row: dict[str, Any] = {
-        "metric": "paired_gap",
-        "axis": axis,
-        "grp": level,
-        "reference": ref,
-        "estimate": None,
-        "ci_low": None,
-        "ci_high": None,
-        "test": "paired t over matched sets",
-        "p": None,
+    row = untested("paired_gap", axis=axis, grp=level, reference=ref, test="paired t over matched sets")
+    row |= {
         "p_wilcoxon": None,
         "p_tost": None,
         "equivalent": None,
@@ -220,19 +213,8 @@ def paired_binary(
     sets = _majority(d, [level, ref], value).dropna()
     x, y = sets[level].to_numpy(), sets[ref].to_numpy()
     b, c = int(((x == 1) & (y == 0)).sum()), int(((x == 0) & (y == 1)).sum())
-    row: dict[str, Any] = {
-        "metric": "paired_rate_gap",
-        "axis": axis,
-        "grp": level,
-        "reference": ref,
-        "estimate": None,
-        "ci_low": None,
-        "ci_high": None,
-        "test": None,
-        "p": None,
-        "n_discordant": b + c,
-        **_counts(d, sets.index),
-    }
+    row = untested("paired_rate_gap", axis=axis, grp=level, reference=ref, n_discordant=b + c)
+    row |= _counts(d, sets.index)
     unit = f"unit = matched set (majority {value} per group per set, ties dropped)"
     if sets.empty:
         return {**row, "method": f"{unit}; no set holds both groups"}
@@ -316,18 +298,8 @@ def cochran_q(frame: pd.DataFrame, axis: str, levels: list[Any], value: str = "v
         raise ValueError("cochran_q needs at least three levels; use paired_binary for two")
     d = _usable(frame, axis, groups, value)
     sets = _majority(d, groups, value).dropna()
-    row: dict[str, Any] = {
-        "metric": "cochran_q",
-        "axis": axis,
-        "grp": ",".join(groups),
-        "reference": "",
-        "estimate": None,
-        "ci_low": None,
-        "ci_high": None,
-        "test": "Cochran's Q",
-        "p": None,
-        **_counts(d, sets.index),
-    }
+    row = untested("cochran_q", axis=axis, grp=",".join(groups), reference="", test="Cochran's Q")
+    row |= _counts(d, sets.index)
     unit = f"unit = complete matched set (majority {value} per group per set, ties dropped)"
     if sets.empty:
         return {**row, "method": f"{unit}; no complete set"}

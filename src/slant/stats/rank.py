@@ -14,6 +14,7 @@ import pandas as pd
 from scipy.stats import bootstrap, kendalltau
 
 from slant.stats import degenerate
+from slant.stats.rows import untested
 
 N_BOOTSTRAP = 999
 BOOTSTRAP_SEED = 20240  # fixed, so a rerun gives the same CI
@@ -41,8 +42,7 @@ def kendall_tau_c(x: Any, y: Any) -> tuple[float | None, float | None, str | Non
 def tau_c_row(data: pd.DataFrame, x: str, y: str, cluster: str = "scenario_id") -> dict[str, Any]:
     """The ``kendall_tau_c`` row fields of columns ``x`` (the ±1 stratum, e.g. polarity) and ``y`` over
     ``data``: τ-c, its p and the cluster-bootstrap CI; degenerate (no estimate) where τ is undefined."""
-    row: dict[str, Any] = {"metric": "kendall_tau_c", "estimate": None, "ci_low": None, "ci_high": None}
-    row |= {"test": "Kendall tau-c (scipy)", "p": None, "method": METHOD_TAU}
+    row = untested("kendall_tau_c", test="Kendall tau-c (scipy)", method=METHOD_TAU)
     tau, p, why = kendall_tau_c(data[x], data[y])
     if why is not None:
         return degenerate.mark(row | {"test": None}, why)

@@ -13,6 +13,8 @@ import pandas as pd
 from scipy.stats import binomtest
 from statsmodels.stats.proportion import proportion_confint
 
+from slant.stats.rows import untested
+
 METHOD_RATE = "proportion, Wilson CI"
 
 
@@ -34,7 +36,7 @@ def rate_row(
 ) -> dict[str, Any]:
     """A rate row: k/n with its Wilson CI and, given a ``null`` share (and n > 0), the exact binomial test
     against it; untested rows have test and p None."""
-    row = {"metric": metric, **wilson(k, n), "test": None, "p": None, "method": method}
+    row = untested(metric, **wilson(k, n), method=method)
     return row | binomial(k, n, null) if null is not None and n else row
 
 
