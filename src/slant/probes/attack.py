@@ -46,7 +46,7 @@ from slant.probes.decision import Sampled
 from slant.probes.packs import PackHeader, PackPaths
 from slant.prompts import load_prompt
 from slant.stats.groups import METHOD_MEAN, mean_row, outcome_counts
-from slant.stats.means import paired_differences, paired_t
+from slant.stats.means import cluster_means, paired_differences, paired_t
 from slant.stats.numerics import finite
 from slant.stats.rates import rate_row
 from slant.targets.base import Reply, Request
@@ -280,8 +280,8 @@ def _uplift_paired(
 ) -> dict[str, Any] | None:
     """``row`` with the mean per-statement P(yes) difference attack − vanilla over statements usable in
     both, by a paired t-test; its test is named even when degenerate."""
-    mean = [d[d["parse_status"] == "ok"].groupby("scenario_id")["p_yes"].mean() for d in (attacked, vanilla)]
-    paired = pd.concat(mean, axis=1, keys=["attack", "vanilla"], join="inner").dropna()
+    both = pd.concat([attacked, vanilla])
+    paired = cluster_means(both[both["parse_status"] == "ok"], "p_yes", "condition", row["grp"], "vanilla")
     if paired.empty:
         return None
     diffs, why = paired_differences(paired)

@@ -80,7 +80,7 @@ from slant.probes.packs import PackPaths, Provenance
 from slant.prompts import load_prompt
 from slant.stats.dscore import d_scores
 from slant.stats.groups import clustered_fit, outcome_counts
-from slant.stats.means import one_sample_t, paired_differences, paired_t
+from slant.stats.means import cluster_means, one_sample_t, paired_differences, paired_t
 from slant.stats.rows import untested
 from slant.targets.base import Reply, Request
 
@@ -593,10 +593,7 @@ def _mean_row(d: pd.DataFrame, task: str, cue: str) -> list[dict[str, Any]]:
 def _gap_row(
     d: pd.DataFrame, task: str, grp: str, ref: str, metric: str = "usage_gap", method: str = METHOD_GAP
 ) -> list[dict[str, Any]]:
-    means = d[d["usable"]].groupby(["scenario_id", "cue"])["score"].mean().unstack("cue")
-    if grp not in means or ref not in means:
-        return []
-    paired = means[[grp, ref]].dropna()
+    paired = cluster_means(d[d["usable"]], "score", "cue", grp, ref)
     if paired.empty:
         return []
     diff, why = paired_differences(paired)

@@ -25,6 +25,17 @@ def one_sample_t(row: dict[str, Any], values: np.ndarray, why: str | None = None
     return degenerate.mark(row, why)
 
 
+def cluster_means(
+    d: pd.DataFrame, column: str, by: str, first: str, second: str, cluster: str = "scenario_id"
+) -> pd.DataFrame:
+    """One row per cluster holding both conditions: the mean ``column`` where ``by`` is ``first`` and
+    where it is ``second`` (the two columns, in that order)."""
+    means = d.groupby([cluster, by])[column].mean().unstack(by)
+    if first not in means or second not in means:
+        return pd.DataFrame(columns=[first, second])
+    return means[[first, second]].dropna()
+
+
 def paired_differences(paired: pd.DataFrame) -> tuple[np.ndarray, str | None]:
     """The per-cluster differences first column − second (float noise snapped to 0) and why they cannot
     be tested (None: they can); ``paired`` has one row per cluster."""
