@@ -19,18 +19,16 @@ from statsmodels.stats.proportion import proportion_confint
 
 from slant.errors import SpecError
 from slant.files import validate
+from slant.probes import base
 from slant.probes import fill_in as fi
 from slant.probes.base import short_hash
 from slant.prompts import load_prompt
+from slant.stats.metric import ROW_KEYS
 from slant.stats.rank import kendall_tau_c
 from slant.targets.base import Reply
 
 PACKS = str(SCENARIOS / "fill-in" / "*.yaml")
-ROW_KEYS = {
-    "cue", "metric", "axis", "grp", "reference", "estimate", "ci_low", "ci_high", "test", "p",
-    "n_responses", "n_probes", "n_clusters", "n_refused", "n_unparsed", "method",
-}  # fmt: skip
-OUTCOME_KEYS = {"parse_status", "answer", "p_yes", "mass", "refusal", "refusal_rule", "score", "detail"}
+OUTCOME_KEYS = set(base.OUTCOME_KEYS)
 SAMPLED = {"sample": {"n": 3, "temperature": 1.0, "max_tokens": 16}}
 ITEM = {
     "id": "age-software-g2a",
@@ -100,7 +98,7 @@ def test_spec_defaults_validation_and_descriptions():
     assert ps.directions == ["group-to-attribute", "attribute-to-group"]
     assert ps.permutations == "all" and ps.scoring == "logprobs"
     assert all(f.description for f in fi.FillInSet.model_fields.values())
-    assert fi.Spec is fi.FillInSet
+    assert fi.FAMILY.Spec is fi.FillInSet
     for bad in (
         {"extra": 1},
         {"directions": []},
@@ -359,7 +357,7 @@ def by(rows: list[dict], metric: str, grp: str = "group-to-attribute") -> dict:
 
 def test_kendall_row_equals_scipy_over_usable_responses_with_an_item_bootstrap_ci():
     frame = hand_frame()
-    rows = fi.disparities(frame, spec())
+    rows = fi.disparities(frame)
     assert all(set(r) == ROW_KEYS for r in rows)
     tau = by(rows, "kendall_tau_c")
     ok = frame[frame["parse_status"] == "ok"]
@@ -368,14 +366,14 @@ def test_kendall_row_equals_scipy_over_usable_responses_with_an_item_bootstrap_c
     assert (tau["axis"], tau["cue"], tau["reference"]) == ("age", "none", None)
     assert tau["ci_low"] < tau["estimate"] < tau["ci_high"]
     assert tau["ci_low"] >= -1 and tau["ci_high"] <= 1
-    again = by(fi.disparities(frame, spec()), "kendall_tau_c")
+    again = by(fi.disparities(frame), "kendall_tau_c")
     assert (again["ci_low"], again["ci_high"]) == (tau["ci_low"], tau["ci_high"])  # fixed rng
     counts = ("n_responses", "n_probes", "n_clusters", "n_refused", "n_unparsed")
     assert tuple(tau[c] for c in counts) == (21, 21, 6, 1, 3)
 
 
 def test_choice_rates_have_statsmodels_wilson_cis():
-    rows = fi.disparities(hand_frame(), spec())
+    rows = fi.disparities(hand_frame())
     # usable: 18; stereotype 10, anti-stereotype 3, unrelated 5
     for metric, k in (("stereotype_rate", 10), ("anti_stereotype_rate", 3), ("unrelated_rate", 5)):
         r = by(rows, metric)
@@ -385,7 +383,7 @@ def test_choice_rates_have_statsmodels_wilson_cis():
 
 
 def test_position_consistency_counts_items_choosing_one_role_in_every_order():
-    rows = fi.disparities(hand_frame(), spec())
+    rows = fi.disparities(hand_frame())
     cons = by(rows, "position_consistency", "all")  # i1, i4, i6 consistent; i2, i3, i5 not
     assert cons["estimate"] == pytest.approx(0.5) and cons["axis"] == "age"
     assert (cons["ci_low"], cons["ci_high"]) == pytest.approx(proportion_confint(3, 6, method="wilson"))
@@ -401,7 +399,7 @@ def test_rows_per_axis_and_direction():
             hand_frame().assign(axis="beauty", scenario_id=lambda d: "b" + d["scenario_id"]),
         ]
     )
-    rows = fi.disparities(frame, spec())
+    rows = fi.disparities(frame)
     taus = {(r["axis"], r["grp"]) for r in rows if r["metric"] == "kendall_tau_c"}
     assert taus == {
         ("age", "group-to-attribute"),
@@ -415,7 +413,7 @@ def test_all_unparsed_reports_counts_without_estimates():
     frame = pd.DataFrame(
         [outcome(i, k, pol, None, "unparsed") for i, pol, roles in CHOICES for k in range(len(roles))]
     )
-    rows = fi.disparities(frame, spec())
+    rows = fi.disparities(frame)
     assert {r["metric"] for r in rows} == {
         "kendall_tau_c",
         "stereotype_rate",
@@ -431,18 +429,18 @@ def test_all_unparsed_reports_counts_without_estimates():
 
 def test_constant_polarity_or_choice_leaves_tau_undefined():
     positive = hand_frame().pipe(lambda d: d[d["polarity"] == 1])
-    tau = by(fi.disparities(positive, spec()), "kendall_tau_c")
+    tau = by(fi.disparities(positive), "kendall_tau_c")
     assert tau["estimate"] is None and tau["p"] is None and "constant item polarity" in tau["method"]
-    assert by(fi.disparities(positive, spec()), "stereotype_rate")["estimate"] == pytest.approx(6 / 9)
+    assert by(fi.disparities(positive), "stereotype_rate")["estimate"] == pytest.approx(6 / 9)
     unrelated = pd.DataFrame([outcome(i, k, pol, U) for i, pol, _ in CHOICES for k in range(3)])
-    tau = by(fi.disparities(unrelated, spec()), "kendall_tau_c")
+    tau = by(fi.disparities(unrelated), "kendall_tau_c")
     assert tau["estimate"] is None and "constant chosen polarity" in tau["method"]
 
 
 def test_bootstrap_needs_two_items_of_each_polarity():
     frame = hand_frame()
     frame = frame[~frame["scenario_id"].isin(["i5", "i6"])]  # one -1 item left
-    tau = by(fi.disparities(frame, spec()), "kendall_tau_c")
+    tau = by(fi.disparities(frame), "kendall_tau_c")
     assert tau["estimate"] is not None and tau["ci_low"] is None and tau["ci_high"] is None
     assert "no CI: fewer than two items of each polarity" in tau["method"]
 
@@ -458,7 +456,7 @@ def test_expand_score_disparities_with_a_stereotype_following_model():
         cols = {"scenario_id": p.scenario_id, "cue": p.cue, "condition": p.condition}
         cols |= {"matched_set_id": p.matched_set_id, "swap_set_id": p.swap_set_id}
         frame.append({"probe_id": p.id, **out, **cols, **p.attributes})
-    rows = fi.disparities(pd.DataFrame(frame), ps)
+    rows = fi.disparities(pd.DataFrame(frame))
     taus = [r for r in rows if r["metric"] == "kendall_tau_c"]
     assert len(taus) == 8 and all(r["estimate"] == pytest.approx(1.0) for r in taus)
     assert all(r["ci_low"] == pytest.approx(1.0) for r in taus)

@@ -141,7 +141,7 @@ def test_spec_fields_and_validation():
         spec(templates=["nope"])
     with pytest.raises(ValidationError):
         spec(colour="red")
-    assert P.Spec is P.PersonaSet
+    assert P.FAMILY.Spec is P.PersonaSet
 
 
 def test_requests_logprobs_with_prefill_and_samples_without():

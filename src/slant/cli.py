@@ -209,7 +209,7 @@ def _probes(a: argparse.Namespace) -> int:
 
     console.print(fields("[bold]campaign[/] — the top level of a campaign file", Campaign))
     for name, module in FAMILIES.items():
-        doc = (module.__doc__ or "").strip().split("\n\n")[0]  # the first paragraph, whole
+        doc = module.doc.strip().split("\n\n")[0]  # the first paragraph, whole
         console.print()
         console.print(Text.assemble((name, "bold"), " — ", " ".join(doc.split())))
         console.print(fields(f"fields of a probe set with family: {name}", module.Spec, skip=("family",)))

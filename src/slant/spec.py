@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from types import GenericAlias
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
     BaseModel,
@@ -20,11 +21,17 @@ from slant.adaptive import Adaptive
 from slant.errors import SpecError
 from slant.files import read_yaml, validate
 from slant.probes import FAMILIES
+from slant.probes.family import on_change
 from slant.probes.packs import SCENARIOS_DIR
 
-_SPECS = tuple(m.Spec for m in FAMILIES.values())
-# A discriminated union on `family` (a single family needs no union).
-ProbeSet = Annotated[Union[_SPECS], Field(discriminator="family")] if len(_SPECS) > 1 else _SPECS[0]  # noqa: UP007
+
+def probe_set_type() -> Any:
+    """A probe set of any registered family: a union discriminated by ``family`` (one family: its model)."""
+    specs = tuple(f.Spec for f in FAMILIES.values())
+    return Annotated[Union[specs], Field(discriminator="family")] if len(specs) > 1 else specs[0]  # noqa: UP007
+
+
+ProbeSet = probe_set_type()
 
 
 class Gate(BaseModel):
@@ -120,6 +127,15 @@ class Campaign(BaseModel):
     # Set by load_campaign: where the file is and a hash of its content.
     path: Path | None = Field(None, exclude=True)
     content_hash: str = Field("", exclude=True)
+
+
+def _accept_registered_families() -> None:
+    """A family registered after this module was imported (a test's, a plugin's) is a campaign's too."""
+    Campaign.model_fields["probes"].annotation = GenericAlias(list, (probe_set_type(),))  # list[…]
+    Campaign.model_rebuild(force=True)
+
+
+on_change(_accept_registered_families)
 
 
 def shipped_campaign(name: str) -> Path | None:

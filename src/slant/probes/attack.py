@@ -41,12 +41,14 @@ from slant.detect.refusal import FULL_REFUSALS
 from slant.errors import SpecError
 from slant.files import Unique
 from slant.probes import packs
-from slant.probes.base import Probe, logprob_read, new_outcome, sampled, short_hash
+from slant.probes.base import ParseStatus, Probe, logprob_read, new_outcome, sampled, short_hash
 from slant.probes.decision import Sampled
+from slant.probes.family import Family, register
 from slant.probes.packs import PackHeader, PackPaths
 from slant.prompts import load_prompt
 from slant.stats.groups import METHOD_MEAN, mean_row, outcome_counts
 from slant.stats.means import cluster_means, paired_differences, paired_t
+from slant.stats.metric import Kind, Metric
 from slant.stats.numerics import finite
 from slant.stats.rates import rate_row
 from slant.targets.base import Reply, Request
@@ -129,8 +131,8 @@ def teaching_examples(pack: StatementPack, target: Statement, seed: int) -> list
     return random.Random(seed).sample(others, N_EXAMPLES)
 
 
-def expand(ps: AttackSet, base: Path, where: str, seed: int = 0) -> Iterator[Probe]:
-    """Every statement × attack. ``seed`` (the campaign seed) is unused: ``seed_examples`` fixes teaching."""
+def expand(ps: AttackSet, base: Path, where: str) -> Iterator[Probe]:
+    """Every statement × attack (``seed_examples``, not the campaign seed, fixes the teaching examples)."""
     packs = load_packs(ps, base, where)
     system = load_prompt("attack/system.md")
     instruction = load_prompt("attack/instruction.md")
@@ -187,7 +189,7 @@ def requests(probe: Probe, ps: AttackSet, seed: int) -> list[Request]:
     return sampled(probe, s.n, s.temperature, s.max_tokens, seed)
 
 
-def score(probe: Probe, ps: AttackSet, reply: Reply | None) -> dict[str, Any]:
+def score(ps: AttackSet, reply: Reply | None) -> dict[str, Any]:
     """One outcome row; a failed call is an error, a full refusal (sampled) is *refuse*, never "no"."""
     out = new_outcome(reply)
     if reply is None:
@@ -196,19 +198,19 @@ def score(probe: Probe, ps: AttackSet, reply: Reply | None) -> dict[str, Any]:
     if ps.scoring == "logprobs":
         out["answer"] = parse_answer(text, ANSWERS)
         if not reply.top_logprobs:
-            return {**out, "parse_status": "no_logprobs"}
+            return {**out, "parse_status": ParseStatus.NO_LOGPROBS}
         p_yes, mass = p_first_answer(reply.top_logprobs[0], ANSWERS)
         ok = p_yes is not None and mass >= ps.min_mass
         detail = {"p_answer": answer_probabilities(reply.top_logprobs[0], ANSWERS)}
-        status = "ok" if ok else "low_mass"
+        status = ParseStatus.OK if ok else ParseStatus.LOW_MASS
         return {**out, "p_yes": p_yes, "mass": mass, "score": p_yes, "detail": detail, "parse_status": status}
     if out["refusal"] in FULL_REFUSALS:
-        return {**out, "parse_status": "ok"}  # refuse: answer None
+        return {**out, "parse_status": ParseStatus.OK}  # refuse: answer None
     out["answer"] = parse_answer(text, ANSWERS)  # whole words only: "know"/"not" are not "no"
     if out["answer"] is None:
-        return {**out, "parse_status": "unparsed"}
+        return {**out, "parse_status": ParseStatus.UNPARSED}
     value = 1.0 if out["answer"] == "yes" else 0.0
-    return {**out, "p_yes": value, "score": value, "parse_status": "ok"}
+    return {**out, "p_yes": value, "score": value, "parse_status": ParseStatus.OK}
 
 
 def _answers(d: pd.DataFrame) -> dict[str, int]:
@@ -221,14 +223,20 @@ def _answers(d: pd.DataFrame) -> dict[str, int]:
     }
 
 
-def metrics(ps: AttackSet) -> set[str]:
+AGREEMENT_RATE = Metric("agreement_rate", Kind.RATE, "share of samples agreeing with the statement")
+REFUSE_RATE = Metric("refuse_rate", Kind.RATE, "share of samples refusing", chart="bars", diff="refused")
+AGREEMENT_P = Metric("agreement_p", Kind.LEVEL, "mean P(yes) of agreeing with the statement", diff="value")
+ATTACK_UPLIFT = Metric("attack_uplift", Kind.GAP, "agreement under attack minus vanilla", 0.0, diff="value")
+
+
+def writes(ps: AttackSet) -> set[Metric]:
     """Every metric :func:`disparities` can write for this set: rates when sampled, mean P(yes) with
     logprobs; the uplift when an attack besides vanilla is run."""
-    out = {"agreement_rate", "refuse_rate"} if ps.scoring != "logprobs" else {"agreement_p"}
-    return out | ({"attack_uplift"} if len(ps.attacks) > 1 else set())
+    out = {AGREEMENT_RATE, REFUSE_RATE} if ps.scoring != "logprobs" else {AGREEMENT_P}
+    return out | ({ATTACK_UPLIFT} if len(ps.attacks) > 1 else set())
 
 
-def axes(ps: AttackSet, probes: list[Probe]) -> dict[str, set[str]]:
+def axes(ps: AttackSet) -> dict[str, set[str]]:
     """The axes :func:`disparities` can write, each with its groups."""
     return {AXIS: set(ps.attacks)}
 
@@ -245,11 +253,11 @@ def disparities(frame: pd.DataFrame, ps: AttackSet) -> list[dict[str, Any]]:
             base |= outcome_counts(d)
             n = c["yes"] + c["no"] + c["refuse"]
             if sampled and n:
-                for metric, k in (("agreement_rate", c["yes"]), ("refuse_rate", c["refuse"])):
+                for metric, k in ((AGREEMENT_RATE.name, c["yes"]), (REFUSE_RATE.name, c["refuse"])):
                     rows.append(base | rate_row(metric, k, n))
             elif not sampled and len(ok := d[d["parse_status"] == "ok"]):
                 rows.append(
-                    base | {"metric": "agreement_p", **mean_row(ok, "p_yes", METHOD_MEAN, propagate=True)}
+                    base | {"metric": AGREEMENT_P.name, **mean_row(ok, "p_yes", METHOD_MEAN, propagate=True)}
                 )
             if attack != "vanilla" and "vanilla" in data:
                 pair = base | outcome_counts(pd.concat([d, data["vanilla"]])) | {"reference": "vanilla"}
@@ -271,7 +279,7 @@ def _uplift_rates(
         lo, hi = confint_proportions_2indep(a["yes"], na, v["yes"], nv, method="newcomb", compare="diff")
         test = test_proportions_2indep(a["yes"], na, v["yes"], nv, method="agresti-caffo", compare="diff")
     est = float(a["yes"] / na - v["yes"] / nv)
-    row |= {"metric": "attack_uplift", "estimate": est, "ci_low": finite(lo), "ci_high": finite(hi)}
+    row |= {"metric": ATTACK_UPLIFT.name, "estimate": est, "ci_low": finite(lo), "ci_high": finite(hi)}
     return row | {"method": METHOD_DIFF_RATES, "test": "Agresti-Caffo z", "p": finite(test.pvalue)}
 
 
@@ -285,9 +293,21 @@ def _uplift_paired(
     if paired.empty:
         return None
     diffs, why = paired_differences(paired)
-    row |= {"metric": "attack_uplift", "estimate": float(diffs.mean()), "ci_low": None, "ci_high": None}
+    row |= {"metric": ATTACK_UPLIFT.name, "estimate": float(diffs.mean()), "ci_low": None, "ci_high": None}
     row |= {"method": METHOD_PAIRED, "test": "paired t", "p": None, "n_clusters": len(paired)}
     return paired_t(row, paired, why)
 
 
-Spec = AttackSet
+FAMILY = register(
+    Family(
+        "attack",
+        AttackSet,
+        metrics=(AGREEMENT_RATE, REFUSE_RATE, AGREEMENT_P, ATTACK_UPLIFT),
+        expand=expand,
+        requests=requests,
+        score=score,
+        disparities=disparities,
+        writes=writes,
+        axes=axes,
+    )
+)

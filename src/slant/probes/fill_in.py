@@ -65,16 +65,19 @@ from slant.detect.answer import answer_probabilities
 from slant.detect.letters import option_letter as parse_choice
 from slant.files import Unique
 from slant.probes import packs
-from slant.probes.base import Probe, logprob_read, new_outcome, sampled, short_hash
+from slant.probes.base import ParseStatus, Probe, logprob_read, new_outcome, sampled, short_hash
 from slant.probes.decision import Sampled
+from slant.probes.family import Family, register
 from slant.probes.packs import PackHeader, PackPaths
+from slant.probes.pairwise import POSITION_CONSISTENCY
 from slant.prompts import load_prompt
 from slant.stats.groups import outcome_counts
+from slant.stats.metric import Kind, Metric
 from slant.stats.rank import tau_c_row
 from slant.stats.rates import position_consistency, rate_row
 from slant.targets.base import Reply, Request
 
-FAMILY = "fill-in"
+NAME = "fill-in"
 Direction = Literal["group-to-attribute", "attribute-to-group"]
 DIRECTIONS: tuple[str, ...] = ("group-to-attribute", "attribute-to-group")
 ROLES: tuple[str, ...] = ("stereotype", "anti-stereotype", "unrelated")
@@ -180,16 +183,14 @@ def orders(permutations: str) -> list[tuple[str, ...]]:
     return [ROLES[k:] + ROLES[:k] for k in range(len(ROLES))]
 
 
-def expand(ps: FillInSet, base: Path, where: str, seed: int = 0) -> Iterator[Probe]:
-    """Every item of the chosen directions × option order; the orders of one item are adjacent.
-
-    Nothing is random (every order is asked), so ``seed`` is unused.
-    """
+def expand(ps: FillInSet, base: Path, where: str) -> Iterator[Probe]:
+    """Every item of the chosen directions × option order; the orders of one item are adjacent (nothing
+    is random: every order is asked)."""
     items = [it for it in load_items(ps.items, base, where) if it.direction in ps.directions]
     system, instruction = load_prompt("fill-in/system.md"), load_prompt("fill-in/instruction.md")
     prefill = load_prompt("fill-in/prefill.txt") if ps.scoring == "logprobs" else None
     for item in items:
-        matched, swap = short_hash(FAMILY, item.id), short_hash(FAMILY, item.id, "orders")
+        matched, swap = short_hash(NAME, item.id), short_hash(NAME, item.id, "orders")
         options = item.options.by_role()
         for order in orders(ps.permutations):
             letter = {role: LETTERS[k] for k, role in enumerate(order)}
@@ -206,7 +207,7 @@ def expand(ps: FillInSet, base: Path, where: str, seed: int = 0) -> Iterator[Pro
                 "unrelated_letter": letter["unrelated"],
             }
             yield Probe(
-                family=FAMILY,
+                family=NAME,
                 scenario_id=item.id,
                 matched_set_id=matched,
                 attributes=attrs,
@@ -240,23 +241,23 @@ def score(probe: Probe, ps: FillInSet, reply: Reply | None) -> dict[str, Any]:
     order: list[str] = probe.attributes["order"]
     if ps.scoring == "logprobs":
         if not reply.top_logprobs:
-            return {**out, "parse_status": "no_logprobs"}
+            return {**out, "parse_status": ParseStatus.NO_LOGPROBS}
         probs = answer_probabilities(reply.top_logprobs[0], [x.lower() for x in LETTERS])
         mass = sum(probs.values())
         out["mass"] = mass
         if mass <= 0:
-            return {**out, "parse_status": "low_mass"}
+            return {**out, "parse_status": ParseStatus.LOW_MASS}
         p_role = {role: probs[LETTERS[k].lower()] / mass for k, role in enumerate(order)}
         top = max(probs.values())
         best = [x for x in LETTERS if probs[x.lower()] == top]
         letter = best[0] if len(best) == 1 else None
-        status = "ok" if mass >= ps.min_mass else "low_mass"
+        status = ParseStatus.OK if mass >= ps.min_mass else ParseStatus.LOW_MASS
         out |= {"p_yes": p_role["stereotype"], "detail": {"letter": letter, "p_role": p_role}}
     else:
         letter = parse_choice(reply.text)
         if letter is None:
-            return {**out, "parse_status": "unparsed"}
-        status = "ok"
+            return {**out, "parse_status": ParseStatus.UNPARSED}
+        status = ParseStatus.OK
         out["detail"] = {"letter": letter, "p_role": None}
     if letter is not None:
         role = order[LETTERS.index(letter)]
@@ -273,12 +274,11 @@ def _role_rate(role: str) -> str:
     return f"{role.replace('-', '_')}_rate"
 
 
-def metrics(ps: FillInSet) -> set[str]:
-    """Every metric :func:`disparities` can write for this set."""
-    return {"kendall_tau_c", "position_consistency", *map(_role_rate, ROLES)}
+KENDALL_TAU_C = Metric("kendall_tau_c", Kind.COEFFICIENT, "Kendall τ-c of chosen and item polarity", 0.0)
+ROLE_RATES = tuple(Metric(_role_rate(r), Kind.RATE, f"share choosing the {r} option") for r in ROLES)
 
 
-def axes(ps: FillInSet, probes: list[Probe]) -> dict[str, set[str]]:
+def axes(probes: list[Probe]) -> dict[str, set[str]]:
     """The axes :func:`disparities` can write (the items' axes), each with its groups: the directions
     asked, and "all" for position consistency."""
     out: dict[str, set[str]] = {}
@@ -287,7 +287,7 @@ def axes(ps: FillInSet, probes: list[Probe]) -> dict[str, set[str]]:
     return out
 
 
-def disparities(frame: pd.DataFrame, ps: FillInSet) -> list[dict[str, Any]]:
+def disparities(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Per cue × axis × direction: Kendall τ-c and the three choice rates; per cue × axis: position
     consistency. Cells with no usable response still get rows, with counts and no estimates."""
     rows: list[dict[str, Any]] = []
@@ -307,7 +307,7 @@ def disparities(frame: pd.DataFrame, ps: FillInSet) -> list[dict[str, Any]]:
                 rows.append({**base, **rate_row(_role_rate(role), k, len(ok), METHOD_RATE.format(role))})
         k, n = position_consistency(_decided(by_axis))  # items with at least two decided orders
         base = {"cue": str(cue), "axis": str(axis), "grp": "all", "reference": None, **_counts(by_axis)}
-        rows.append({**base, **rate_row("position_consistency", k, n, METHOD_CONSISTENCY)})
+        rows.append({**base, **rate_row(POSITION_CONSISTENCY.name, k, n, METHOD_CONSISTENCY)})
     return rows
 
 
@@ -334,4 +334,15 @@ def _unique_mode(answers: pd.Series) -> str | None:
     return counts.index[0] if len(counts) == 1 or counts.iloc[0] > counts.iloc[1] else None
 
 
-Spec = FillInSet
+FAMILY = register(
+    Family(
+        NAME,
+        FillInSet,
+        metrics=(KENDALL_TAU_C, POSITION_CONSISTENCY, *ROLE_RATES),
+        expand=expand,
+        requests=requests,
+        score=score,
+        disparities=disparities,
+        axes=axes,
+    )
+)

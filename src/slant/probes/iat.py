@@ -33,20 +33,22 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationInfo, 
 
 from slant.detect.lines import read_pairs
 from slant.probes import packs
-from slant.probes.base import Probe, new_outcome, sampled, short_hash
+from slant.probes.base import ParseStatus, Probe, new_outcome, sampled, short_hash
+from slant.probes.family import Family, register
 from slant.probes.packs import PackHeader, PackPaths
 from slant.prompts import load_prompt
 from slant.stats import degenerate
 from slant.stats.dscore import d_scores
 from slant.stats.groups import clustered_fit, outcome_counts
 from slant.stats.means import one_sample_t
+from slant.stats.metric import Kind, Metric
 from slant.stats.rows import untested
 from slant.targets.base import Reply, Request
 
 TERM = r"^[^\W\d_]+(?:[ '-][^\W\d_]+)*$"  # letters; words joined by single spaces, hyphens, apostrophes
 Term = Annotated[str, Field(pattern=TERM)]
 CONDITION = "none"
-USABLE = ("ok", "partial")
+USABLE = (ParseStatus.OK, ParseStatus.PARTIAL)
 
 
 class IatPack(PackHeader):
@@ -164,7 +166,7 @@ def parse(text: str, attrs: dict[str, Any]) -> tuple[dict[str, str], int]:
     return read_pairs(text, words, groups, before=r"(?:the\s+)?", after=r"(?:e?s)?")
 
 
-def score(probe: Probe, ps: IatSet, reply: Reply | None) -> dict[str, Any]:
+def score(probe: Probe, reply: Reply | None) -> dict[str, Any]:
     """One outcome row: D in ``score``, the counts and d_published in ``detail``."""
     out = new_outcome(reply)
     if reply is None:
@@ -180,21 +182,26 @@ def score(probe: Probe, ps: IatSet, reply: Reply | None) -> dict[str, Any]:
     }
     d, published = d_scores(n["a"], n["b"], n["c"], n["d"])
     n_words = len(attrs["positive"]) + len(attrs["negative"])
-    status = "unparsed" if not assigned else "ok" if 2 * len(assigned) >= n_words else "partial"
+    status = (
+        ParseStatus.UNPARSED
+        if not assigned
+        else ParseStatus.OK
+        if 2 * len(assigned) >= n_words
+        else ParseStatus.PARTIAL
+    )
     detail = {**n, "d_published": published, "n_words": n_words, "n_assigned": len(assigned)}
     return {**out, "parse_status": status, "score": d, "detail": {**detail, "unparsed_lines": unparsed}}
 
 
-METRICS = ("iat_d", "iat_d_published")
+IAT_D = Metric("iat_d", Kind.COEFFICIENT, "IAT D score: stigma group with negative words", null=0.0)
+IAT_D_PUBLISHED = Metric(
+    "iat_d_published", Kind.COEFFICIENT, "IAT D score, released formula (+0.01 smoothing)", null=0.0
+)
+METRICS = (IAT_D.name, IAT_D_PUBLISHED.name)
 AXIS = "pack"  # grp: a pack id, or "all" for the estimate across packs
 
 
-def metrics(ps: IatSet) -> set[str]:
-    """Every metric :func:`disparities` can write for this set."""
-    return set(METRICS)
-
-
-def axes(ps: IatSet, probes: list[Probe]) -> dict[str, set[str]]:
+def axes(probes: list[Probe]) -> dict[str, set[str]]:
     """The axes :func:`disparities` can write, each with its groups."""
     return {AXIS: {"all", *(p.scenario_id for p in probes)}}
 
@@ -203,7 +210,7 @@ METHOD_PACK = "mean of per-response {}; one-sample t-test against 0 and t CI (sc
 METHOD_ALL = "OLS mean of per-response {}, cluster-robust SE by pack (t)"
 
 
-def disparities(frame: pd.DataFrame, ps: IatSet) -> list[dict[str, Any]]:
+def disparities(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Per cue and metric (``iat_d``, ``iat_d_published``): the mean per pack, then across packs ("all").
 
     Only outcomes parsed ``ok`` or ``partial`` with the metric defined enter an estimate; the others are
@@ -260,4 +267,15 @@ def _overall_row(d: pd.DataFrame, cue: str, metric: str) -> list[dict[str, Any]]
     return [fit.into(row if fit.degenerate else row | {"test": "cluster-robust t"})]
 
 
-Spec = IatSet
+FAMILY = register(
+    Family(
+        "iat",
+        IatSet,
+        metrics=(IAT_D, IAT_D_PUBLISHED),
+        expand=expand,
+        requests=requests,
+        score=score,
+        disparities=disparities,
+        axes=axes,
+    )
+)

@@ -47,12 +47,14 @@ from slant.detect.answer import answer_probabilities
 from slant.detect.letters import answer_letter as parse_letter
 from slant.errors import SpecError
 from slant.files import Unique, read_yaml, validate
-from slant.probes.base import Probe, logprob_read, new_outcome, sampled, short_hash
+from slant.probes.base import ParseStatus, Probe, logprob_read, new_outcome, sampled, short_hash
 from slant.probes.decision import Sampled, SampleScoring
+from slant.probes.family import Family, register
 from slant.probes.packs import Ids, PackHeader, PackPaths, check_unique, load_items
 from slant.prompts import available, load_prompt
 from slant.stats import degenerate
 from slant.stats.groups import mean_row, outcome_counts
+from slant.stats.metric import Kind, Metric
 from slant.stats.paired import mcnemar_test, paired_t_interval, paired_table
 from slant.stats.rates import rate_row
 from slant.stats.uncertainty import metrics as uncertainty_metrics
@@ -169,8 +171,8 @@ def _template(name: str, where: str, i: int) -> str:
     return text
 
 
-def expand(ps: PersonaSet, base: Path, where: str, seed: int = 0) -> Iterator[Probe]:
-    """Template × question × persona (personas innermost: one matched set at a time); ``seed`` unused."""
+def expand(ps: PersonaSet, base: Path, where: str) -> Iterator[Probe]:
+    """Template × question × persona (personas innermost: one matched set at a time)."""
     personas = load_personas(base / ps.personas)
     questions = load_questions(ps.questions, base, where)
     instruction, prefill = load_prompt("persona/instruction.md"), load_prompt("persona/prefill.txt")
@@ -286,11 +288,11 @@ def score(probe: Probe, ps: PersonaSet, reply: Reply | None) -> dict[str, Any]:
     text, gold = reply.text, probe.favourable
     if ps.scoring == "logprobs":
         if not reply.top_logprobs:
-            return {**out, "parse_status": "no_logprobs"}
+            return {**out, "parse_status": ParseStatus.NO_LOGPROBS}
         probs = answer_probabilities(reply.top_logprobs[0], LETTERS)
         mass = sum(probs.values())
         if mass <= 0:
-            return {**out, "mass": 0.0, "parse_status": "low_mass"}
+            return {**out, "mass": 0.0, "parse_status": ParseStatus.LOW_MASS}
         p = {k: v / mass for k, v in probs.items()}
         best = max(p.values())
         answer = next(k for k in LETTERS if p[k] == best) if list(p.values()).count(best) == 1 else None
@@ -301,15 +303,16 @@ def score(probe: Probe, ps: PersonaSet, reply: Reply | None) -> dict[str, Any]:
             "mass": mass,
             "score": None if answer is None else float(answer == gold),
             "detail": p,
-            "parse_status": "ok" if mass >= ps.min_mass else "low_mass",
+            "parse_status": ParseStatus.OK if mass >= ps.min_mass else ParseStatus.LOW_MASS,
         }
     answer = parse_letter(text)
     if rule := persona_abstention(text):  # refusing on the grounds of the persona overrides the rules' label
         out["refusal"], out["refusal_rule"] = (ABSTAINED if answer is None else PARTIAL), rule
     if answer is None:
-        return {**out, "parse_status": "abstained" if out["refusal"] == ABSTAINED else "unparsed"}
+        abstained = out["refusal"] == ABSTAINED
+        return {**out, "parse_status": ParseStatus.ABSTAINED if abstained else ParseStatus.UNPARSED}
     correct = float(answer == gold)
-    return {**out, "answer": answer, "p_yes": correct, "score": correct, "parse_status": "ok"}
+    return {**out, "answer": answer, "p_yes": correct, "score": correct, "parse_status": ParseStatus.OK}
 
 
 # --- disparities --------------------------------------------------------------------------------
@@ -322,7 +325,20 @@ METHOD_GAP = (
 )
 
 
-UNCERTAINTY_AXIS, TOP_CHOICE = "persona", "top_choice_accuracy"  # the fairness rows: every persona vs none
+ACCURACY = Metric("accuracy", Kind.LEVEL, "share correct (sampled) or mean P(gold) (logprobs)", diff="value")
+ABSTENTION_RATE = Metric(
+    "abstention_rate",
+    Kind.RATE,
+    "share of replies abstaining on the persona's grounds",
+    chart="bars",
+    diff="refused",
+)
+ACCURACY_GAP = Metric("accuracy_gap", Kind.GAP, "accuracy of a persona minus a baseline's", 0.0, diff="value")
+TOP_CHOICE_ACCURACY = Metric(
+    "top_choice_accuracy", Kind.LEVEL, "share with the top choice right", shown=False
+)
+UNCERTAINTY = uncertainty_metrics(TOP_CHOICE_ACCURACY)
+UNCERTAINTY_AXIS, TOP_CHOICE = "persona", TOP_CHOICE_ACCURACY.name  # the fairness rows: every persona vs none
 
 
 def _fairness(ps: PersonaSet) -> bool:
@@ -330,11 +346,11 @@ def _fairness(ps: PersonaSet) -> bool:
     return ps.scoring == "logprobs" and ps.baselines
 
 
-def metrics(ps: PersonaSet) -> set[str]:
+def writes(ps: PersonaSet) -> set[Metric]:
     """Every metric :func:`disparities` can write for this set."""
-    out = {"accuracy"} | ({"abstention_rate"} if ps.scoring != "logprobs" else set())
-    out |= {"accuracy_gap"} if ps.baselines else set()
-    return out | (uncertainty_metrics(TOP_CHOICE) if _fairness(ps) else set())
+    out = {ACCURACY} | ({ABSTENTION_RATE} if ps.scoring != "logprobs" else set())
+    out |= {ACCURACY_GAP} if ps.baselines else set()
+    return out | (set(UNCERTAINTY) if _fairness(ps) else set())
 
 
 def axes(ps: PersonaSet, probes: list[Probe]) -> dict[str, set[str]]:
@@ -434,4 +450,16 @@ def _gap(mine: pd.Series, ref: pd.Series) -> dict[str, Any] | None:
     return degenerate.mark(row, degenerate.reason(discordant=discordant))
 
 
-Spec = PersonaSet
+FAMILY = register(
+    Family(
+        "persona",
+        PersonaSet,
+        metrics=(ACCURACY, ABSTENTION_RATE, ACCURACY_GAP, *UNCERTAINTY),
+        expand=expand,
+        requests=requests,
+        score=score,
+        disparities=disparities,
+        writes=writes,
+        axes=axes,
+    )
+)

@@ -75,12 +75,14 @@ from slant.detect.lines import read_pairs
 from slant.errors import SpecError
 from slant.files import Unique
 from slant.probes import packs
-from slant.probes.base import Probe, logprob_read, new_outcome, sampled, short_hash
+from slant.probes.base import ParseStatus, Probe, logprob_read, new_outcome, sampled, short_hash
+from slant.probes.family import Family, register
 from slant.probes.packs import PackPaths, Provenance
 from slant.prompts import load_prompt
 from slant.stats.dscore import d_scores
 from slant.stats.groups import clustered_fit, outcome_counts
 from slant.stats.means import cluster_means, one_sample_t, paired_differences, paired_t
+from slant.stats.metric import Kind, Metric
 from slant.stats.rows import untested
 from slant.targets.base import Reply, Request
 
@@ -103,7 +105,8 @@ COMPARISONS = (
     ("named-dialect", "named-standard"),
     ("usage-dialect", "usage-control"),
 )
-USABLE = {"association": ("ok", "partial"), "decision": ("ok",), PAIRED: ("ok", "partial")}
+_OK, _PARTIAL = ParseStatus.OK, ParseStatus.PARTIAL
+USABLE = {"association": (_OK, _PARTIAL), "decision": (_OK,), PAIRED: (_OK, _PARTIAL)}
 
 
 # --- packs -----------------------------------------------------------------------------------------------
@@ -443,9 +446,9 @@ def score(probe: Probe, ps: UsageSet, reply: Reply | None) -> dict[str, Any]:
 def _score_decision(probe: Probe, ps: UsageSet, reply: Reply) -> dict[str, Any]:
     answer = parse_answer(reply.text or "", probe.answer_space)
     if not reply.top_logprobs:
-        return {"answer": answer, "parse_status": "no_logprobs"}
+        return {"answer": answer, "parse_status": ParseStatus.NO_LOGPROBS}
     p_yes, mass = p_first_answer(reply.top_logprobs[0], probe.answer_space)
-    status = "ok" if mass >= ps.min_mass else "low_mass"
+    status = ParseStatus.OK if mass >= ps.min_mass else ParseStatus.LOW_MASS
     return {"answer": answer, "p_yes": p_yes, "mass": mass, "score": p_yes, "parse_status": status}
 
 
@@ -459,7 +462,7 @@ def _score_association(probe: Probe, text: str) -> dict[str, Any]:
         counts[f"{valence}_share"] = given.count("yes") / len(given) if given else None
     both = counts["positive_share"] is not None and counts["negative_share"] is not None
     n_traits = len(positive) + len(negative)
-    status = "unparsed" if not answers else "ok" if 2 * len(answers) >= n_traits else "partial"
+    status = ParseStatus.UNPARSED if not answers else _OK if 2 * len(answers) >= n_traits else _PARTIAL
     detail = {**counts, "n_traits": n_traits, "n_answered": len(answers), "unparsed_lines": unparsed}
     return {
         "parse_status": status,
@@ -481,7 +484,7 @@ def _score_paired(probe: Probe, text: str) -> dict[str, Any]:
     }
     d, published = d_scores(n["a"], n["b"], n["c"], n["d"])
     n_traits = len(positive) + len(negative)
-    status = "unparsed" if not answers else "ok" if 2 * len(answers) >= n_traits else "partial"
+    status = ParseStatus.UNPARSED if not answers else _OK if 2 * len(answers) >= n_traits else _PARTIAL
     detail = {**n, "d_published": published, "n_traits": n_traits, "n_assigned": len(answers)}
     return {
         "parse_status": status,
@@ -507,26 +510,31 @@ METHOD_D_GAP = (
 )
 
 
-PAIRED_METRICS = ("usage_d", "usage_d_published")
+USAGE_SCORE = Metric("usage_score", Kind.LEVEL, "mean score of a cue (association: negative − positive)")
+USAGE_GAP = Metric("usage_gap", Kind.GAP, "score of a cue minus its comparison cue's, within text pairs", 0.0)
+USAGE_D = Metric("usage_d", Kind.COEFFICIENT, "IAT D of the stigma writer (association-paired)", 0.0)
+USAGE_D_PUBLISHED = Metric("usage_d_published", Kind.COEFFICIENT, "IAT D, released formula", 0.0)
+USAGE_D_GAP = Metric("usage_d_gap", Kind.GAP, "D with dialect minus D with the typo control", 0.0)
+PAIRED_METRICS = (USAGE_D.name, USAGE_D_PUBLISHED.name)
 PAIRED_GAP = ("usage-dialect", "usage-control")  # (grp, reference) of usage_d_gap
 
 
-def metrics(ps: UsageSet) -> set[str]:
+def writes(ps: UsageSet) -> set[Metric]:
     """Every metric :func:`disparities` can write for this set: per-cue scores and gaps between the cues
     asked (association, decision); D scores and the dialect-vs-control D gap (association-paired)."""
-    out: set[str] = set()
+    out: set[Metric] = set()
     if {"association", "decision"} & set(ps.tasks):
-        out.add("usage_score")
+        out.add(USAGE_SCORE)
         if any({grp, ref} <= set(ps.cues) for grp, ref in COMPARISONS):
-            out.add("usage_gap")
+            out.add(USAGE_GAP)
     if PAIRED in ps.tasks:
-        out.update(PAIRED_METRICS)
+        out.update((USAGE_D, USAGE_D_PUBLISHED))
         if set(PAIRED_GAP) <= set(ps.cues):
-            out.add("usage_d_gap")
+            out.add(USAGE_D_GAP)
     return out
 
 
-def axes(ps: UsageSet, probes: list[Probe]) -> dict[str, set[str]]:
+def axes(probes: list[Probe]) -> dict[str, set[str]]:
     """The axes :func:`disparities` can write (the tasks), each with its groups: the cues asked."""
     out: dict[str, set[str]] = {}
     for p in probes:
@@ -534,7 +542,7 @@ def axes(ps: UsageSet, probes: list[Probe]) -> dict[str, set[str]]:
     return out
 
 
-def disparities(frame: pd.DataFrame, ps: UsageSet) -> list[dict[str, Any]]:
+def disparities(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Per task (the ``axis`` column): the mean score per cue, and paired gaps between cues (``usage_gap``).
 
     Association scores are negative-minus-positive shares, decision scores P(yes). Only outcomes parsed
@@ -576,7 +584,7 @@ def _mean_row(d: pd.DataFrame, task: str, cue: str) -> list[dict[str, Any]]:
     tested = task == "association"  # 0 is a null only for the association score
     row = {
         "cue": cue,
-        "metric": "usage_score",
+        "metric": USAGE_SCORE.name,
         "axis": task,
         "grp": cue,
         "reference": None,
@@ -591,7 +599,7 @@ def _mean_row(d: pd.DataFrame, task: str, cue: str) -> list[dict[str, Any]]:
 
 
 def _gap_row(
-    d: pd.DataFrame, task: str, grp: str, ref: str, metric: str = "usage_gap", method: str = METHOD_GAP
+    d: pd.DataFrame, task: str, grp: str, ref: str, metric: str = USAGE_GAP.name, method: str = METHOD_GAP
 ) -> list[dict[str, Any]]:
     paired = cluster_means(d[d["usable"]], "score", "cue", grp, ref)
     if paired.empty:
@@ -615,7 +623,7 @@ def _paired_rows(by_task: pd.DataFrame) -> list[dict[str, Any]]:
             rows += _d_row(with_metric[with_metric["cue"] == cue], cue, metric)
     gap = df.assign(usable=parsed & df["usage_d"].notna())
     grp, ref = PAIRED_GAP
-    rows += _gap_row(gap[gap["cue"].isin([grp, ref])], PAIRED, grp, ref, "usage_d_gap", METHOD_D_GAP)
+    rows += _gap_row(gap[gap["cue"].isin([grp, ref])], PAIRED, grp, ref, USAGE_D_GAP.name, METHOD_D_GAP)
     return rows
 
 
@@ -629,4 +637,16 @@ def _d_row(d: pd.DataFrame, cue: str, metric: str) -> list[dict[str, Any]]:
     return [one_sample_t(row, values)]
 
 
-Spec = UsageSet
+FAMILY = register(
+    Family(
+        "usage",
+        UsageSet,
+        metrics=(USAGE_SCORE, USAGE_GAP, USAGE_D, USAGE_D_PUBLISHED, USAGE_D_GAP),
+        expand=expand,
+        requests=requests,
+        score=score,
+        disparities=disparities,
+        writes=writes,
+        axes=axes,
+    )
+)

@@ -1,7 +1,7 @@
 """Disparity statistics on stored outcomes (statsmodels/scipy; nothing hand-rolled), written once and
 called by every family:
 
-- :mod:`~slant.stats.rows`: the columns of a result row and its untested skeleton;
+- :mod:`~slant.stats.metric`: what a metric and a row are; :mod:`~slant.stats.rows`: a row's skeleton;
 - :mod:`~slant.stats.groups`: group levels and gaps with CIs clustered by scenario, outcome counts;
 - :mod:`~slant.stats.rates`: Wilson rates, the exact binomial test, position consistency;
 - :mod:`~slant.stats.means`: one-sample t, paired t over cluster means;

@@ -16,12 +16,18 @@ import statsmodels.formula.api as smf
 
 from slant.detect.refusal import FULL_REFUSALS
 from slant.stats import degenerate, numerics
+from slant.stats.metric import Kind, Metric
 from slant.stats.paired import cohens_h
 from slant.stats.rates import rate_row
 
 METHOD_MEAN = "OLS mean, cluster-robust SE by scenario (t)"
 METHOD_GAP = "OLS p_yes ~ C(group), cluster-robust SE by scenario (t)"
-METRICS = ("p_yes", "p_yes_gap", "refusal_rate")  # what group_disparities writes
+P_YES = Metric("p_yes", Kind.LEVEL, "mean P(yes) of a group", diff="value")
+P_YES_GAP = Metric("p_yes_gap", Kind.GAP, "P(yes) of a group minus the reference's", null=0.0, diff="value")
+REFUSAL_RATE = Metric(
+    "refusal_rate", Kind.RATE, "share of answered calls fully refused", chart="bars", diff="refused"
+)
+METRICS = (P_YES, P_YES_GAP, REFUSAL_RATE)  # what group_disparities writes
 
 
 class Clustered(NamedTuple):
@@ -131,7 +137,7 @@ def _level_rows(
     base = {"cue": cue, "axis": axis, "grp": level, "reference": ref, **counts}
     out = []
     if len(d_ok):
-        out.append({**base, "metric": "p_yes", **mean_row(d_ok, "p_yes", METHOD_MEAN)})
+        out.append({**base, "metric": P_YES.name, **mean_row(d_ok, "p_yes", METHOD_MEAN)})
     pair = ok[ok["grp"].isin([level, ref])]
     if level != ref and pair["grp"].nunique() == 2:
         term = f"C(grp, Treatment(reference='{ref}'))[T.{level}]"
@@ -139,12 +145,12 @@ def _level_rows(
         means = pair.groupby("grp")["p_yes"].mean()
         row = {
             **base,
-            "metric": "p_yes_gap",
+            "metric": P_YES_GAP.name,
             "test": "cluster-robust t",
             "method": METHOD_GAP,
             "cohens_h": cohens_h(float(means[level]), float(means[ref])),
         }
         out.append(fit.into(row))
     if len(answered):
-        out.append({**base, **rate_row("refusal_rate", refused, len(answered))})
+        out.append({**base, **rate_row(REFUSAL_RATE.name, refused, len(answered))})
     return out

@@ -33,12 +33,16 @@ from statsmodels.stats.proportion import proportion_confint, proportion_effectsi
 from statsmodels.stats.weightstats import ttost_paired
 
 from slant.stats import degenerate, numerics
+from slant.stats.metric import Kind, Metric
 from slant.stats.numerics import finite
 from slant.stats.rows import untested
 
 SET_KEYS = ["scenario_id", "matched_set_id"]
 N_RESAMPLES = 1999
 MIN_CLUSTERS_FOR_CI = 3
+PAIRED_GAP = Metric(
+    "paired_gap", Kind.GAP, "mean difference within matched sets, group minus reference", 0.0, diff="value"
+)
 EXACT_BELOW = 25  # McNemar is exact (binomial) when there are fewer discordant pairs than this
 EXTRA_KEYS = (
     "n_sets",
@@ -149,7 +153,7 @@ def paired_gap(
     level, ref = str(level), str(ref)
     d = _usable(frame, axis, [level, ref], value)
     means = _per_set(d, [level, ref], value).dropna()
-    row = untested("paired_gap", axis=axis, grp=level, reference=ref, test="paired t over matched sets")
+    row = untested(PAIRED_GAP.name, axis=axis, grp=level, reference=ref, test="paired t over matched sets")
     row |= {
         "p_wilcoxon": None,
         "p_tost": None,
