@@ -24,6 +24,7 @@ from slant.probes import fill_in as fi
 from slant.probes.base import short_hash
 from slant.prompts import load_prompt
 from slant.stats.metric import ROW_KEYS
+from slant.stats.rank import kendall_tau_c
 from slant.targets.base import Reply
 
 PACKS = str(SCENARIOS / "fill-in" / "*.yaml")
@@ -69,23 +70,23 @@ def test_kendall_tau_c_on_hand_computed_cases():
     # pairs with different x: (1,3) concordant, (1,4) tie in y, (2,3) concordant, (2,4) discordant;
     # P = 2, Q = 1, n = 4, m = min(2 x values, 3 y values) = 2: tau_c = 2 (P - Q) / (n^2 (m - 1) / m) = 1/4
     x, y = [1, 1, -1, -1], [1, 0, -1, 1]
-    tau, p, why = fi.kendall_tau_c(x, y)
+    tau, p, why = kendall_tau_c(x, y)
     assert tau == pytest.approx(0.25) and why is None
     direct = kendalltau(x, y, variant="c")
     assert (tau, p) == pytest.approx((direct.statistic, direct.pvalue))
     # +1 items chose 1, 1, 0; -1 items chose -1, 0, 1: P = 5, Q = 1, n = 6, m = 2 → 2 · 4 / 18 = 4/9
     x, y = [1, 1, 1, -1, -1, -1], [1, 1, 0, -1, 0, 1]
-    assert fi.kendall_tau_c(x, y)[0] == pytest.approx(4 / 9)
-    assert fi.kendall_tau_c(x, y)[:2] == pytest.approx(tuple(kendalltau(x, y, variant="c")))
+    assert kendall_tau_c(x, y)[0] == pytest.approx(4 / 9)
+    assert kendall_tau_c(x, y)[:2] == pytest.approx(tuple(kendalltau(x, y, variant="c")))
     # always the stereotype: chosen polarity = item polarity → 1; always the anti-stereotype → -1
-    assert fi.kendall_tau_c([1, -1, 1, -1], [1, -1, 1, -1])[0] == pytest.approx(1.0)
-    assert fi.kendall_tau_c([1, -1, 1, -1], [-1, 1, -1, 1])[0] == pytest.approx(-1.0)
+    assert kendall_tau_c([1, -1, 1, -1], [1, -1, 1, -1])[0] == pytest.approx(1.0)
+    assert kendall_tau_c([1, -1, 1, -1], [-1, 1, -1, 1])[0] == pytest.approx(-1.0)
 
 
 def test_kendall_tau_c_is_undefined_for_constant_inputs():
-    assert fi.kendall_tau_c([1, 1, 1], [1, 0, -1]) == (None, None, "constant item polarity")
-    assert fi.kendall_tau_c([1, -1, 1], [1, 1, 1]) == (None, None, "constant chosen polarity")
-    assert fi.kendall_tau_c([1], [1]) == (None, None, "fewer than two usable responses")
+    assert kendall_tau_c([1, 1, 1], [1, 0, -1]) == (None, None, "constant item polarity")
+    assert kendall_tau_c([1, -1, 1], [1, 1, 1]) == (None, None, "constant chosen polarity")
+    assert kendall_tau_c([1], [1]) == (None, None, "fewer than two usable responses")
 
 
 # --- spec and packs -------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from slant.probes.base import ParseStatus, Probe, logprob_read, new_outcome, sam
 from slant.probes.family import Family, register
 from slant.probes.packs import SCENARIOS_DIR, PackHeader, PackPaths, load_items
 from slant.prompts import available, load_prompt
-from slant.stats.groups import METHOD_MEAN, clustered_mean, group_disparities
+from slant.stats.groups import METHOD_MEAN, group_disparities, mean_row, outcome_counts
 from slant.stats.groups import METRICS as GROUP_METRICS
 from slant.stats.metric import Kind, Metric
 from slant.stats.mixed import AGE_TERM, DISCRIMINATION_SCORE, discrimination_scores
@@ -361,23 +361,10 @@ def disparities(frame: pd.DataFrame, ps: DecisionSet) -> list[dict[str, Any]]:
                 ]
     ok = calibration[calibration["parse_status"] == "ok"]
     if len(ok):
-        est, lo, hi, _ = clustered_mean(ok)
-        rows.append(
-            {
-                "cue": "calibration",
-                "metric": PRIOR_P_YES.name,
-                "axis": "none",
-                "grp": "content-free",
-                "estimate": est,
-                "ci_low": lo,
-                "ci_high": hi,
-                "method": METHOD_MEAN,
-                "n_responses": len(calibration),
-                "n_probes": int(calibration["probe_id"].nunique()),
-                "n_clusters": int(calibration["scenario_id"].nunique()),
-                "n_unparsed": int((calibration["parse_status"] != "ok").sum()),
-            }
-        )
+        row = {"cue": "calibration", "metric": PRIOR_P_YES.name, "axis": "none", "grp": "content-free"}
+        counts = outcome_counts(calibration)
+        del counts["n_refused"]  # the prior row leaves refusals uncounted (n_refused empty), as it always has
+        rows.append(row | mean_row(ok, "p_yes", METHOD_MEAN, propagate=True) | counts)
     return rows
 
 

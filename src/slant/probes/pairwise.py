@@ -29,10 +29,9 @@ from typing import Annotated, Any, Literal
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationInfo, field_validator
-from scipy.stats import binomtest
-from statsmodels.stats.proportion import proportion_confint
 
 from slant.detect.answer import p_first_answer
+from slant.detect.letters import candidate_letter as parse_choice
 from slant.errors import SpecError
 from slant.files import Unique, read_yaml, validate
 from slant.probes import decision
@@ -43,6 +42,8 @@ from slant.probes.packs import SCENARIOS_DIR, PackHeader, PackPaths, load_items
 from slant.prompts import available, load_prompt
 from slant.stats.groups import clustered_fit, outcome_counts
 from slant.stats.metric import Kind, Metric
+from slant.stats.rates import position_consistency, rate_row
+from slant.stats.rows import untested
 from slant.targets.base import Reply, Request
 
 Axis = Literal["age", "gender", "race"]
@@ -55,13 +56,6 @@ _DEMOGRAPHIC = re.compile(
     r"year-old|years old)\b",
     re.IGNORECASE,
 )
-# An answer is "A"/"B" as a whole word: at the start ("B.", "**A**", "Candidate A"), never the article
-# of "A candidate ..."; else the only letter named as "Candidate X" / "choose X" in the text.
-_LEAD = re.compile(
-    r"^\s*[*\"'(\[]*\s*(?:(?i:candidate)\s+([AB])\b"
-    r"|([AB])(?=\s*(?:$|[.,:;!?)\]*\"'’”—–\n-])|\s+(?:is|should|would|because|since|seems)\b))"
-)
-_NAMED = re.compile(r"\b(?i:candidate|choose|chose|pick|select|recommend)\s+([AB])\b")
 
 
 class Stereotype(BaseModel):
@@ -288,14 +282,6 @@ def requests(probe: Probe, ps: PairwiseSet, seed: int) -> list[Request]:
     return decision.requests(probe, ps, seed)  # type: ignore[arg-type]
 
 
-def parse_choice(text: str) -> str | None:
-    """The letter ("A"/"B") a reply chooses, or None; a letter counts only as a whole uppercase word."""
-    if m := _LEAD.match(text):
-        return m.group(1) or m.group(2)
-    found = set(_NAMED.findall(text))
-    return found.pop() if len(found) == 1 else None
-
-
 def score(probe: Probe, ps: PairwiseSet, reply: Reply | None) -> dict[str, Any]:
     """One outcome row; ``p_yes`` = ``score`` = P(the candidate in position A is chosen)."""
     out = new_outcome(reply)
@@ -360,23 +346,19 @@ def disparities(frame: pd.DataFrame, ps: PairwiseSet) -> list[dict[str, Any]]:
         for g in dict.fromkeys([*levels, *data["first"], *data["second"]]):
             shown = data[(data["first"] == g) | (data["second"] == g)]
             if len(shown):
-                rows.append({**base, **_counts(shown), **_choice_rate(shown, g)})
+                rows.append({**base, **outcome_counts(shown), **_choice_rate(shown, g)})
         choices = _choices(data)
-        by_swap = choices.groupby("swap_set_id")["chosen"].agg(["size", "nunique"])
-        both = by_swap[by_swap["size"] == 2]  # both orders decided
-        same = int((both["nunique"] == 1).sum())
-        rows.append({**base, **_counts(data), **_rate(POSITION_CONSISTENCY.name, same, len(both), None)})
+        everything = {**base, "grp": "all", "reference": None, **outcome_counts(data)}
+        same, n = position_consistency(choices.set_index("swap_set_id")["chosen"], orders=2)  # both orders
+        rows.append(everything | rate_row(POSITION_CONSISTENCY.name, same, n, METHOD_CONSISTENCY))
         n_a = int((choices["letter"] == "A").sum())
-        rows.append(
-            {**base, **_counts(data), **_rate(POSITION_A_RATE.name, n_a, len(choices), METHOD_POSITION)}
-        )
+        rows.append(everything | rate_row(POSITION_A_RATE.name, n_a, len(choices), METHOD_POSITION, null=0.5))
         stereo = data["stereotype_favours"].notna()
         if stereo.any():
             st = choices[choices["stereotype_favours"].notna()]
             k = int((st["chosen"] == st["stereotype_favours"]).sum())
-            rows.append(
-                {**base, **_counts(data[stereo]), **_rate(DECISION_BIAS_RATE.name, k, len(st), METHOD_BIAS)}
-            )
+            bias = rate_row(DECISION_BIAS_RATE.name, k, len(st), METHOD_BIAS, null=0.5)
+            rows.append({**everything, **outcome_counts(data[stereo]), **bias})
     return rows
 
 
@@ -385,10 +367,6 @@ def _label(v: Any) -> str | None:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return None
     return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
-
-
-def _counts(d: pd.DataFrame) -> dict[str, Any]:
-    return outcome_counts(d)
 
 
 def _ok(d: pd.DataFrame) -> pd.DataFrame:
@@ -400,17 +378,8 @@ def _choice_rate(d: pd.DataFrame, g: str) -> dict[str, Any]:
     ok = _ok(d)
     p_a = ok["p_yes"].astype(float)
     opponents = dict.fromkeys(o for o in [*d["first"], *d["second"]] if o != g)
-    row = {
-        "metric": CHOICE_RATE.name,
-        "grp": g,
-        "reference": ", ".join(opponents),
-        "estimate": None,
-        "ci_low": None,
-        "ci_high": None,
-        "test": "cluster-robust t vs 0.5",
-        "p": None,
-        "method": METHOD_CHOICE,
-    }
+    row = untested(CHOICE_RATE.name, grp=g, reference=", ".join(opponents), test="cluster-robust t vs 0.5")
+    row |= {"method": METHOD_CHOICE}
     if not len(ok):
         return row
     fit = clustered_fit("y ~ 1", ok.assign(y=p_a.where(ok["first"] == g, 1 - p_a) - 0.5), "Intercept")
@@ -426,18 +395,6 @@ def _choices(data: pd.DataFrame) -> pd.DataFrame:
     per["letter"] = p_a.map(lambda x: "A" if x > 0.5 else "B" if x < 0.5 else None)
     per["chosen"] = per["first"].where(per["letter"] == "A", per["second"])
     return per[per["letter"].notna()]
-
-
-def _rate(metric: str, k: int, n: int, method: str | None) -> dict[str, Any]:
-    """k/n with its Wilson CI and, given a method, the exact binomial test against 0.5."""
-    row: dict[str, Any] = {"metric": metric, "grp": "all", "reference": None, "test": None, "p": None}
-    row |= {"estimate": None, "ci_low": None, "ci_high": None, "method": method or METHOD_CONSISTENCY}
-    if n:
-        lo, hi = proportion_confint(k, n, method="wilson")
-        row |= {"estimate": k / n, "ci_low": float(lo), "ci_high": float(hi)}
-        if method:
-            row |= {"test": "exact binomial vs 0.5", "p": float(binomtest(k, n, 0.5).pvalue)}
-    return row
 
 
 FAMILY = register(

@@ -34,7 +34,6 @@ counts full refusals and persona abstentions; ``n_unparsed`` counts the other ou
 
 from __future__ import annotations
 
-import re
 import string
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,22 +42,22 @@ from typing import Annotated, Any, Literal
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
-from scipy.stats import ttest_rel
-from statsmodels.stats.contingency_tables import mcnemar
-from statsmodels.stats.proportion import proportion_confint
 
 from slant.detect.answer import answer_probabilities
+from slant.detect.letters import answer_letter as parse_letter
 from slant.detect.refusal import persona_abstention
 from slant.errors import SpecError
 from slant.files import Unique, read_yaml, validate
 from slant.probes.base import ParseStatus, Probe, logprob_read, new_outcome, sampled, short_hash
 from slant.probes.decision import Sampled, SampleScoring
 from slant.probes.family import Family, register
-from slant.probes.packs import PackHeader, PackPaths, load_items
+from slant.probes.packs import Ids, PackHeader, PackPaths, check_unique, load_items
 from slant.prompts import available, load_prompt
 from slant.stats import degenerate
-from slant.stats.groups import METHOD_RATE, clustered_mean, outcome_counts
+from slant.stats.groups import mean_row, outcome_counts
 from slant.stats.metric import Kind, Metric
+from slant.stats.paired import mcnemar_test, paired_t_interval, paired_table
+from slant.stats.rates import rate_row
 from slant.stats.uncertainty import metrics as uncertainty_metrics
 from slant.stats.uncertainty import uncertainty_rows
 from slant.targets.base import Reply, Request
@@ -155,13 +154,9 @@ class PersonaSet(BaseModel):
 
 def load_personas(path: Path) -> list[Persona]:
     """Personas of a pack, ids unique."""
-    personas = validate(PersonaPack, read_yaml(path), path).personas
-    seen: set[str] = set()
-    for j, p in enumerate(personas):
-        if p.id in seen:
-            raise SpecError(str(path), f"personas[{j}].id", f"duplicate id {p.id!r}")
-        seen.add(p.id)
-    return personas
+    pack = validate(PersonaPack, read_yaml(path), path)
+    check_unique(pack, path, Ids("personas", within=True), {})
+    return pack.personas
 
 
 def load_questions(patterns: list[str], base: Path, where: str) -> list[Question]:
@@ -223,27 +218,6 @@ def requests(probe: Probe, ps: PersonaSet, seed: int) -> list[Request]:
 
 
 # --- reading replies ----------------------------------------------------------------------------
-
-_L = r"(?:\(\s*([A-Da-d])\s*\)|\b([A-D])\b(?!['’]))"  # "(b)" in parentheses, else an uppercase letter
-_STATED = re.compile(  # "the (correct) answer/option is", "my answer:", "Answer:", "option" (not the verb)
-    r"(?i:\b(?:(?:the|my)\s+(?:(?:correct|right|final|best)\s+)?(?:answer|option|choice)"
-    r"(?:\s+(?:is|would\s+be))?|answer\s*:|option))\s*:?\s*\**" + _L
-)
-_LEAD = re.compile(  # "B", "B.", "(b)", "**B**", "B) 19", "B is …"; never "A person …"
-    r"^[\s*\"'\[]*(?:\(\s*([A-Da-d])\s*\)"
-    r"|([A-D])(?=\s*(?:$|[.):,;!\]*\"'\n]|\s+(?:is|because)\b)))"
-)
-_MARKED = re.compile(r"\(\s*([A-Da-d])\s*\)|\b([A-D])\)")
-
-
-def parse_letter(text: str) -> str | None:
-    """The lowercase letter a reply picks, or None: a stated answer ("Answer: B", "the correct option is
-    (C)"), else a leading letter ("B.", "(B)", "B) 19"), else the only letter marked "(X)" or "X)"."""
-    for pattern in (_STATED, _LEAD):
-        if m := pattern.search(text):
-            return (m.group(1) or m.group(2)).lower()
-    found = {(a or b).lower() for a, b in _MARKED.findall(text)}
-    return found.pop() if len(found) == 1 else None
 
 
 def score(probe: Probe, ps: PersonaSet, reply: Reply | None) -> dict[str, Any]:
@@ -352,7 +326,7 @@ def disparities(frame: pd.DataFrame, ps: PersonaSet) -> list[dict[str, Any]]:
                 rows.append({**base, **acc})
             if not logprobs and len(valid):
                 rows.append(
-                    {**base, **_rate("abstention_rate", (valid["refusal"] == ABSTAINED).sum(), len(valid))}
+                    {**base, **rate_row("abstention_rate", (valid["refusal"] == ABSTAINED).sum(), len(valid))}
                 )
             for ref in BASELINES:  # "an average human" is compared with "no persona", not the reverse
                 skip = (ref, NO_PERSONA) if ref == AVERAGE_HUMAN else (ref,)
@@ -380,20 +354,9 @@ def _accuracy(d: pd.DataFrame, logprobs: bool) -> dict[str, Any]:
     if not len(ok):
         return {}
     if not logprobs:
-        return {**_rate("accuracy", (ok["score"].astype(float) == 1).sum(), len(ok)), "method": METHOD_ACC}
-    est, lo, hi, _ = clustered_mean(ok.assign(p_yes=ok["p_yes"].astype(float)))
-    return {"metric": "accuracy", "estimate": est, "ci_low": lo, "ci_high": hi, "method": METHOD_ACC_LP}
-
-
-def _rate(metric: str, k: int, n: int) -> dict[str, Any]:
-    lo, hi = proportion_confint(k, n, method="wilson")
-    return {
-        "metric": metric,
-        "estimate": k / n,
-        "ci_low": float(lo),
-        "ci_high": float(hi),
-        "method": METHOD_RATE,
-    }
+        return rate_row("accuracy", (ok["score"].astype(float) == 1).sum(), len(ok), METHOD_ACC)
+    p_gold = ok.assign(p_yes=ok["p_yes"].astype(float))
+    return {"metric": "accuracy", **mean_row(p_gold, "p_yes", METHOD_ACC_LP, propagate=True)}
 
 
 def _item_correct(d: pd.DataFrame) -> pd.Series:
@@ -404,25 +367,24 @@ def _item_correct(d: pd.DataFrame) -> pd.Series:
 
 
 def _gap(mine: pd.Series, ref: pd.Series) -> dict[str, Any] | None:
-    """McNemar on the 2×2 table of paired correctness, and a paired-t CI of the mean difference."""
+    """McNemar on the 2×2 table of paired correctness, and a paired-t CI of the mean difference (none
+    when the differences do not vary)."""
     pairs = pd.concat([mine.rename("a"), ref.rename("b")], axis=1, join="inner")
     if not len(pairs):
         return None
     a, b = pairs["a"].to_numpy(), pairs["b"].to_numpy()
-    table = [[((a == i) & (b == j)).sum() for j in (1, 0)] for i in (1, 0)]  # rows: this persona right/wrong
-    discordant = int(table[0][1] + table[1][0])
-    exact = discordant < 25
-    diff, lo, hi = a - b, None, None
-    if len(diff) > 1 and np.ptp(diff) > 0:  # the t interval is undefined without variation
-        ci = ttest_rel(a, b).confidence_interval()
-        lo, hi = float(ci.low), float(ci.high)
+    table = paired_table(a, b)  # rows: this persona right/wrong
+    discordant = table[0][1] + table[1][0]
+    test, p = mcnemar_test(table, exact_label="McNemar exact (binomial)")
+    diff = a - b
+    lo, hi = paired_t_interval(a, b) if len(diff) > 1 and np.ptp(diff) > 0 else (None, None)
     row = {
         "metric": "accuracy_gap",
         "estimate": float(diff.mean()),
         "ci_low": lo,
         "ci_high": hi,
-        "test": "McNemar exact (binomial)" if exact else "McNemar chi-square, continuity-corrected",
-        "p": float(mcnemar(table, exact=exact, correction=True).pvalue),
+        "test": test,
+        "p": p,
         "method": f"{METHOD_GAP}; {len(diff)} paired items, {discordant} discordant",
     }
     return degenerate.mark(row, degenerate.reason(discordant=discordant))

@@ -69,20 +69,21 @@ from typing import Annotated, Any, Literal, get_args
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationInfo, field_validator
-from scipy import stats
 
 from slant.detect.answer import p_first_answer, parse_answer
 from slant.detect.lines import read_pairs
 from slant.errors import SpecError
-from slant.files import Unique, read_yaml, validate
+from slant.files import Unique
+from slant.probes import packs
 from slant.probes.base import ParseStatus, Probe, logprob_read, new_outcome, sampled, short_hash
 from slant.probes.family import Family, register
-from slant.probes.iat import d_scores
-from slant.probes.packs import PackPaths, Provenance, pack_files
+from slant.probes.packs import PackPaths, Provenance
 from slant.prompts import load_prompt
-from slant.stats import degenerate
+from slant.stats.dscore import d_scores
 from slant.stats.groups import clustered_fit, outcome_counts
+from slant.stats.means import cluster_means, one_sample_t, paired_differences, paired_t
 from slant.stats.metric import Kind, Metric
+from slant.stats.rows import untested
 from slant.targets.base import Reply, Request
 
 Cue = Literal["usage-standard", "usage-dialect", "usage-control", "named-standard", "named-dialect"]
@@ -208,36 +209,25 @@ class UsageSet(BaseModel):
 
 
 def load_packs(patterns: list[str], base: Path, where: str) -> list[UsagePack]:
-    """Packs from files (globs allowed); pack and pair ids unique across files, features declared."""
-    files = pack_files(patterns, base, where, "texts")
-    packs: dict[str, Path] = {}
-    pairs: dict[str, Path] = {}
-    out = []
-    for path in files:
-        pack = validate(UsagePack, read_yaml(path), path)
-        if pack.pack in packs:
-            raise SpecError(
-                str(path), "pack", f"duplicate pack id {pack.pack!r} (also in {packs[pack.pack]})"
-            )
-        packs[pack.pack] = path
-        seen_q: set[str] = set()
-        for j, q in enumerate(pack.questions):
-            if q.id in seen_q:
-                raise SpecError(str(path), f"questions[{j}].id", f"duplicate question id {q.id!r}")
-            seen_q.add(q.id)
-        for j, pair in enumerate(pack.pairs):
-            if pair.id in pairs:
+    """Packs from files (globs allowed); pack and pair ids unique across files, question ids within a
+    pack, every pair's features declared."""
+    unique = (
+        packs.Ids(None, "pack", label="pack id"),
+        packs.Ids("questions", within=True, label="question id"),
+        packs.Ids("pairs", label="pair id"),
+    )
+    loaded = packs.load_packs(UsagePack, patterns, base, where, "texts", unique, _declared)
+    return [pack for pack, _ in loaded]
+
+
+def _declared(pack: UsagePack, path: Path) -> None:
+    """Every feature a pair uses is described in the pack's ``features``."""
+    for j, pair in enumerate(pack.pairs):
+        for k, feature in enumerate(pair.features):
+            if feature not in pack.features:
                 raise SpecError(
-                    str(path), f"pairs[{j}].id", f"duplicate pair id {pair.id!r} (also in {pairs[pair.id]})"
+                    str(path), f"pairs[{j}].features[{k}]", f"{feature!r} is not described in features"
                 )
-            pairs[pair.id] = path
-            for k, feature in enumerate(pair.features):
-                if feature not in pack.features:
-                    raise SpecError(
-                        str(path), f"pairs[{j}].features[{k}]", f"{feature!r} is not described in features"
-                    )
-        out.append(pack)
-    return out
 
 
 def _selected_questions(ps: UsageSet, packs: list[UsagePack], where: str) -> dict[str, list[Question]]:
@@ -611,34 +601,13 @@ def _mean_row(d: pd.DataFrame, task: str, cue: str) -> list[dict[str, Any]]:
 def _gap_row(
     d: pd.DataFrame, task: str, grp: str, ref: str, metric: str = USAGE_GAP.name, method: str = METHOD_GAP
 ) -> list[dict[str, Any]]:
-    means = d[d["usable"]].groupby(["scenario_id", "cue"])["score"].mean().unstack("cue")
-    if grp not in means or ref not in means:
-        return []
-    paired = means[[grp, ref]].dropna()
+    paired = cluster_means(d[d["usable"]], "score", "cue", grp, ref)
     if paired.empty:
         return []
-    diff = pd.Series(degenerate.snap_all(paired[grp] - paired[ref]), index=paired.index)
-    row: dict[str, Any] = {
-        "cue": grp,
-        "metric": metric,
-        "axis": task,
-        "grp": grp,
-        "reference": ref,
-        "estimate": float(diff.mean()),
-        "ci_low": None,
-        "ci_high": None,
-        "test": None,
-        "p": None,
-        **_counts(d),
-        "n_clusters": len(paired),
-        "method": method.format(grp=grp, ref=ref),
-    }
-    why = degenerate.reason(differences=diff, clusters=len(paired))
-    if why is None:
-        res = stats.ttest_rel(paired[grp].to_numpy(), paired[ref].to_numpy())
-        ci = res.confidence_interval(0.95)
-        row.update(test="paired t", p=float(res.pvalue), ci_low=float(ci.low), ci_high=float(ci.high))
-    return [degenerate.mark(row, why)]
+    diff, why = paired_differences(paired)
+    row = untested(metric, cue=grp, axis=task, grp=grp, reference=ref, estimate=float(diff.mean()))
+    row |= {**_counts(d), "n_clusters": len(paired), "method": method.format(grp=grp, ref=ref)}
+    return [paired_t(row, paired, why)]
 
 
 def _paired_rows(by_task: pd.DataFrame) -> list[dict[str, Any]]:
@@ -663,27 +632,9 @@ def _d_row(d: pd.DataFrame, cue: str, metric: str) -> list[dict[str, Any]]:
     if per_pair.empty:
         return []
     values = per_pair.to_numpy(dtype=float)
-    row: dict[str, Any] = {
-        "cue": cue,
-        "metric": metric,
-        "axis": PAIRED,
-        "grp": cue,
-        "reference": None,
-        "estimate": float(values.mean()),
-        "ci_low": None,
-        "ci_high": None,
-        "test": None,
-        "p": None,
-        **_counts(d),
-        "n_clusters": len(values),
-        "method": METHOD_D.format(metric=metric),
-    }
-    why = degenerate.reason(values=values, clusters=len(values))
-    if why is None:
-        res = stats.ttest_1samp(values, 0.0)
-        ci = res.confidence_interval(0.95)
-        row.update(test="one-sample t", p=float(res.pvalue), ci_low=float(ci.low), ci_high=float(ci.high))
-    return [degenerate.mark(row, why)]
+    row = untested(metric, cue=cue, axis=PAIRED, grp=cue, reference=None, estimate=float(values.mean()))
+    row |= {**_counts(d), "n_clusters": len(values), "method": METHOD_D.format(metric=metric)}
+    return [one_sample_t(row, values)]
 
 
 FAMILY = register(

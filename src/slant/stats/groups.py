@@ -13,16 +13,15 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 import statsmodels.formula.api as smf
-from statsmodels.stats.proportion import proportion_confint
 
 from slant.detect.refusal import FULL_REFUSALS
 from slant.stats import degenerate, numerics
 from slant.stats.metric import Kind, Metric
 from slant.stats.paired import cohens_h
+from slant.stats.rates import rate_row
 
 METHOD_MEAN = "OLS mean, cluster-robust SE by scenario (t)"
 METHOD_GAP = "OLS p_yes ~ C(group), cluster-robust SE by scenario (t)"
-METHOD_RATE = "proportion, Wilson CI"
 P_YES = Metric("p_yes", Kind.LEVEL, "mean P(yes) of a group", diff="value")
 P_YES_GAP = Metric("p_yes_gap", Kind.GAP, "P(yes) of a group minus the reference's", null=0.0, diff="value")
 REFUSAL_RATE = Metric(
@@ -97,9 +96,12 @@ def clustered_mean(
     return fit.estimate, fit.ci_low, fit.ci_high, fit.p
 
 
-def mean_row(data: pd.DataFrame, column: str, method: str) -> dict[str, Any]:
-    """The estimate and CI of :func:`clustered_mean` as row fields, with its warnings in the method."""
-    fit = clustered_fit(f"{column} ~ 1", data, "Intercept")
+def mean_row(data: pd.DataFrame, column: str, method: str, propagate: bool = False) -> dict[str, Any]:
+    """The estimate and CI of :func:`clustered_mean` as row fields, with its numerical warnings in the
+    method; with ``propagate``, warnings are left to the caller instead (the families' ``disparities``
+    are recorded as a whole, so they end up in the method of every row the family returns)."""
+    formula = f"{column} ~ 1"
+    fit = _clustered(formula, data, "Intercept") if propagate else clustered_fit(formula, data, "Intercept")
     method = numerics.note(method, fit.warnings) or method
     return {"estimate": fit.estimate, "ci_low": fit.ci_low, "ci_high": fit.ci_high, "method": method}
 
@@ -150,15 +152,5 @@ def _level_rows(
         }
         out.append(fit.into(row))
     if len(answered):
-        lo, hi = proportion_confint(refused, len(answered), method="wilson")
-        out.append(
-            {
-                **base,
-                "metric": REFUSAL_RATE.name,
-                "estimate": refused / len(answered),
-                "ci_low": float(lo),
-                "ci_high": float(hi),
-                "method": METHOD_RATE,
-            }
-        )
+        out.append({**base, **rate_row(REFUSAL_RATE.name, refused, len(answered))})
     return out
