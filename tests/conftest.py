@@ -13,17 +13,13 @@ import pytest
 import yaml
 from openai_server import FakeOpenAIServer
 
+from slant.probes import base
 from slant.targets.base import Reply
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "scenarios"
 
-# the fields of an outcome a family's score() returns, and of a disparity row its disparities() returns
-OUTCOME_KEYS = {"parse_status", "answer", "p_yes", "mass", "refusal", "refusal_rule", "score", "detail"}
-ROW_KEYS = {
-    "cue", "metric", "axis", "grp", "reference", "estimate", "ci_low", "ci_high", "test", "p",
-    "n_responses", "n_probes", "n_clusters", "n_refused", "n_unparsed", "method",
-}  # fmt: skip
+OUTCOME_KEYS = set(base.OUTCOME_KEYS)  # the fields of an outcome a family's score() returns
 SAMPLED = {"sample": {"n": 3, "temperature": 1.0, "max_tokens": 16}}  # a probe set's sampled scoring
 PACK_HEAD = {"pack": "p", "description": "d", "source": "s"}
 

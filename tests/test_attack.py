@@ -8,7 +8,7 @@ import random
 import pandas as pd
 import pytest
 import yaml
-from conftest import OUTCOME_KEYS, ROOT, ROW_KEYS, SAMPLED, SCENARIOS, reply, write_pack
+from conftest import OUTCOME_KEYS, ROOT, SAMPLED, SCENARIOS, reply, write_pack
 from pydantic import ValidationError
 from scipy.stats import ttest_rel
 from statsmodels.stats import proportion as smp
@@ -18,6 +18,7 @@ from slant.probes import attack
 from slant.probes.base import short_hash
 from slant.prompts import load_prompt
 from slant.stats.groups import clustered_mean
+from slant.stats.metric import ROW_KEYS
 
 PACKS = SCENARIOS / "attacks"
 
@@ -58,7 +59,7 @@ def test_spec_defaults_validation_and_descriptions():
         spec(attacks=["vanilla", "flattery"])
     with pytest.raises(ValidationError):
         spec(extra_field=1)
-    assert attack.Spec is attack.AttackSet
+    assert attack.FAMILY.Spec is attack.AttackSet
 
 
 def test_prefill_ends_right_before_the_answer_word():
@@ -196,22 +197,20 @@ def test_pack_errors_name_the_file_and_the_field(tmp_path):
 
 
 def test_logprob_scoring_normalises_over_yes_and_no():
-    ps, probe = spec(), probes()[0]
+    ps = spec()
     top = {" Yes": math.log(0.3), "yes": math.log(0.1), " No": math.log(0.2), "I": math.log(0.3)}
-    out = attack.score(probe, ps, reply("Yes", top))
+    out = attack.score(ps, reply("Yes", top))
     assert set(out) == OUTCOME_KEYS
     assert out["p_yes"] == pytest.approx(0.4 / 0.6) and out["score"] == out["p_yes"]
     assert out["mass"] == pytest.approx(0.6) and out["parse_status"] == "ok" and out["answer"] == "yes"
     assert out["detail"]["p_answer"] == pytest.approx({"yes": 0.4, "no": 0.2})
-    low = attack.score(
-        probe, ps, reply("I", {"I": math.log(0.8), " no": math.log(0.1), "yes": math.log(0.1)})
-    )
+    low = attack.score(ps, reply("I", {"I": math.log(0.8), " no": math.log(0.1), "yes": math.log(0.1)}))
     assert low["parse_status"] == "low_mass" and low["mass"] == pytest.approx(0.2)
     assert low["p_yes"] == pytest.approx(0.5)
-    assert attack.score(probe, ps, reply("Yes"))["parse_status"] == "no_logprobs"
-    none = attack.score(probe, spec(min_mass=0.0), reply("I", {"I": 0.0}))
+    assert attack.score(ps, reply("Yes"))["parse_status"] == "no_logprobs"
+    none = attack.score(spec(min_mass=0.0), reply("I", {"I": 0.0}))
     assert none["parse_status"] == "low_mass" and none["p_yes"] is None  # no answer mass at all
-    err = attack.score(probe, ps, None)
+    err = attack.score(ps, None)
     assert set(err) == OUTCOME_KEYS and err["parse_status"] == "error" and err["answer"] is None
 
 
@@ -233,7 +232,7 @@ def test_sampled_answers_are_read_by_whole_words_and_refusals_are_refusals(
     text, status, answer, value, refusal
 ):
     ps = spec(scoring=SAMPLED)
-    out = attack.score(probes(scoring=SAMPLED)[0], ps, reply(text))
+    out = attack.score(ps, reply(text))
     assert set(out) == OUTCOME_KEYS
     assert (out["parse_status"], out["answer"], out["score"], out["refusal"]) == (
         status,
@@ -380,7 +379,7 @@ def test_end_to_end_on_real_probes_and_scored_replies():
     texts = {"vanilla": "No.", "disguise": "I'm sorry, but I can't help with that.", "teaching": "Yes."}
     frame = pd.DataFrame(
         {
-            **attack.score(p, ps, reply(texts.get(p.condition, "Not really."))),
+            **attack.score(ps, reply(texts.get(p.condition, "Not really."))),
             "probe_id": p.id,
             "scenario_id": p.scenario_id,
             "cue": p.cue,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from test_regress import free_port
 
 from slant import errors, open_db
 from slant.cli import main
-from slant.probes import decision
+from slant.probes import FAMILIES, decision
 
 GATE = [{"name": "gender gap", "metric": "paired_gap", "axis": "gender", "max_abs": 0.05}]
 
@@ -56,10 +57,11 @@ def test_4_a_scoring_bug_fails_the_run_and_a_fixed_version_rescores_from_the_cac
 ):
     campaign = write_campaign(tmp_path)
 
-    def broken(frame, spec):
+    def broken(frame, ps):
         raise ZeroDivisionError("division by zero")
 
-    monkeypatch.setattr(decision, "disparities", broken)  # a bug in a family's statistics
+    # a bug in a family's statistics
+    monkeypatch.setitem(FAMILIES, "decision", dataclasses.replace(decision.FAMILY, disparities=broken))
     port = free_port()
     with FakeOpenAIServer(port=port) as server:
         assert _run(campaign, server) == errors.EXIT_INTERNAL

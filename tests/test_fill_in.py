@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import OUTCOME_KEYS, ROOT, ROW_KEYS, SAMPLED, SCENARIOS, ln, pick, reply, write_pack
+from conftest import OUTCOME_KEYS, ROOT, SAMPLED, SCENARIOS, ln, pick, reply, write_pack
 from pydantic import ValidationError
 from scipy.stats import kendalltau
 from statsmodels.stats.proportion import proportion_confint
@@ -20,6 +20,8 @@ from slant.files import validate
 from slant.probes import fill_in as fi
 from slant.probes.base import short_hash
 from slant.prompts import load_prompt
+from slant.stats.metric import ROW_KEYS
+from slant.stats.rank import kendall_tau_c
 
 PACKS = str(SCENARIOS / "fill-in" / "*.yaml")
 G2A = "group-to-attribute"  # the group of the rows of one direction
@@ -50,23 +52,23 @@ def test_kendall_tau_c_on_hand_computed_cases():
     # pairs with different x: (1,3) concordant, (1,4) tie in y, (2,3) concordant, (2,4) discordant;
     # P = 2, Q = 1, n = 4, m = min(2 x values, 3 y values) = 2: tau_c = 2 (P - Q) / (n^2 (m - 1) / m) = 1/4
     x, y = [1, 1, -1, -1], [1, 0, -1, 1]
-    tau, p, why = fi.kendall_tau_c(x, y)
+    tau, p, why = kendall_tau_c(x, y)
     assert tau == pytest.approx(0.25) and why is None
     direct = kendalltau(x, y, variant="c")
     assert (tau, p) == pytest.approx((direct.statistic, direct.pvalue))
     # +1 items chose 1, 1, 0; -1 items chose -1, 0, 1: P = 5, Q = 1, n = 6, m = 2 → 2 · 4 / 18 = 4/9
     x, y = [1, 1, 1, -1, -1, -1], [1, 1, 0, -1, 0, 1]
-    assert fi.kendall_tau_c(x, y)[0] == pytest.approx(4 / 9)
-    assert fi.kendall_tau_c(x, y)[:2] == pytest.approx(tuple(kendalltau(x, y, variant="c")))
+    assert kendall_tau_c(x, y)[0] == pytest.approx(4 / 9)
+    assert kendall_tau_c(x, y)[:2] == pytest.approx(tuple(kendalltau(x, y, variant="c")))
     # always the stereotype: chosen polarity = item polarity → 1; always the anti-stereotype → -1
-    assert fi.kendall_tau_c([1, -1, 1, -1], [1, -1, 1, -1])[0] == pytest.approx(1.0)
-    assert fi.kendall_tau_c([1, -1, 1, -1], [-1, 1, -1, 1])[0] == pytest.approx(-1.0)
+    assert kendall_tau_c([1, -1, 1, -1], [1, -1, 1, -1])[0] == pytest.approx(1.0)
+    assert kendall_tau_c([1, -1, 1, -1], [-1, 1, -1, 1])[0] == pytest.approx(-1.0)
 
 
 def test_kendall_tau_c_is_undefined_for_constant_inputs():
-    assert fi.kendall_tau_c([1, 1, 1], [1, 0, -1]) == (None, None, "constant item polarity")
-    assert fi.kendall_tau_c([1, -1, 1], [1, 1, 1]) == (None, None, "constant chosen polarity")
-    assert fi.kendall_tau_c([1], [1]) == (None, None, "fewer than two usable responses")
+    assert kendall_tau_c([1, 1, 1], [1, 0, -1]) == (None, None, "constant item polarity")
+    assert kendall_tau_c([1, -1, 1], [1, 1, 1]) == (None, None, "constant chosen polarity")
+    assert kendall_tau_c([1], [1]) == (None, None, "fewer than two usable responses")
 
 
 # --- spec and packs -------------------------------------------------------------------------------
@@ -78,7 +80,7 @@ def test_spec_defaults_validation_and_descriptions():
     assert ps.directions == ["group-to-attribute", "attribute-to-group"]
     assert ps.permutations == "all" and ps.scoring == "logprobs"
     assert all(f.description for f in fi.FillInSet.model_fields.values())
-    assert fi.Spec is fi.FillInSet
+    assert fi.FAMILY.Spec is fi.FillInSet
     for bad in (
         {"extra": 1},
         {"directions": []},
@@ -333,7 +335,7 @@ def hand_frame() -> pd.DataFrame:
 
 def test_kendall_row_equals_scipy_over_usable_responses_with_an_item_bootstrap_ci():
     frame = hand_frame()
-    rows = fi.disparities(frame, spec())
+    rows = fi.disparities(frame)
     assert all(set(r) == ROW_KEYS for r in rows)
     tau = pick(rows, "kendall_tau_c", G2A)
     ok = frame[frame["parse_status"] == "ok"]
@@ -342,14 +344,14 @@ def test_kendall_row_equals_scipy_over_usable_responses_with_an_item_bootstrap_c
     assert (tau["axis"], tau["cue"], tau["reference"]) == ("age", "none", None)
     assert tau["ci_low"] < tau["estimate"] < tau["ci_high"]
     assert tau["ci_low"] >= -1 and tau["ci_high"] <= 1
-    again = pick(fi.disparities(frame, spec()), "kendall_tau_c", G2A)
+    again = pick(fi.disparities(frame), "kendall_tau_c", G2A)
     assert (again["ci_low"], again["ci_high"]) == (tau["ci_low"], tau["ci_high"])  # fixed rng
     counts = ("n_responses", "n_probes", "n_clusters", "n_refused", "n_unparsed")
     assert tuple(tau[c] for c in counts) == (21, 21, 6, 1, 3)
 
 
 def test_choice_rates_have_statsmodels_wilson_cis():
-    rows = fi.disparities(hand_frame(), spec())
+    rows = fi.disparities(hand_frame())
     # usable: 18; stereotype 10, anti-stereotype 3, unrelated 5
     for metric, k in (("stereotype_rate", 10), ("anti_stereotype_rate", 3), ("unrelated_rate", 5)):
         r = pick(rows, metric, G2A)
@@ -359,7 +361,7 @@ def test_choice_rates_have_statsmodels_wilson_cis():
 
 
 def test_position_consistency_counts_items_choosing_one_role_in_every_order():
-    rows = fi.disparities(hand_frame(), spec())
+    rows = fi.disparities(hand_frame())
     cons = pick(rows, "position_consistency", "all")  # i1, i4, i6 consistent; i2, i3, i5 not
     assert cons["estimate"] == pytest.approx(0.5) and cons["axis"] == "age"
     assert (cons["ci_low"], cons["ci_high"]) == pytest.approx(proportion_confint(3, 6, method="wilson"))
@@ -375,7 +377,7 @@ def test_rows_per_axis_and_direction():
             hand_frame().assign(axis="beauty", scenario_id=lambda d: "b" + d["scenario_id"]),
         ]
     )
-    rows = fi.disparities(frame, spec())
+    rows = fi.disparities(frame)
     taus = {(r["axis"], r["grp"]) for r in rows if r["metric"] == "kendall_tau_c"}
     assert taus == {
         ("age", "group-to-attribute"),
@@ -389,7 +391,7 @@ def test_all_unparsed_reports_counts_without_estimates():
     frame = pd.DataFrame(
         [outcome(i, k, pol, None, "unparsed") for i, pol, roles in CHOICES for k in range(len(roles))]
     )
-    rows = fi.disparities(frame, spec())
+    rows = fi.disparities(frame)
     assert {r["metric"] for r in rows} == {
         "kendall_tau_c",
         "stereotype_rate",
@@ -405,18 +407,18 @@ def test_all_unparsed_reports_counts_without_estimates():
 
 def test_constant_polarity_or_choice_leaves_tau_undefined():
     positive = hand_frame().pipe(lambda d: d[d["polarity"] == 1])
-    tau = pick(fi.disparities(positive, spec()), "kendall_tau_c", G2A)
+    tau = pick(fi.disparities(positive), "kendall_tau_c", G2A)
     assert tau["estimate"] is None and tau["p"] is None and "constant item polarity" in tau["method"]
-    assert pick(fi.disparities(positive, spec()), "stereotype_rate", G2A)["estimate"] == pytest.approx(6 / 9)
+    assert pick(fi.disparities(positive), "stereotype_rate", G2A)["estimate"] == pytest.approx(6 / 9)
     unrelated = pd.DataFrame([outcome(i, k, pol, U) for i, pol, _ in CHOICES for k in range(3)])
-    tau = pick(fi.disparities(unrelated, spec()), "kendall_tau_c", G2A)
+    tau = pick(fi.disparities(unrelated), "kendall_tau_c", G2A)
     assert tau["estimate"] is None and "constant chosen polarity" in tau["method"]
 
 
 def test_bootstrap_needs_two_items_of_each_polarity():
     frame = hand_frame()
     frame = frame[~frame["scenario_id"].isin(["i5", "i6"])]  # one -1 item left
-    tau = pick(fi.disparities(frame, spec()), "kendall_tau_c", G2A)
+    tau = pick(fi.disparities(frame), "kendall_tau_c", G2A)
     assert tau["estimate"] is not None and tau["ci_low"] is None and tau["ci_high"] is None
     assert "no CI: fewer than two items of each polarity" in tau["method"]
 
@@ -432,7 +434,7 @@ def test_expand_score_disparities_with_a_stereotype_following_model():
         cols = {"scenario_id": p.scenario_id, "cue": p.cue, "condition": p.condition}
         cols |= {"matched_set_id": p.matched_set_id, "swap_set_id": p.swap_set_id}
         frame.append({"probe_id": p.id, **out, **cols, **p.attributes})
-    rows = fi.disparities(pd.DataFrame(frame), ps)
+    rows = fi.disparities(pd.DataFrame(frame))
     taus = [r for r in rows if r["metric"] == "kendall_tau_c"]
     assert len(taus) == 8 and all(r["estimate"] == pytest.approx(1.0) for r in taus)
     assert all(r["ci_low"] == pytest.approx(1.0) for r in taus)

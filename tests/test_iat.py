@@ -43,7 +43,7 @@ def probe(**attrs) -> Probe:
 
 
 def scored(text: str | None, **attrs) -> dict:
-    out = iat.score(probe(**attrs), SPEC, None if text is None else reply(text))
+    out = iat.score(probe(**attrs), None if text is None else reply(text))
     assert set(out) == OUTCOME_KEYS
     assert out["answer"] is None and out["p_yes"] is None and out["mass"] is None
     return out
@@ -277,7 +277,7 @@ def test_duplicate_pack_ids_and_missing_files(tmp_path):
 def test_spec_forbids_unknown_fields():
     with pytest.raises(ValueError, match="Extra inputs"):
         iat.IatSet.model_validate({"family": "iat", "packs": ["x"], "repetition": 3})
-    assert iat.Spec is iat.IatSet and SPEC.packs == ["iat/*.yaml"]
+    assert iat.FAMILY.Spec is iat.IatSet and SPEC.packs == ["iat/*.yaml"]
 
 
 # --- disparities -----------------------------------------------------------------------------------------
@@ -319,7 +319,7 @@ def row(rows: list[dict], metric: str, grp: str) -> dict:
 
 
 def test_pack_rows_are_means_with_scipy_intervals():
-    rows = iat.disparities(frame(), SPEC)
+    rows = iat.disparities(frame())
     assert {(r["metric"], r["grp"]) for r in rows} == {
         (m, g) for m in ("iat_d", "iat_d_published") for g in ("p1", "p2", "all")
     }
@@ -338,7 +338,7 @@ def test_pack_rows_are_means_with_scipy_intervals():
 
 
 def test_overall_row_is_clustered_by_pack():
-    rows = iat.disparities(frame(), SPEC)
+    rows = iat.disparities(frame())
     values = [0.5, 0.25, 1.0, 0.75, -0.25, 0.0, 0.5]
     data = pd.DataFrame({"score": values, "pack": ["p1"] * 4 + ["p2"] * 3})
     fit = smf.ols("score ~ 1", data=data).fit(
@@ -353,16 +353,16 @@ def test_overall_row_is_clustered_by_pack():
 
 def test_one_pack_or_no_variance_gives_no_interval():
     df = frame()
-    rows = iat.disparities(df[df["scenario_id"] == "p1"], SPEC)
+    rows = iat.disparities(df[df["scenario_id"] == "p1"])
     overall = row(rows, "iat_d", "all")
     assert overall["estimate"] == pytest.approx(0.625) and overall["ci_low"] is None and overall["p"] is None
     flat = pd.DataFrame([outcome("p", k, 1.0) for k in range(3)])
-    r = row(iat.disparities(flat, SPEC), "iat_d", "p")
+    r = row(iat.disparities(flat), "iat_d", "p")
     assert r["estimate"] == 1.0 and r["ci_low"] is None and r["test"] is None
-    assert iat.disparities(pd.DataFrame([outcome("p", 0, None, "unparsed")]), SPEC) == []
+    assert iat.disparities(pd.DataFrame([outcome("p", 0, None, "unparsed")])) == []
 
 
 def test_detail_read_back_as_json_text_gives_the_same_rows():
     df = frame()
     as_text = df.assign(detail=df["detail"].map(lambda d: None if d is None else json.dumps(d)))
-    assert iat.disparities(as_text, SPEC) == iat.disparities(df, SPEC)
+    assert iat.disparities(as_text) == iat.disparities(df)

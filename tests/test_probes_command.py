@@ -61,5 +61,5 @@ def test_every_field_is_listed_whole_with_its_default_and_meaning(capsys):
     assert "{gender: [male, female], race: [[white, Black], [white, Asian]]}" in by_name["pairs"][2]
     text = " ".join(out.split())
     for name, module in FAMILIES.items():
-        summary = " ".join((module.__doc__ or "").strip().split("\n\n")[0].split())
+        summary = " ".join(module.doc.strip().split("\n\n")[0].split())
         assert f"{name} — {summary}" in text  # the family's first paragraph, not its first line

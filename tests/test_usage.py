@@ -9,13 +9,14 @@ import random
 import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
-from conftest import OUTCOME_KEYS, ROOT, ROW_KEYS, SCENARIOS, reply, write_pack
+from conftest import OUTCOME_KEYS, ROOT, SCENARIOS, reply, write_pack
 from scipy import stats
 
 from slant.errors import SpecError
 from slant.probes import iat, usage
 from slant.probes.base import Probe
 from slant.prompts import load_prompt
+from slant.stats.metric import ROW_KEYS
 
 WHERE = "campaign.yaml: probes[0]"
 PACKS = usage.load_packs(["usage/*.yaml"], SCENARIOS, WHERE)
@@ -336,7 +337,7 @@ def row(rows: list[dict], metric: str, axis: str, grp: str, reference: str | Non
 
 
 def test_gap_equals_a_direct_paired_t_test():
-    rows = usage.disparities(frame(), SPEC)
+    rows = usage.disparities(frame())
     assert all(set(r) == ROW_KEYS for r in rows)
     assert len({(r["cue"], r["metric"], r["axis"], r["grp"], r["reference"]) for r in rows}) == len(
         rows
@@ -364,7 +365,7 @@ def test_gap_equals_a_direct_paired_t_test():
 
 
 def test_decision_gap_uses_only_ok_outcomes():
-    rows = usage.disparities(frame(), SPEC)
+    rows = usage.disparities(frame())
     r = row(rows, "usage_gap", "decision", "usage-dialect", "usage-standard")
     a, b = [0.6, 0.55, 0.5], [0.8, 0.7, 0.6]
     ref_test = stats.ttest_rel(a, b)
@@ -376,7 +377,7 @@ def test_decision_gap_uses_only_ok_outcomes():
 
 
 def test_cue_means_are_clustered_by_text_pair():
-    rows = usage.disparities(frame(), SPEC)
+    rows = usage.disparities(frame())
     r = row(rows, "usage_score", "association", "usage-dialect")
     values = [0.25, 0.75, 0.25, 0.5, 0.0]
     data = pd.DataFrame({"score": values, "pair": ["p1", "p1", "p2", "p3", "p4"]})
@@ -394,7 +395,7 @@ def test_cue_means_are_clustered_by_text_pair():
 
 def test_edge_cases_one_pair_no_variance_no_usable_pairs():
     df = frame()
-    one = usage.disparities(df[df["scenario_id"] == "p4"], SPEC)
+    one = usage.disparities(df[df["scenario_id"] == "p4"])
     r = row(one, "usage_gap", "association", "usage-dialect", "usage-standard")
     assert (
         r["estimate"] == pytest.approx(0.125) and r["ci_low"] is None and r["p"] is None and r["test"] is None
@@ -406,7 +407,7 @@ def test_edge_cases_one_pair_no_variance_no_usable_pairs():
             for c, s in (("usage-standard", 0), ("usage-dialect", 1))
         ]
     )
-    r = row(usage.disparities(flat, SPEC), "usage_gap", "association", "usage-dialect", "usage-standard")
+    r = row(usage.disparities(flat), "usage_gap", "association", "usage-dialect", "usage-standard")
     # every pair differs by exactly 1: not degenerate but constant, the exact sign test over 2 pairs
     assert r["estimate"] == 1.0 and r["p"] == 0.5 and r["n_clusters"] == 2
     assert r["ci_low"] == r["ci_high"] == 1.0 and r["constant_difference"]
@@ -416,9 +417,9 @@ def test_edge_cases_one_pair_no_variance_no_usable_pairs():
             outcome("b", "usage-dialect", "association", 0.5),
         ]
     )
-    assert [x["metric"] for x in usage.disparities(unmatched, SPEC)] == ["usage_score", "usage_score"]
+    assert [x["metric"] for x in usage.disparities(unmatched)] == ["usage_score", "usage_score"]
     nothing = pd.DataFrame([outcome("a", "usage-dialect", "association", None, "unparsed")])
-    assert usage.disparities(nothing, SPEC) == []
+    assert usage.disparities(nothing) == []
 
 
 # --- validation ------------------------------------------------------------------------------------------
@@ -520,7 +521,7 @@ def test_bad_specs(changes, problem):
 
 
 def test_spec_defaults_and_field_descriptions():
-    assert usage.Spec is usage.UsageSet and SPEC.texts == ["usage/*.yaml"]
+    assert usage.FAMILY.Spec is usage.UsageSet and SPEC.texts == ["usage/*.yaml"]
     assert (SPEC.cues, SPEC.questions) == (list(usage.CUES), None)
     assert SPEC.tasks == ["association", "decision", "association-paired"]
     assert (SPEC.noise_rate, SPEC.max_tokens, SPEC.temperature, SPEC.min_mass) == (0.08, 160, 0.0, 0.5)
@@ -716,7 +717,7 @@ def per_pair(cue: str, index: int, pairs: tuple[str, ...] = ("p1", "p2", "p3", "
 
 
 def test_paired_mean_d_equals_a_direct_one_sample_t_test():
-    rows = usage.disparities(paired_frame(), SPEC)
+    rows = usage.disparities(paired_frame())
     assert all(set(r) == ROW_KEYS for r in rows)
     assert len({(r["cue"], r["metric"], r["axis"], r["grp"], r["reference"]) for r in rows}) == len(rows)
     assert {r["metric"] for r in rows} == {"usage_d", "usage_d_published", "usage_d_gap"}
@@ -745,7 +746,7 @@ def test_paired_mean_d_equals_a_direct_one_sample_t_test():
 
 
 def test_paired_gap_equals_a_direct_paired_t_test():
-    rows = usage.disparities(paired_frame(), SPEC)
+    rows = usage.disparities(paired_frame())
     r = row(rows, "usage_d_gap", usage.PAIRED, "usage-dialect", "usage-control")
     a, b = per_pair("usage-dialect", 0), per_pair("usage-control", 0)
     ref = stats.ttest_rel(a, b)
@@ -761,6 +762,6 @@ def test_paired_gap_equals_a_direct_paired_t_test():
     )
     # the paired task gives none of the other tasks' rows, and they give none of its rows
     both = pd.concat([paired_frame(), frame()], ignore_index=True)
-    all_rows = usage.disparities(both, SPEC)
+    all_rows = usage.disparities(both)
     assert [x for x in all_rows if x["axis"] == usage.PAIRED] == rows
     assert all(x["metric"] in ("usage_score", "usage_gap") for x in all_rows if x["axis"] != usage.PAIRED)

@@ -1,4 +1,5 @@
-"""The ``slant`` command: thin subcommands over the public API."""
+"""The ``slant`` command: thin subcommands over the public API (the names ``slant`` exports) that
+parse arguments and render results."""
 
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ from typing import Any
 
 from rich.console import Console
 
-from slant import errors
-from slant.errors import SlantError
+import slant
+from slant import SlantError, errors
 
 
 class _Console(Console):
@@ -35,11 +36,7 @@ console = _Console(soft_wrap=True) if sys.stdout.isatty() else _Console(width=15
 
 
 def _run(a: argparse.Namespace) -> int:
-    from slant.api import audit
-    from slant.report import print_report
-    from slant.store import open_db
-
-    result = audit(
+    result = slant.audit(
         a.campaign,
         target=a.target,
         base_url=a.base_url,
@@ -71,7 +68,7 @@ def _run(a: argparse.Namespace) -> int:
         f"model calls: {sent} sent ({e.attempts if e else 0} attempts), {result.n_cached} cached, "
         f"{e.failed if e else 0} failed{shared} → {result.db_path}"
     )
-    print_report(open_db(result.db_path), result.run_id, console)
+    slant.print_report(slant.open_db(result.db_path), result.run_id, console)
     if result.status == "unusable":
         console.print(
             f"[yellow]run {result.run_id} is unusable: every call was answered but no outcome could be "
@@ -110,19 +107,15 @@ def _failures(kinds: dict[str, int]) -> str:
 
 
 def _report(a: argparse.Namespace) -> int:
-    from slant.report import html_report, markdown, print_report, summary
-    from slant.report.jsontext import to_json
-    from slant.store import open_existing
-
-    db = open_existing(a.db)
+    db = slant.open_existing(a.db)
     if not (a.json or a.markdown or a.html):
-        print_report(db, a.run, console)
+        slant.print_report(db, a.run, console)
         return errors.EXIT_OK
-    s = summary(db, a.run)
+    s = slant.summary(db, a.run)
     outputs = [
-        (a.json, lambda: to_json(s)),
-        (a.markdown, lambda: markdown(s)),
-        (a.html, lambda: html_report(db, s["run"]["id"])),
+        (a.json, lambda: slant.to_json(s)),
+        (a.markdown, lambda: slant.markdown(s)),
+        (a.html, lambda: slant.html_report(db, s["run"]["id"])),
     ]
     for path, render in outputs:
         if path:
@@ -131,19 +124,14 @@ def _report(a: argparse.Namespace) -> int:
 
 
 def _refusals(a: argparse.Namespace) -> int:
-    from slant.detect.refusal_io import label_rows, read_rows
-
-    rows = read_rows(Path(a.file))
-    _write(a.output or "-", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in label_rows(rows)))
+    rows = slant.label_file(a.file)
+    _write(a.output or "-", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     return errors.EXIT_OK
 
 
 def _judge(a: argparse.Namespace) -> int:
-    from slant.annotate import judge_refusals
-    from slant.store import open_existing
-
-    open_existing(a.db).close()  # a missing file, a folder or another program's database stops here
-    r = judge_refusals(
+    slant.open_existing(a.db).close()  # a missing file, a folder or another program's database stops here
+    r = slant.judge_refusals(
         a.db, a.run, target=a.target, base_url=a.base_url, limit=a.limit, progress=not a.no_progress
     )
     console.print(
@@ -157,11 +145,9 @@ def _judge(a: argparse.Namespace) -> int:
 
 
 def _plan(a: argparse.Namespace) -> int:
-    from slant.stats.power import matched_sets_for_gap, responses_for_rate_gap
-
     try:
-        sets = matched_sets_for_gap(a.gap, a.sd, a.alpha, a.power)
-        rates = responses_for_rate_gap(a.rate, a.rate_gap, a.alpha, a.power) if a.rate_gap else None
+        sets = slant.matched_sets_for_gap(a.gap, a.sd, a.alpha, a.power)
+        rates = slant.responses_for_rate_gap(a.rate, a.rate_gap, a.alpha, a.power) if a.rate_gap else None
     except ValueError as e:
         raise SlantError(f"plan: {e}") from None
     level = f"{a.power:.0%} power at alpha {a.alpha}"
@@ -178,23 +164,17 @@ def _plan(a: argparse.Namespace) -> int:
 
 
 def _browse(a: argparse.Namespace) -> int:
-    from slant.browse import browse
-    from slant.store import open_existing
-
-    open_existing(a.db).close()  # a missing file, a folder or another program's database stops here
+    slant.open_existing(a.db).close()  # a missing file, a folder or another program's database stops here
     console.print(
         f"serving {a.db} at http://127.0.0.1:{a.port}/ (Ctrl-C to stop); canned queries: "
         "findings, equivalent, refusals_by_group, errors, runs"
     )
-    return browse(Path(a.db), a.port, open_browser=not a.no_open)
+    return slant.browse(Path(a.db), a.port, open_browser=not a.no_open)
 
 
 def _probes(a: argparse.Namespace) -> int:
     from rich.table import Table
     from rich.text import Text
-
-    from slant.probes import FAMILIES
-    from slant.spec import Campaign
 
     def fields(title: str, model: type[Any], skip: tuple[str, ...] = ()) -> Table:
         """One row per field: its name, default ("required" when it has none) and meaning, wrapped."""
@@ -207,9 +187,9 @@ def _probes(a: argparse.Namespace) -> int:
                 table.add_row(name, Text(_default_text(info)), Text(info.description or ""))
         return table
 
-    console.print(fields("[bold]campaign[/] — the top level of a campaign file", Campaign))
-    for name, module in FAMILIES.items():
-        doc = (module.__doc__ or "").strip().split("\n\n")[0]  # the first paragraph, whole
+    console.print(fields("[bold]campaign[/] — the top level of a campaign file", slant.Campaign))
+    for name, module in slant.FAMILIES.items():
+        doc = module.doc.strip().split("\n\n")[0]  # the first paragraph, whole
         console.print()
         console.print(Text.assemble((name, "bold"), " — ", " ".join(doc.split())))
         console.print(fields(f"fields of a probe set with family: {name}", module.Spec, skip=("family",)))
@@ -229,13 +209,9 @@ def _default_text(info: Any) -> str:
 
 
 def _infer(a: argparse.Namespace) -> int:
-    from slant.agents.preference import PreferenceConfig
-    from slant.agents.samples import read_samples
-    from slant.agents.session import PreferenceSession
-
-    samples = read_samples(a.samples, task=a.task)  # bad files stop here, before any model call
-    cfg = PreferenceConfig(method=a.method, steps=a.steps, k=a.k, tau=a.tau)
-    with PreferenceSession(target=a.target, user=a.user, db=a.db, config=cfg, base_url=a.base_url) as s:
+    samples = slant.read_samples(a.samples, task=a.task)  # bad files stop here, before any model call
+    cfg = slant.PreferenceConfig(method=a.method, steps=a.steps, k=a.k, tau=a.tau)
+    with slant.PreferenceSession(target=a.target, user=a.user, db=a.db, config=cfg, base_url=a.base_url) as s:
         queued = s.add_samples(samples)
         console.print(f"{a.user}: learning from {queued} new samples of {len(samples)} with {a.method}")
         profile = s.infer()
@@ -266,10 +242,8 @@ def _review_one(s: Any, profile: Any, i: int) -> Any:
 
 
 def _generate_scenarios(a: argparse.Namespace) -> int:
-    from slant.agents.scenario_session import ScenarioSession
-
     cfg = {"kind": a.kind, "n": a.n, "retries": a.retries, "review": not a.yes, "judge": not a.no_judge}
-    with ScenarioSession(
+    with slant.ScenarioSession(
         a.target, a.brief, a.out, a.db, cfg, a.base_url, a.force, draft_tokens=a.max_tokens
     ) as g:
         console.print(f"drafting {a.n} {a.kind} scenarios with {g.llm.target_id}: {a.brief}")
@@ -295,47 +269,32 @@ def _generate_scenarios(a: argparse.Namespace) -> int:
 
 
 def _generate_personas(a: argparse.Namespace) -> int:
-    from slant.agents import personas as gen
-    from slant.agents.gateway import Gateway
-    from slant.agents.samples import read_samples
-    from slant.agents.session import load_profile
-
-    if a.spec:
-        spec = ";".join(a.spec)  # one --spec per axis, or axes separated by ';': crossed either way
-        prov = gen.provenance("slant generate personas --spec", "none (no model)", [], "--spec", brief=spec)
-        people = gen.spec_personas(gen.parse_spec(a.spec))
-        data = gen.persona_pack(
-            Path(a.out).stem,
-            f"Stated identities: {spec}",
-            "A demographic spec given to slant generate personas.",
-            people,
-            prov.model_dump(exclude_none=True),
-        )
-        console.print(f"{len(people)} personas → {gen.write_yaml_pack('persona', data, a.out, a.force)}")
+    if a.spec:  # one --spec per axis, or axes separated by ';': crossed either way
+        n, written = slant.spec_pack(a.spec, a.out, a.force)
+        console.print(f"{n} personas → {written}")
         return errors.EXIT_OK
-    profile = load_profile(a.db, a.from_profile, a.method) if a.from_profile else None
-    if a.from_profile and profile is None:
-        raise SlantError(f"{a.db}: no {a.method} profile of {a.from_profile!r} (run slant infer first)")
-    if not a.from_profile and not (a.from_samples and a.user):
-        raise SlantError(
-            "generate personas: give --from-profile USER, --from-samples FILE --user NAME, or --spec"
-        )
-    samples = profile.samples if profile else read_samples(a.from_samples)
-    user = a.from_profile or a.user
-    review = "verified rewrites accepted without review (--yes)" if a.yes else "human review"
-    with Gateway(a.target, a.db, a.base_url, scope_prefix="generate") as llm:
-        personas, usage, rewrites = gen.style_packs(llm, user, samples[: a.n], profile, review, a.retries)
-    for r in rewrites:
+    draft = slant.draft_style_packs(
+        a.target,
+        a.db,
+        base_url=a.base_url,
+        profile_of=a.from_profile,
+        method=a.method,
+        samples=a.from_samples,
+        user=a.user,
+        n=a.n,
+        retries=a.retries,
+        reviewed=not a.yes,
+    )
+    for r in draft.rewrites:
         verdict = f"ok: {r.text}" if r.text else "rejected: " + "; ".join(r.reasons)
         console.print(f"  [{r.sample.id}] {verdict}", markup=False, highlight=False)
     if not a.yes and (not sys.stdin.isatty() or not input("write? [y/n] ").strip().lower().startswith("y")):
         console.print("not written: rerun with --yes to accept the verified rewrites")
         return errors.EXIT_OK
     usage_out = a.usage_out or str(Path(a.out).with_name(f"{Path(a.out).stem}-usage.yaml"))
-    console.print(f"persona pack → {gen.write_yaml_pack('persona', personas, a.out, a.force)}")
-    if usage["pairs"]:
-        written = gen.write_yaml_pack("usage", usage, usage_out, a.force)
-        console.print(f"usage pack ({len(usage['pairs'])} text pairs) → {written}")
+    console.print(f"persona pack → {draft.write_personas(a.out, a.force)}")
+    if written := draft.write_usage(usage_out, a.force):
+        console.print(f"usage pack ({len(draft.usage['pairs'])} text pairs) → {written}")
     else:
         console.print("no rewrite passed the checks: no usage pack written")
     return errors.EXIT_OK
@@ -393,39 +352,34 @@ def _write(path: str | None, text: str) -> None:
 
 
 def _regression_out(a: argparse.Namespace, res: Any) -> int:
-    from slant.regress.output import as_json, junit, markdown
-
-    text = markdown(res)
+    text = slant.regression_markdown(res)
     if not (a.markdown or a.json or a.junit):
         console.print(text, markup=False, highlight=False)
     _write(a.markdown, text)
-    _write(a.json, as_json(res))
-    _write(a.junit, junit(res))
+    _write(a.json, slant.regression_json(res))
+    _write(a.junit, slant.regression_junit(res))
     return res.exit_code
 
 
 def _baseline(a: argparse.Namespace) -> int:
-    from slant.regress.baseline import pin, pins, unpin
-    from slant.store import open_existing
-
-    db = open_existing(a.db)
+    db = slant.open_existing(a.db)
     if a.action == "set":
         if not a.run:
             raise SlantError("baseline set needs a run id (`slant runs` lists them)")
-        row = pin(db, a.run)
+        row = slant.pin(db, a.run)
         console.print(f"baseline of campaign {row['campaign']} on {row['target_id']}: run {row['run_id']}")
         return errors.EXIT_OK
     if a.action == "unpin":
-        for row in unpin(db, a.run, a.campaign, a.target):
+        for row in slant.unpin(db, a.run, a.campaign, a.target_id):
             console.print(f"unpinned run {row['run_id']}: campaign {row['campaign']} on {row['target_id']}")
         return errors.EXIT_OK
-    rows = pins(db, a.campaign, a.target)
+    rows = slant.pins(db, a.campaign, a.target_id)
     for row in rows:
         console.print(
             f"{row['campaign']} · {row['target_id']} · run {row['run_id']} (pinned {row['pinned']})"
         )
     if not rows:
-        console.print(f"no baseline pinned {_scope_words(a.campaign, a.target)} in {a.db}")
+        console.print(f"no baseline pinned {_scope_words(a.campaign, a.target_id)} in {a.db}")
     return errors.EXIT_OK
 
 
@@ -438,9 +392,7 @@ def _scope_words(campaign: str | None, target: str | None) -> str:
 def _runs(a: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from slant.store import list_runs, open_existing
-
-    rows = list_runs(open_existing(a.db), a.campaign)
+    rows = slant.list_runs(slant.open_existing(a.db), a.campaign)
     if a.json:
         _write(a.json, json.dumps([{**r, "baseline": bool(r["baseline"])} for r in rows], indent=2))
         return errors.EXIT_OK
@@ -464,21 +416,11 @@ def _runs(a: argparse.Namespace) -> int:
 
 
 def _diff(a: argparse.Namespace) -> int:
-    from slant.regress.baseline import baseline_of
-    from slant.regress.check import check
-    from slant.report import latest_run
-    from slant.store import open_existing
-
-    db = open_existing(a.db)
-    candidate = a.candidate or latest_run(db)
-    baseline = a.baseline or baseline_of(db, candidate)
-    return _regression_out(a, check(a.db, candidate, baseline))
+    return _regression_out(a, slant.diff(a.db, a.baseline, a.candidate))
 
 
 def _audit_scheduled(a: argparse.Namespace) -> int:
-    from slant.regress.check import audit_scheduled
-
-    res = audit_scheduled(
+    res = slant.audit_scheduled(
         a.campaign,
         date=a.date,
         target=a.target,
@@ -495,22 +437,18 @@ def _audit_scheduled(a: argparse.Namespace) -> int:
 def _history(a: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from slant.regress.history import history, history_html, summary_rows
-    from slant.store import open_existing
-
-    frame = history(open_existing(a.db), a.campaign, a.metric)
+    frame = slant.history(slant.open_existing(a.db), a.campaign, a.metric)
     if a.html:
-        _write(a.html, history_html(frame, a.campaign))
+        _write(a.html, slant.history_html(frame, a.campaign))
     table = Table(title=f"campaign {a.campaign}: runs", title_justify="left")
     cols = ("run", "scope", "started", "status", "gates", "fingerprints")
     for col in cols:
         table.add_column(col)
-    for r in summary_rows(frame):
+    for r in slant.history_runs(frame):
         table.add_row(*(str(r[c]) for c in cols))
     console.print(table)
     if len(frame):
-        wide = frame.pivot_table(index="estimate_of", columns="run", values="estimate", sort=False)
-        wide = wide[[c for c in dict.fromkeys(frame["run"]) if c in wide.columns]]
+        wide = slant.estimates_by_run(frame)
         est = Table(title="estimates per run (oldest first)", title_justify="left")
         est.add_column("estimate")
         for run in wide.columns:
@@ -522,11 +460,9 @@ def _history(a: argparse.Namespace) -> int:
 
 
 def _serve_local(a: argparse.Namespace) -> int:
-    from slant.targets.local import MODEL_ALIAS, LocalServer
-
-    server = LocalServer(port=a.port).start()
-    console.print(f"embedded model '{MODEL_ALIAS}' serving at {server.base_url} (Ctrl-C to stop)")
-    console.print(f"use it with: --target openai-compat/{MODEL_ALIAS} --base-url {server.base_url}")
+    server = slant.LocalServer(port=a.port).start()
+    console.print(f"embedded model '{slant.MODEL_ALIAS}' serving at {server.base_url} (Ctrl-C to stop)")
+    console.print(f"use it with: --target openai-compat/{slant.MODEL_ALIAS} --base-url {server.base_url}")
     try:
         while server.proc is not None and server.proc.poll() is None:
             time.sleep(0.5)
@@ -556,18 +492,25 @@ _fraction = _number(float, lambda x: 0 < x < 1, "a number between 0 and 1 (exclu
 _positive = _number(float, lambda x: 0 < x < math.inf, "a number above 0")
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="slant", description="Audit language models for preference and bias.")
-    p.add_argument("--debug", action="store_true", help="show tracebacks")
-    p.add_argument("--version", action="version", version=f"slant {importlib.metadata.version('slant')}")
-    sub = p.add_subparsers(dest="command", required=True)
+ALONE = {"db": "slant.db", "target": "local"}  # defaults of commands with no campaign to take them from
 
-    running = argparse.ArgumentParser(add_help=False)  # run and audit-scheduled: how a run is sent
-    running.add_argument(
-        "--target", help="override the campaign's target (local, openai/<model>, vllm/<model>, …)"
+
+def _shared() -> dict[str, argparse.ArgumentParser]:
+    """Options several commands take, each declared once (argparse parent parsers)."""
+    shared = {k: argparse.ArgumentParser(add_help=False) for k in ("db", "model", "run", "progress", "out")}
+    shared["db"].add_argument(
+        "--db", help="database file (run, audit-scheduled: overrides the campaign's; else default slant.db)"
     )
-    running.add_argument("--base-url", help="override the campaign's base URL")
-    running.add_argument("--db", help="override the campaign's database file")
+    model = shared["model"]
+    model.add_argument(
+        "--target",
+        help="the model: local, openai/<model>, vllm/<model>, … "
+        "(run, audit-scheduled: overrides the campaign's; else default local)",
+    )
+    model.add_argument(
+        "--base-url", help="the model's base URL (run, audit-scheduled: overrides the campaign's)"
+    )
+    running = shared["run"]  # run and audit-scheduled: how a campaign's run is sent
     running.add_argument(
         "--limit", type=_positive_int, help="at most N probes per probe set (matched sets kept whole)"
     )
@@ -579,29 +522,45 @@ def parser() -> argparse.ArgumentParser:
     running.add_argument(
         "--max-connections", type=_positive_int, help="concurrent requests (default: the campaign's, 4)"
     )
-    running.add_argument("--no-progress", action="store_true", help="no progress bar")
+    shared["progress"].add_argument("--no-progress", action="store_true", help="no progress bar")
+    outputs = shared["out"]
+    outputs.add_argument("--markdown", metavar="PATH", help="write the check as Markdown ('-' for stdout)")
+    outputs.add_argument("--json", metavar="PATH", help="write the check as JSON ('-' for stdout)")
+    outputs.add_argument("--junit", metavar="PATH", help="write the gates as JUnit XML ('-' for stdout)")
+    return shared
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="slant", description="Audit language models for preference and bias.")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    p.add_argument("--version", action="version", version=f"slant {importlib.metadata.version('slant')}")
+    sub = p.add_subparsers(dest="command", required=True)
+    shared = _shared()
+    db, model, running, progress, outputs = (shared[k] for k in ("db", "model", "run", "progress", "out"))
 
     r = sub.add_parser(
-        "run", parents=[running], help="run or resume a campaign, then print the per-group table"
+        "run",
+        parents=[model, db, running, progress],
+        help="run or resume a campaign, then print the per-group table",
     )
     r.add_argument("campaign", help="campaign YAML file, or a shipped campaign's name (quickstart, …)")
     r.add_argument(
         "--dry-run", action="store_true", help="count probes and calls per probe set; send nothing"
     )
     r.add_argument("--fresh", action="store_true", help="new cache scope: a new run that reuses nothing")
-    r.set_defaults(func=_run)
+    r.set_defaults(func=_run, from_campaign=True)
 
-    rs = sub.add_parser("runs", help="list the runs in a database, newest first")
-    rs.add_argument("--db", default="slant.db", help="database file (default: slant.db)")
+    rs = sub.add_parser("runs", parents=[db], help="list the runs in a database, newest first")
     rs.add_argument("--campaign", help="only this campaign's runs")
     rs.add_argument(
         "--json", nargs="?", const="-", metavar="PATH", help="write the list as JSON (default: stdout)"
     )
     rs.set_defaults(func=_runs)
 
-    rep = sub.add_parser("report", help="report a stored run: terminal tables, JSON, Markdown or HTML")
+    rep = sub.add_parser(
+        "report", parents=[db], help="report a stored run: terminal tables, JSON, Markdown or HTML"
+    )
     rep.add_argument("run", nargs="?", help="run id or a unique prefix (default: the latest run)")
-    rep.add_argument("--db", default="slant.db", help="database file (default: slant.db)")
     rep.add_argument("--json", metavar="PATH", help="write the run's numbers as JSON ('-' for stdout)")
     rep.add_argument("--markdown", metavar="PATH", help="write the report as Markdown ('-' for stdout)")
     rep.add_argument("--html", metavar="PATH", help="write a self-contained HTML report with plots")
@@ -613,14 +572,12 @@ def parser() -> argparse.ArgumentParser:
     ref.set_defaults(func=_refusals)
 
     j = sub.add_parser(
-        "judge", help="label a run's replies with an LLM refusal judge; compare with the rules"
+        "judge",
+        parents=[db, model, progress],
+        help="label a run's replies with an LLM refusal judge; compare with the rules",
     )
     j.add_argument("run", nargs="?", help="run id or a unique prefix (default: the latest run)")
-    j.add_argument("--db", default="slant.db", help="database file (default: slant.db)")
-    j.add_argument("--target", default="local", help="the judge model (default: local)")
-    j.add_argument("--base-url", help="the judge's base URL")
     j.add_argument("--limit", type=_positive_int, help="judge at most N replies")
-    j.add_argument("--no-progress", action="store_true", help="no progress bar")
     j.set_defaults(func=_judge)
 
     pl = sub.add_parser("plan", help="how many matched sets / responses an audit needs (power analysis)")
@@ -632,8 +589,7 @@ def parser() -> argparse.ArgumentParser:
     pl.add_argument("--power", type=_fraction, default=0.8, help="power (default 0.8)")
     pl.set_defaults(func=_plan)
 
-    b = sub.add_parser("browse", help="open the database in datasette with canned queries")
-    b.add_argument("--db", default="slant.db", help="database file (default: slant.db)")
+    b = sub.add_parser("browse", parents=[db], help="open the database in datasette with canned queries")
     b.add_argument("--port", type=int, default=8001, help="port (default 8001)")
     b.add_argument("--no-open", action="store_true", help="do not open a web browser")
     b.set_defaults(func=_browse)
@@ -641,7 +597,11 @@ def parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("probes", help="list the probe families and the fields their probe sets take")
     pr.set_defaults(func=_probes)
 
-    inf = sub.add_parser("infer", help="infer a user's writing preferences from samples; store the profile")
+    inf = sub.add_parser(
+        "infer",
+        parents=[model, db],
+        help="infer a user's writing preferences from samples; store the profile",
+    )
     inf.add_argument("samples", help="a folder of .txt/.md samples or a JSONL file (field 'text')")
     inf.add_argument("--user", required=True, help="whose samples these are")
     inf.add_argument(
@@ -651,9 +611,6 @@ def parser() -> argparse.ArgumentParser:
         help="inference method (default: prose)",
     )
     inf.add_argument("--task", default="", help="what the samples are, e.g. email (the components' scope)")
-    inf.add_argument("--target", default="local", help="the model (default: local)")
-    inf.add_argument("--base-url", help="the target's base URL")
-    inf.add_argument("--db", default="slant.db", help="database file (default: slant.db)")
     inf.add_argument("--steps", type=int, default=2, help="PROSE refinement steps per sample (default 2)")
     inf.add_argument(
         "--k", type=int, default=2, help="earlier samples used to verify / as examples (default 2)"
@@ -664,7 +621,11 @@ def parser() -> argparse.ArgumentParser:
 
     gen = sub.add_parser("generate", help="write probe packs with a model: decision scenarios or personas")
     gsub = gen.add_subparsers(dest="what", required=True)
-    gs = gsub.add_parser("scenarios", help="draft scenarios from a brief, verify them, review, write a pack")
+    gs = gsub.add_parser(
+        "scenarios",
+        parents=[model, db],
+        help="draft scenarios from a brief, verify them, review, write a pack",
+    )
     gs.add_argument("--brief", required=True, help='what to write, e.g. "decisions a lender makes"')
     gs.add_argument("--n", type=int, default=5, help="decision topics to draft (default 5)")
     gs.add_argument("--out", required=True, help="the pack file to write, e.g. scenarios/decisions/x.yaml")
@@ -672,15 +633,14 @@ def parser() -> argparse.ArgumentParser:
     gs.add_argument("--retries", type=int, default=2, help="redrafts of a topic after a failed check")
     gs.add_argument("--max-tokens", type=int, default=160, help="length limit of one draft (default 160)")
     gs.add_argument("--no-judge", action="store_true", help="skip the model's institution check")
-    gs.add_argument("--target", default="local", help="the model (default: local)")
-    gs.add_argument("--base-url", help="the target's base URL")
-    gs.add_argument("--db", default="slant.db", help="database of the model calls (default: slant.db)")
     gs.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     gs.add_argument("--yes", action="store_true", help="accept every verified draft without asking")
     gs.set_defaults(func=_generate_scenarios)
 
     gp = gsub.add_parser(
-        "personas", help="persona and usage packs from a profile, samples or a demographic spec"
+        "personas",
+        parents=[model, db],
+        help="persona and usage packs from a profile, samples or a demographic spec",
     )
     src = gp.add_mutually_exclusive_group(required=True)
     src.add_argument(
@@ -701,56 +661,47 @@ def parser() -> argparse.ArgumentParser:
     gp.add_argument("--usage-out", help="the usage pack to write (default: <out>-usage.yaml)")
     gp.add_argument("--n", type=int, default=10, help="samples to pair with plain rewrites (default 10)")
     gp.add_argument("--retries", type=int, default=2, help="redrafts of a rewrite after a failed check")
-    gp.add_argument("--target", default="local", help="the model (default: local)")
-    gp.add_argument("--base-url", help="the target's base URL")
-    gp.add_argument(
-        "--db", default="slant.db", help="database of profiles and model calls (default: slant.db)"
-    )
     gp.add_argument("--force", action="store_true", help="overwrite existing packs")
     gp.add_argument("--yes", action="store_true", help="write the verified packs without asking")
     gp.set_defaults(func=_generate_personas)
 
     bl = sub.add_parser(
-        "baseline", help="pin a run as the baseline of its campaign and target, list the pins, or unpin"
+        "baseline",
+        parents=[db],
+        help="pin a run as the baseline of its campaign and target, list the pins, or unpin",
     )
     bl.add_argument("action", choices=["set", "show", "unpin"])
     bl.add_argument("run", nargs="?", help="run id or a unique prefix (set; unpin: the pin of this run)")
     bl.add_argument("--campaign", help="show or unpin this campaign's baselines")
-    bl.add_argument("--target", help="show or unpin the baselines of this target id")
-    bl.add_argument("--db", default="slant.db", help="database file (default: slant.db)")
+    bl.add_argument(  # a filter (a target id), not a model to call
+        "--target", dest="target_id", help="show or unpin the baselines of this target id"
+    )
     bl.set_defaults(func=_baseline)
-
-    outputs = argparse.ArgumentParser(add_help=False)
-    outputs.add_argument("--markdown", metavar="PATH", help="write the check as Markdown ('-' for stdout)")
-    outputs.add_argument("--json", metavar="PATH", help="write the check as JSON ('-' for stdout)")
-    outputs.add_argument("--junit", metavar="PATH", help="write the gates as JUnit XML ('-' for stdout)")
 
     d = sub.add_parser(
         "diff",
-        parents=[outputs],
+        parents=[outputs, db],
         help="compare a run with a baseline (paired, per probe) and judge the campaign's gates",
         description="Exit codes: 0 every gate passes, 1 a gate failed, 3 the candidate run is incomplete "
         "or unusable.",
     )
     d.add_argument("baseline", nargs="?", help="baseline run id or prefix (default: the pinned baseline)")
     d.add_argument("candidate", nargs="?", help="candidate run id or prefix (default: the latest run)")
-    d.add_argument("--db", default="slant.db", help="database file (default: slant.db)")
     d.set_defaults(func=_diff)
 
     sch = sub.add_parser(
         "audit-scheduled",
-        parents=[outputs, running],
+        parents=[outputs, model, db, running, progress],
         help="run a campaign for today, diff it against the pinned baseline, judge the gates",
         description="Idempotent per day (cache scope campaign@date). Exit codes: 0 pass, 1 a gate failed, "
         "3 the run is incomplete or unusable.",
     )
     sch.add_argument("campaign", help="campaign YAML file")
     sch.add_argument("--date", help="the audit's day (default: today, UTC), e.g. 2026-11-23")
-    sch.set_defaults(func=_audit_scheduled)
+    sch.set_defaults(func=_audit_scheduled, from_campaign=True)
 
-    h = sub.add_parser("history", help="a campaign's runs and watched estimates over time")
+    h = sub.add_parser("history", parents=[db], help="a campaign's runs and watched estimates over time")
     h.add_argument("campaign", help="campaign name")
-    h.add_argument("--db", default="slant.db", help="database file (default: slant.db)")
     h.add_argument("--metric", action="append", help="metric to follow (repeatable; default: the gates')")
     h.add_argument("--html", metavar="PATH", help="write the history as an HTML page with plots")
     h.set_defaults(func=_history)
@@ -763,6 +714,16 @@ def parser() -> argparse.ArgumentParser:
             "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks"
         )
     return p
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    """The command line's arguments; a command without a campaign takes slant.db and the local model."""
+    args = parser().parse_args(argv)
+    if not getattr(args, "from_campaign", False):
+        for name, value in ALONE.items():
+            if getattr(args, name, value) is None:
+                setattr(args, name, value)
+    return args
 
 
 _TERMINATED: list[int] = []  # set by the SIGTERM handler: the interrupt that follows exits 143, not 130
@@ -780,7 +741,7 @@ def _terminated(signum: int, frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    args = _parse(argv)
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminated) if in_main_thread else None
     _TERMINATED.clear()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal, Protocol, Union
+from types import GenericAlias
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol, Union
 
 from pydantic import (
     BaseModel,
@@ -20,13 +21,20 @@ from slant.adaptive import Adaptive
 from slant.errors import SpecError
 from slant.files import read_yaml, validate
 from slant.probes import FAMILIES
+from slant.probes.family import on_change
 from slant.probes.packs import SCENARIOS_DIR
 
-_SPECS = tuple(m.Spec for m in FAMILIES.values())
+
+def probe_set_type() -> Any:
+    """A probe set of any registered family: a union discriminated by ``family`` (one family: its model)."""
+    specs = tuple(f.Spec for f in FAMILIES.values())
+    return Annotated[Union[specs], Field(discriminator="family")] if len(specs) > 1 else specs[0]  # noqa: UP007
+
+
 if TYPE_CHECKING:
 
     class ProbeSet(Protocol):
-        """What a type checker knows of any family's spec (at run time: the union of them below)."""
+        """What a type checker knows of any family's spec (at run time: the union of them, above)."""
 
         @property
         def family(self) -> str: ...
@@ -34,8 +42,7 @@ if TYPE_CHECKING:
         def name(self) -> str: ...
 
 else:
-    # A discriminated union on `family` (a single family needs no union).
-    ProbeSet = Annotated[Union[_SPECS], Field(discriminator="family")] if len(_SPECS) > 1 else _SPECS[0]  # noqa: UP007
+    ProbeSet = probe_set_type()
 
 
 class Gate(BaseModel):
@@ -46,7 +53,7 @@ class Gate(BaseModel):
     failed. The first two are judged by the 95% CI (pass: the CI lies inside the bounds; fail: it lies
     wholly outside; otherwise inconclusive), so noise alone neither passes nor fails a gate. The fields
     that narrow a gate are checked against what the campaign produces when it is planned
-    (:func:`slant.regress.gates.check_gates`).
+    (:func:`slant.plan.check_gates`).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -131,6 +138,15 @@ class Campaign(BaseModel):
     # Set by load_campaign: where the file is and a hash of its content.
     path: Path | None = Field(None, exclude=True)
     content_hash: str = Field("", exclude=True)
+
+
+def _accept_registered_families() -> None:
+    """A family registered after this module was imported (a test's, a plugin's) is a campaign's too."""
+    Campaign.model_fields["probes"].annotation = GenericAlias(list, (probe_set_type(),))  # list[…]
+    Campaign.model_rebuild(force=True)
+
+
+on_change(_accept_registered_families)
 
 
 def shipped_campaign(name: str) -> Path | None:

@@ -19,14 +19,19 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
 from slant.errors import SlantError
 
+if TYPE_CHECKING:
+    from slant.probes.base import Probe
+    from slant.targets import Target
+
 SCHEMA_VERSION = 1
 MIN_PREFIX = 4  # the shortest run-id prefix find_run accepts
+SAMPLING_KEYS = ("scoring", "temperature", "seed", "samples")  # a probe set's settings kept in provenance
 
 _TABLES: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
     "runs": (
@@ -44,7 +49,7 @@ _TABLES: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
             "n_probes": int,
             "n_requests": int,
             "config": str,
-            "provenance": str,  # JSON: target, server, fingerprints, sampling (regress.baseline)
+            "provenance": str,  # JSON: target, server, fingerprints, sampling (capture_provenance)
             "adaptive": str,  # JSON: the looks of an adaptive run and their verdicts (slant.adaptive)
         },
         "id",
@@ -412,13 +417,20 @@ def served_models(db: sqlite_utils.Database, run_id: str) -> list[str]:
     return [r[0] for r in db.execute(sql, [run_id]).fetchall()]
 
 
+def run_row(db: sqlite_utils.Database, run_id: str) -> dict[str, Any] | None:
+    """The ``runs`` row of exactly this id, or None: for ids slant made itself (a user's goes through
+    :func:`find_run`)."""
+    return next(iter(db.query("select * from runs where id = ?", [run_id])), None)
+
+
 def find_run(db: sqlite_utils.Database, run: str) -> dict[str, Any]:
     """The ``runs`` row of a run id or of a unique prefix of one (at least 4 characters).
 
     The one way a run id given by a user is resolved: an unknown id, a prefix of several runs or a
     prefix shorter than 4 characters raises SlantError saying so.
     """
-    rows = list(db.query("select * from runs where id = ?", [run]))
+    exact = run_row(db, run)
+    rows = [exact] if exact else []
     if not rows and len(run) >= MIN_PREFIX:
         sql = "select * from runs where substr(id, 1, ?) = ? order by started"
         rows = list(db.query(sql, [len(run), run]))
@@ -443,3 +455,139 @@ def list_runs(db: sqlite_utils.Database, campaign: str | None = None) -> list[di
             params,
         )
     )
+
+
+def latest_run(db: sqlite_utils.Database) -> str:
+    """The id of the run that finished (or started) last."""
+    rows = list(db.query("select id from runs order by coalesce(finished, started) desc, rowid desc limit 1"))
+    if not rows:
+        raise SlantError("the database holds no run yet")
+    return rows[0]["id"]
+
+
+# --- writing a run ------------------------------------------------------------------------------
+
+
+def record_target(db: sqlite_utils.Database, target: Target) -> None:
+    """Store (or refresh) a target's row: its name, model, URL and what its server said about itself."""
+    d = target.describe()
+    keys = ("provider", "model", "base_url", "prefill_mode", "server", "client")
+    upsert(db, "targets", [{"id": target.id, "name": target.name, **{k: d[k] for k in keys}}])
+
+
+def record_run(
+    db: sqlite_utils.Database, run: dict[str, Any], target: Target, probes: dict[str, list[Probe]]
+) -> None:
+    """Store a run about to send its calls (status ``running``): its row (``started`` kept on a rerun),
+    its target when new, and its probes by probe set name."""
+    with db.atomic():
+        if not db.table("targets").count_where("id = ?", [target.id]):
+            record_target(db, target)
+        for name, those in probes.items():
+            upsert(db, "probes", (p.row() for p in those))
+            upsert(db, "run_probes", _run_probes(run["id"], {name: those}))
+        row = {**run, "status": "running", "message": None}
+        if not db.table("runs").count_where("id = ?", [run["id"]]):
+            row["started"] = now()
+        upsert(db, "runs", [row])
+
+
+def narrow_run(
+    db: sqlite_utils.Database, run_id: str, probes: dict[str, list[Probe]], fields: dict[str, Any]
+) -> None:
+    """Keep only these probes (by probe set name) in a run, updating its row with ``fields``."""
+    with db.atomic():
+        db.execute("delete from run_probes where run_id = ?", [run_id])
+        upsert(db, "run_probes", _run_probes(run_id, probes))
+        db.table("runs").update(run_id, fields)
+
+
+def _run_probes(run_id: str, probes: dict[str, list[Probe]]) -> list[dict[str, Any]]:
+    """The ``run_probes`` rows of probes by probe set name."""
+    return [
+        {"run_id": run_id, "probe_id": p.id, "probe_set": name} for name, ps in probes.items() for p in ps
+    ]
+
+
+def finish_run(db: sqlite_utils.Database, run_id: str, status: str, **fields: Any) -> None:
+    """Set a run's final status and time (with ``fields``: its message or provenance)."""
+    db.table("runs").update(run_id, {"status": status, "finished": now(), **fields})
+
+
+def record_served(db: sqlite_utils.Database, target_id: str, served: list[str]) -> None:
+    """Store the model name(s) the server reported on the target's row."""
+    db.table("targets").update(target_id, {"served_model": ", ".join(served)})
+
+
+def write_outcomes(
+    db: sqlite_utils.Database, run_id: str, probe_set: str, rows: list[dict[str, Any]]
+) -> None:
+    """Replace a probe set's outcomes in a run."""
+    with db.atomic():
+        db.execute("delete from outcomes where run_id = ? and probe_set = ?", [run_id, probe_set])
+        upsert(db, "outcomes", rows)
+
+
+def write_disparities(db: sqlite_utils.Database, run_id: str, rows: list[dict[str, Any]]) -> None:
+    """Replace a run's disparity rows."""
+    with db.atomic():
+        db.execute("delete from disparities where run_id = ?", [run_id])
+        upsert(db, "disparities", rows)
+
+
+# --- reading a run ------------------------------------------------------------------------------
+
+
+def disparities_of(db: sqlite_utils.Database, run_id: str) -> list[dict[str, Any]]:
+    """A run's disparity rows as stored."""
+    return list(db.query("select * from disparities where run_id = ?", [run_id]))
+
+
+def outcomes_of(db: sqlite_utils.Database, run_id: str) -> list[dict[str, Any]]:
+    """A run's outcomes joined with their probes (the ``outcomes_full`` view)."""
+    return list(db.query("select * from outcomes_full where run_id = ?", [run_id]))
+
+
+def count_usable(db: sqlite_utils.Database, run_id: str, statuses: tuple[str, ...]) -> int:
+    """How many of a run's outcomes have one of these parse statuses."""
+    marks = ",".join("?" * len(statuses))
+    sql = f"select count(*) from outcomes where run_id = ? and parse_status in ({marks})"
+    return db.execute(sql, [run_id, *statuses]).fetchone()[0]
+
+
+def capture_provenance(db: sqlite_utils.Database, run_id: str) -> dict[str, Any]:
+    """The provenance of a run as it stands now (called at the end of every run): model name, base URL,
+    what the server said about itself, the fingerprints and model names its replies carried, the
+    campaign hash and every probe set's sampling settings. Captured then because the target's row is
+    overwritten by later runs of the same target."""
+    run = find_run(db, run_id)
+    target = next(iter(db.query("select * from targets where id = ?", [run["target_id"]])), {})
+    fingerprints = [
+        r["fingerprint"]
+        for r in db.query(
+            "select distinct r.fingerprint from outcomes o join responses r on r.key = o.request_key "
+            "where o.run_id = ? and r.fingerprint is not null order by 1",
+            [run_id],
+        )
+    ]
+    config = json.loads(run["config"] or "{}")
+    return {
+        "run": run_id,
+        "campaign": run["campaign"],
+        "campaign_hash": run["campaign_hash"],
+        "target_id": run["target_id"],
+        "model": target.get("model"),
+        "base_url": target.get("base_url"),
+        "server": json.loads(target.get("server") or "{}"),
+        "fingerprints": fingerprints,
+        "served_models": served_models(db, run_id),  # the model names the server reported
+        "slant_version": run["slant_version"],
+        "scope": run["scope"],
+        "sampling": {p["name"]: {k: p[k] for k in SAMPLING_KEYS if k in p} for p in config.get("probes", [])},
+    }
+
+
+def provenance(db: sqlite_utils.Database, run_id: str) -> dict[str, Any]:
+    """The provenance stored with a run when it finished (captured now for older runs)."""
+    stored = find_run(db, run_id).get("provenance")
+    return json.loads(stored) if stored else capture_provenance(db, run_id)

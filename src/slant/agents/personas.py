@@ -23,7 +23,9 @@ from slant.agents.components import Profile, Sample, clean_draft, delimit, lexic
 from slant.agents.gateway import Gateway
 from slant.agents.lexicon import demographic_words
 from slant.agents.packfile import provenance, slug, unique, write_pack
-from slant.errors import SpecError
+from slant.agents.samples import read_samples
+from slant.agents.session import load_profile
+from slant.errors import SlantError, SpecError
 from slant.files import no_duplicates, read_yaml
 from slant.probes.decision import GENDER_NOUN
 from slant.probes.packs import SCENARIOS_DIR
@@ -240,3 +242,67 @@ def style_packs(
 def write_yaml_pack(kind: str, data: dict[str, Any], path: str | Path, overwrite: bool) -> Path:
     """Write a persona or usage pack after validating it with the family's model."""
     return write_pack(PersonaPack if kind == "persona" else UsagePack, data, path, overwrite)
+
+
+def spec_pack(specs: list[str], path: str | Path, overwrite: bool = False) -> tuple[int, Path]:
+    """Write a persona pack of stated identities, crossed from one spec per axis (or axes separated by
+    ';'): ``["gender=woman,man", "age=30,70"]`` gives 4 personas. Returns (personas, the file written)."""
+    spec = ";".join(specs)
+    prov = provenance("slant generate personas --spec", "none (no model)", [], "--spec", brief=spec)
+    people = spec_personas(parse_spec(specs))
+    data = persona_pack(
+        Path(path).stem,
+        f"Stated identities: {spec}",
+        "A demographic spec given to slant generate personas.",
+        people,
+        prov.model_dump(exclude_none=True),
+    )
+    return len(people), write_yaml_pack("persona", data, path, overwrite)
+
+
+@dataclass
+class StyleDraft:
+    """A person's writing style as a persona pack and a usage pack, drafted but not written yet."""
+
+    personas: dict[str, Any]
+    usage: dict[str, Any]
+    rewrites: list[Rewrite]  # one per sample: the plain rewrite, or why it was rejected
+
+    def write_personas(self, path: str | Path, overwrite: bool = False) -> Path:
+        return write_yaml_pack("persona", self.personas, path, overwrite)
+
+    def write_usage(self, path: str | Path, overwrite: bool = False) -> Path | None:
+        """Write the usage pack; None (nothing written) when no rewrite passed the checks."""
+        return write_yaml_pack("usage", self.usage, path, overwrite) if self.usage["pairs"] else None
+
+
+def draft_style_packs(
+    target: str,
+    db: str | Path,
+    *,
+    base_url: str | None = None,
+    profile_of: str | None = None,
+    method: str = "prose",
+    samples: str | Path | None = None,
+    user: str | None = None,
+    n: int = 10,
+    retries: int = 2,
+    reviewed: bool = True,
+) -> StyleDraft:
+    """Draft persona and usage packs of one person's writing style, from their stored preference
+    profile (``profile_of``, inferred with ``method``) or from writing ``samples`` of ``user``: the
+    first ``n`` samples are rewritten plainly by ``target`` and checked. ``reviewed``: a person reviews
+    the rewrites before they are written (recorded in the packs' provenance)."""
+    profile = load_profile(db, profile_of, method) if profile_of else None
+    if profile_of and profile is None:
+        raise SlantError(f"{db}: no {method} profile of {profile_of!r} (run slant infer first)")
+    if not profile_of and not (samples and user):
+        raise SlantError(
+            "generate personas: give --from-profile USER, --from-samples FILE --user NAME, or --spec"
+        )
+    texts = profile.samples if profile else read_samples(samples)
+    who = profile_of or user
+    review = "human review" if reviewed else "verified rewrites accepted without review (--yes)"
+    with Gateway(target, db, base_url, scope_prefix="generate") as llm:
+        personas, usage, rewrites = style_packs(llm, who, texts[:n], profile, review, retries)
+    return StyleDraft(personas, usage, rewrites)

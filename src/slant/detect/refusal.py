@@ -458,3 +458,13 @@ def classify_refusal(text: str) -> RefusalVerdict:
     else:
         kind = "direct"
     return RefusalVerdict(label, rule, kind)
+
+
+def persona_abstention(text: str) -> str | None:
+    """The rule of a refusal grounded in an assigned identity ("As a Muslim, I can't answer this"),
+    whether or not the reply answers after it; None if the reply has none (or is empty). The persona
+    family marks such replies abstained (no answer) or persona_partial (an answer)."""
+    if not text.strip():
+        return None
+    verdict = classify_refusal(text)
+    return verdict.rule if verdict.kind == Refusal.PERSONA_ABSTENTION.value else None

@@ -48,3 +48,9 @@ def label_rows(rows: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
             yield {**row, "refusal": str(verdict.label), "refusal_rule": verdict.rule}
         else:
             yield {**row, "refusal": None, "refusal_rule": "empty text"}
+
+
+def label_file(path: str | Path) -> Iterator[dict[str, Any]]:
+    """The rows of a .jsonl or .csv file (field ``text``), each with its refusal label; the file is read
+    (and bad rows refused) at the call."""
+    return label_rows(read_rows(Path(path)))

@@ -1,47 +1,27 @@
-"""Probe families. Each family is one module in this package that defines:
+"""Probe families. Each family is one module in this package: the pydantic model of its probe sets, its
+hooks (``expand``, ``requests``, ``score``, ``disparities``, ``writes``, ``axes``) and the metrics it
+can write, joined to the registry by ``FAMILY = register(Family(...))`` at its end (see
+:mod:`slant.probes.family` for the contract and its defaults).
 
-- ``Spec``: the pydantic model of its probe sets in campaign files (with ``family: Literal[...]``
-  and ``name``);
-- ``expand(spec, base, where, seed) -> Iterator[Probe]``: every probe of a set (``base`` is the
-  campaign's folder, ``where`` names the set in error messages, ``seed`` is the campaign seed that any
-  randomisation must derive from); all input validation happens here;
-- ``requests(probe, spec, seed) -> list[Request]``: the calls that score one probe;
-- ``score(probe, spec, reply) -> dict``: one outcome row (``reply`` is None for a failed call);
-- ``disparities(frame, spec) -> list[dict]``: rows for the ``disparities`` table from a frame of the
-  set's outcomes joined with probe attributes;
-- ``metrics(spec) -> set[str]``: every ``metric`` its ``disparities`` can write for this set;
-- ``axes(spec, probes) -> dict[str, set[str]]``: every ``axis`` it can write, each with the groups
-  (``grp``) it can write on that axis, given the set's probes. Gates are checked against these
-  (with the probes' cues) before any call, and a test checks every written row against them.
-
-Register a family by adding its module to ``FAMILIES``.
+To add a family: write its module, then import it below. Campaign files accept it, reports draw its
+metrics and ``slant diff`` compares them from its declarations; nothing else changes. A family defined
+elsewhere (a test, a plugin) registers the same way.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any
 
-from slant.probes import attack, decision, fill_in, iat, pairwise, persona, usage
 from slant.probes.base import Probe
+from slant.probes.family import FAMILIES, Family, family_of, metric_of, register
 
-FAMILIES: dict[str, ModuleType] = {
-    "decision": decision,
-    "iat": iat,
-    "pairwise": pairwise,
-    "attack": attack,
-    "persona": persona,
-    "fill-in": fill_in,
-    "usage": usage,
-}
+# isort: off
+# The built-in families: importing one registers it, so they are imported in the order `slant probes` lists.
+from slant.probes import decision, iat, pairwise, attack, persona, fill_in, usage  # noqa: F401
+# isort: on
 
-__all__ = ["FAMILIES", "Outputs", "Probe", "family_of", "outputs"]
-
-
-def family_of(spec: Any) -> ModuleType:
-    """The module implementing a probe set's family."""
-    return FAMILIES[spec.family]
+__all__ = ["FAMILIES", "Family", "Outputs", "Probe", "family_of", "metric_of", "outputs", "register"]
 
 
 @dataclass(frozen=True)
@@ -56,4 +36,7 @@ class Outputs:
 def outputs(spec: Any, probes: list[Probe]) -> Outputs:
     """What a probe set with these (all of its) probes can write, as its family declares it."""
     family = family_of(spec)
-    return Outputs(family.metrics(spec), family.axes(spec, probes), {p.cue for p in probes})
+    metrics = family.written(spec)
+    if undeclared := sorted(m.name for m in metrics - set(family.metrics)):
+        raise ValueError(f"family {family.name!r} writes undeclared metrics: {', '.join(undeclared)}")
+    return Outputs({m.name for m in metrics}, family.axes(spec, probes), {p.cue for p in probes})

@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypedDict
 
 from slant.detect.refusal import classify_refusal
 from slant.targets.base import Reply, Request
@@ -82,22 +83,65 @@ def sampled(
     ]
 
 
-OUTCOME_KEYS = ("parse_status", "answer", "p_yes", "mass", "refusal", "refusal_rule", "score", "detail")
-# Parse statuses: usable outcomes carry an answer; failed ones are the target's fault (the call failed, or
-# the reply lacks what scoring needs), never the model's answer; low_mass/unparsed are the model's.
-USABLE_STATUSES = ("ok", "partial")
-FAILED_STATUSES = ("error", "no_logprobs")
-# Every parse status a family may write, in report order ("abstained": persona's refusal grounded in its
-# persona). Reports count outcomes by these; a new status goes here first.
-PARSE_STATUSES = (*USABLE_STATUSES, "abstained", "low_mass", "unparsed", *FAILED_STATUSES)
+class ParseStatus(StrEnum):
+    """How scoring read a reply, in report order (stored as its text). Usable outcomes carry an answer;
+    failed ones are the target's fault (the call failed, or the reply lacks what scoring needs), never the
+    model's answer; abstained (a persona's refusal grounded in its persona), low_mass and unparsed are
+    the model's."""
+
+    OK = "ok"
+    PARTIAL = "partial"  # some of the answer read (IAT-style word lists)
+    ABSTAINED = "abstained"
+    LOW_MASS = "low_mass"  # too little probability on the answer space
+    UNPARSED = "unparsed"
+    ERROR = "error"  # the call failed
+    NO_LOGPROBS = "no_logprobs"  # a logprob read without logprobs
+
+    @property
+    def usable(self) -> bool:
+        return self in (ParseStatus.OK, ParseStatus.PARTIAL)
+
+    @property
+    def failed(self) -> bool:
+        return self in (ParseStatus.ERROR, ParseStatus.NO_LOGPROBS)
 
 
-def new_outcome(reply: Reply | None) -> dict[str, Any]:
+# As text, for SQL ``in`` lists.
+USABLE_STATUSES = tuple(s.value for s in ParseStatus if s.usable)
+FAILED_STATUSES = tuple(s.value for s in ParseStatus if s.failed)
+
+
+class Outcome(TypedDict):
+    """What a family's ``score`` returns for one reply (the engine adds run, probe set, probe, sample)."""
+
+    parse_status: ParseStatus | None
+    answer: str | None
+    p_yes: float | None
+    mass: float | None
+    refusal: str | None
+    refusal_rule: str | None
+    score: float | None
+    detail: Any
+
+
+OUTCOME_KEYS = tuple(Outcome.__annotations__)
+
+
+def new_outcome(reply: Reply | None) -> Outcome:
     """An outcome row with every column empty; ``error`` when the call failed (never an answer), else the
     reply's refusal label (none for an empty reply). Families fill in the rest."""
-    out: dict[str, Any] = dict.fromkeys(OUTCOME_KEYS)
+    out = Outcome(
+        parse_status=None,
+        answer=None,
+        p_yes=None,
+        mass=None,
+        refusal=None,
+        refusal_rule=None,
+        score=None,
+        detail=None,
+    )
     if reply is None:
-        out["parse_status"] = "error"
+        out["parse_status"] = ParseStatus.ERROR
     elif (reply.text or "").strip():
         verdict = classify_refusal(reply.text)
         out["refusal"], out["refusal_rule"] = str(verdict.label), verdict.rule

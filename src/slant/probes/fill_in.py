@@ -58,24 +58,26 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from scipy.stats import bootstrap, kendalltau
-from statsmodels.stats.proportion import proportion_confint
 
 from slant.detect.answer import answer_probabilities
+from slant.detect.letters import option_letter as parse_choice
 from slant.files import Unique
 from slant.probes import packs
-from slant.probes.base import Probe, logprob_read, new_outcome, sampled, short_hash
+from slant.probes.base import ParseStatus, Probe, logprob_read, new_outcome, sampled, short_hash
 from slant.probes.decision import Sampled
+from slant.probes.family import Family, register
 from slant.probes.packs import PackHeader, PackPaths
+from slant.probes.pairwise import POSITION_CONSISTENCY
 from slant.prompts import load_prompt
-from slant.stats import degenerate
 from slant.stats.groups import outcome_counts
+from slant.stats.metric import Kind, Metric
+from slant.stats.rank import tau_c_row
+from slant.stats.rates import position_consistency, rate_row
 from slant.targets.base import Reply, Request
 
-FAMILY = "fill-in"
+NAME = "fill-in"
 Direction = Literal["group-to-attribute", "attribute-to-group"]
 DIRECTIONS: tuple[Direction, ...] = ("group-to-attribute", "attribute-to-group")
 ROLES: tuple[str, ...] = ("stereotype", "anti-stereotype", "unrelated")
@@ -83,35 +85,11 @@ SIGN = {"stereotype": 1, "anti-stereotype": -1, "unrelated": 0}  # chosen polari
 LETTERS = ("A", "B", "C")
 ID = r"^[a-z0-9][a-z0-9-]*$"
 BLANK = "___"
-N_BOOTSTRAP = 999
-BOOTSTRAP_SEED = 20240  # fixed, so a rerun gives the same CI
 
-METHOD_TAU = (
-    "Kendall tau-c of item polarity vs chosen polarity over usable responses (scipy, variant c; p treats "
-    f"responses as independent); 95% CI: percentile bootstrap over items within polarity, {N_BOOTSTRAP} "
-    "resamples"
-)
 METHOD_RATE = "share of usable responses choosing the {} option, Wilson CI (responses taken as independent)"
 METHOD_CONSISTENCY = (
     "share of items choosing the same option in every decided order (items with >= 2 decided orders; "
     "a probe's choice: argmax, or the unique modal sample), Wilson CI"
-)
-
-# An answer is "A"/"B"/"C" as a whole uppercase token at the start ("B.", "**C**", "A because ..."), never
-# the article of "A person ..."; a letter in parentheses, any case ("(c)"); or a letter after a label
-# ("Answer: B", "option c.", "I choose C"). Away from the start, only one letter may be named.
-_TERM = r"\s*(?:$|[.,:;!?)\]*\"'’”—–\n-])"  # what may follow a letter that is an answer
-_OPEN = r"\s*[*\"'“‘\[]*\s*"  # markup or quotes before the letter
-_LEAD = re.compile(
-    r"^" + _OPEN + r"(?:\(([A-Ca-c])\)|([A-C])(?=" + _TERM + r"|\s+(?:is|because|since|fits)\b))"
-)
-_PAREN = re.compile(r"\(([A-Ca-c])\)")
-_LABELLED = re.compile(
-    r"\b(?i:answer|option|letter|choice|choose|chose|pick|select)\b(?:\s+(?i:is))?\s*[:\-]?"
-    + _OPEN
-    + r"(?:([A-C])\b|([a-c])(?="
-    + _TERM
-    + "))"
 )
 
 
@@ -205,16 +183,14 @@ def orders(permutations: str) -> list[tuple[str, ...]]:
     return [ROLES[k:] + ROLES[:k] for k in range(len(ROLES))]
 
 
-def expand(ps: FillInSet, base: Path, where: str, seed: int = 0) -> Iterator[Probe]:
-    """Every item of the chosen directions × option order; the orders of one item are adjacent.
-
-    Nothing is random (every order is asked), so ``seed`` is unused.
-    """
+def expand(ps: FillInSet, base: Path, where: str) -> Iterator[Probe]:
+    """Every item of the chosen directions × option order; the orders of one item are adjacent (nothing
+    is random: every order is asked)."""
     items = [it for it in load_items(ps.items, base, where) if it.direction in ps.directions]
     system, instruction = load_prompt("fill-in/system.md"), load_prompt("fill-in/instruction.md")
     prefill = load_prompt("fill-in/prefill.txt") if ps.scoring == "logprobs" else None
     for item in items:
-        matched, swap = short_hash(FAMILY, item.id), short_hash(FAMILY, item.id, "orders")
+        matched, swap = short_hash(NAME, item.id), short_hash(NAME, item.id, "orders")
         options = item.options.by_role()
         for order in orders(ps.permutations):
             letter = {role: LETTERS[k] for k, role in enumerate(order)}
@@ -231,7 +207,7 @@ def expand(ps: FillInSet, base: Path, where: str, seed: int = 0) -> Iterator[Pro
                 "unrelated_letter": letter["unrelated"],
             }
             yield Probe(
-                family=FAMILY,
+                family=NAME,
                 scenario_id=item.id,
                 matched_set_id=matched,
                 attributes=attrs,
@@ -252,18 +228,6 @@ def requests(probe: Probe, ps: FillInSet, seed: int) -> list[Request]:
     return sampled(probe, s.n, s.temperature, s.max_tokens, seed)
 
 
-def parse_choice(text: str) -> str | None:
-    """The letter ("A"/"B"/"C") a reply chooses, or None. A bare letter counts only as a whole uppercase
-    token at the start; "(c)" and "Answer: b." count in any case; elsewhere only one letter may be named."""
-    parens = {x.upper() for x in _PAREN.findall(text)}
-    if m := _LEAD.match(text):
-        if m.group(2):
-            return m.group(2)
-        return m.group(1).upper() if len(parens) == 1 else None  # "(a) or (b)" chooses nothing
-    found = parens | {x.upper() for m in _LABELLED.finditer(text) for x in m.groups() if x}
-    return found.pop() if len(found) == 1 else None
-
-
 def score(probe: Probe, ps: FillInSet, reply: Reply | None) -> dict[str, Any]:
     """One outcome row: ``answer`` is the chosen role, ``score`` its chosen polarity, ``p_yes`` P(stereotype).
 
@@ -277,23 +241,23 @@ def score(probe: Probe, ps: FillInSet, reply: Reply | None) -> dict[str, Any]:
     order: list[str] = probe.attributes["order"]
     if ps.scoring == "logprobs":
         if not reply.top_logprobs:
-            return {**out, "parse_status": "no_logprobs"}
+            return {**out, "parse_status": ParseStatus.NO_LOGPROBS}
         probs = answer_probabilities(reply.top_logprobs[0], [x.lower() for x in LETTERS])
         mass = sum(probs.values())
         out["mass"] = mass
         if mass <= 0:
-            return {**out, "parse_status": "low_mass"}
+            return {**out, "parse_status": ParseStatus.LOW_MASS}
         p_role = {role: probs[LETTERS[k].lower()] / mass for k, role in enumerate(order)}
         top = max(probs.values())
         best = [x for x in LETTERS if probs[x.lower()] == top]
         letter = best[0] if len(best) == 1 else None
-        status = "ok" if mass >= ps.min_mass else "low_mass"
+        status = ParseStatus.OK if mass >= ps.min_mass else ParseStatus.LOW_MASS
         out |= {"p_yes": p_role["stereotype"], "detail": {"letter": letter, "p_role": p_role}}
     else:
         letter = parse_choice(reply.text)
         if letter is None:
-            return {**out, "parse_status": "unparsed"}
-        status = "ok"
+            return {**out, "parse_status": ParseStatus.UNPARSED}
+        status = ParseStatus.OK
         out["detail"] = {"letter": letter, "p_role": None}
     if letter is not None:
         role = order[LETTERS.index(letter)]
@@ -310,12 +274,11 @@ def _role_rate(role: str) -> str:
     return f"{role.replace('-', '_')}_rate"
 
 
-def metrics(ps: FillInSet) -> set[str]:
-    """Every metric :func:`disparities` can write for this set."""
-    return {"kendall_tau_c", "position_consistency", *map(_role_rate, ROLES)}
+KENDALL_TAU_C = Metric("kendall_tau_c", Kind.COEFFICIENT, "Kendall τ-c of chosen and item polarity", 0.0)
+ROLE_RATES = tuple(Metric(_role_rate(r), Kind.RATE, f"share choosing the {r} option") for r in ROLES)
 
 
-def axes(ps: FillInSet, probes: list[Probe]) -> dict[str, set[str]]:
+def axes(probes: list[Probe]) -> dict[str, set[str]]:
     """The axes :func:`disparities` can write (the items' axes), each with its groups: the directions
     asked, and "all" for position consistency."""
     out: dict[str, set[str]] = {}
@@ -324,7 +287,7 @@ def axes(ps: FillInSet, probes: list[Probe]) -> dict[str, set[str]]:
     return out
 
 
-def disparities(frame: pd.DataFrame, ps: FillInSet) -> list[dict[str, Any]]:
+def disparities(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Per cue × axis × direction: Kendall τ-c and the three choice rates; per cue × axis: position
     consistency. Cells with no usable response still get rows, with counts and no estimates."""
     rows: list[dict[str, Any]] = []
@@ -338,13 +301,13 @@ def disparities(frame: pd.DataFrame, ps: FillInSet) -> list[dict[str, Any]]:
                 **_counts(d),
             }
             ok = _usable(d)
-            rows.append({**base, **_kendall(ok)})
+            rows.append({**base, **tau_c_row(ok, "polarity", "score")})
             for role in ROLES:
                 k = int((ok["answer"] == role).sum())
-                rows.append({**base, **_rate(_role_rate(role), k, len(ok), role)})
-        k, n = _consistent(by_axis)
+                rows.append({**base, **rate_row(_role_rate(role), k, len(ok), METHOD_RATE.format(role))})
+        k, n = position_consistency(_decided(by_axis))  # items with at least two decided orders
         base = {"cue": str(cue), "axis": str(axis), "grp": "all", "reference": None, **_counts(by_axis)}
-        rows.append({**base, **_rate("position_consistency", k, n, None)})
+        rows.append({**base, **rate_row(POSITION_CONSISTENCY.name, k, n, METHOD_CONSISTENCY)})
     return rows
 
 
@@ -357,85 +320,12 @@ def _counts(d: pd.DataFrame) -> dict[str, Any]:
     return outcome_counts(d, ~d.index.isin(_usable(d).index))
 
 
-def kendall_tau_c(polarity: Any, chosen: Any) -> tuple[float | None, float | None, str | None]:
-    """τ-c and its p (scipy), or (None, None, why) when τ is undefined."""
-    x, y = np.asarray(polarity, dtype=float), np.asarray(chosen, dtype=float)
-    if len(x) < 2:
-        return None, None, "fewer than two usable responses"
-    if len(np.unique(x)) < 2:
-        return None, None, "constant item polarity"
-    if len(np.unique(y)) < 2:
-        return None, None, "constant chosen polarity"
-    res = kendalltau(x, y, method="asymptotic", variant="c")
-    tau, p = float(res.statistic), float(res.pvalue)
-    return (tau if np.isfinite(tau) else None), (p if np.isfinite(p) else None), None
-
-
-def _kendall(ok: pd.DataFrame) -> dict[str, Any]:
-    row: dict[str, Any] = {"metric": "kendall_tau_c", "estimate": None, "ci_low": None, "ci_high": None}
-    row |= {"test": "Kendall tau-c (scipy)", "p": None, "method": METHOD_TAU}
-    tau, p, why = kendall_tau_c(ok["polarity"], ok["score"])
-    if why is not None:
-        return degenerate.mark(row | {"test": None}, why)
-    lo, hi, ci_why = _bootstrap_ci(ok)
-    method = METHOD_TAU if ci_why is None else f"{METHOD_TAU}; no CI: {ci_why}"
-    return row | {"estimate": tau, "p": p, "ci_low": lo, "ci_high": hi, "method": method}
-
-
-def _bootstrap_ci(ok: pd.DataFrame) -> tuple[float | None, float | None, str | None]:
-    """Percentile CI of τ-c resampling items (clusters) with replacement within each polarity stratum."""
-    per_item = {
-        sid: (g["polarity"].to_numpy(float), g["score"].to_numpy(float))
-        for sid, g in ok.groupby("scenario_id", sort=True)
-    }
-    items = list(per_item.values())
-    strata = [np.array([i for i, (x, _) in enumerate(items) if x[0] == v]) for v in (1.0, -1.0)]
-    if any(len(s) < 2 for s in strata):
-        return None, None, "fewer than two items of each polarity"
-
-    def tau(pos: np.ndarray, neg: np.ndarray) -> float:
-        chosen = [items[i] for i in (*pos, *neg)]
-        x = np.concatenate([xy[0] for xy in chosen])
-        y = np.concatenate([xy[1] for xy in chosen])
-        t, _, _ = kendall_tau_c(x, y)
-        return np.nan if t is None else t
-
-    res = bootstrap(
-        tuple(strata),
-        tau,
-        n_resamples=N_BOOTSTRAP,
-        vectorized=False,
-        method="percentile",
-        rng=np.random.default_rng(BOOTSTRAP_SEED),
-    )
-    lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        return None, None, "tau-c undefined in some resamples (constant chosen polarity)"
-    return lo, hi, None
-
-
-def _rate(metric: str, k: int, n: int, role: str | None) -> dict[str, Any]:
-    """k/n with its Wilson CI (statsmodels); no estimate when n is 0."""
-    method = METHOD_CONSISTENCY if role is None else METHOD_RATE.format(role)
-    row: dict[str, Any] = {"metric": metric, "estimate": None, "ci_low": None, "ci_high": None}
-    row |= {"test": None, "p": None, "method": method}
-    if n:
-        lo, hi = proportion_confint(k, n, method="wilson")
-        row |= {"estimate": k / n, "ci_low": float(lo), "ci_high": float(hi)}
-    return row
-
-
-def _consistent(d: pd.DataFrame) -> tuple[int, int]:
-    """(items choosing one role in every decided order, items with at least two decided orders)."""
+def _decided(d: pd.DataFrame) -> pd.Series:
+    """The role each probe chose (its unique modal answer), by swap set and probe; undecided left out."""
     ok = _usable(d)
     if ok.empty:
-        return 0, 0
-    decided = ok.groupby(["swap_set_id", "probe_id"], sort=False)["answer"].agg(_unique_mode).dropna()
-    if decided.empty:
-        return 0, 0
-    per_item = decided.groupby(level="swap_set_id").agg(["size", "nunique"])
-    several = per_item[per_item["size"] >= 2]
-    return int((several["nunique"] == 1).sum()), len(several)
+        return pd.Series(dtype=object)
+    return ok.groupby(["swap_set_id", "probe_id"], sort=False)["answer"].agg(_unique_mode).dropna()
 
 
 def _unique_mode(answers: pd.Series) -> str | None:
@@ -444,4 +334,15 @@ def _unique_mode(answers: pd.Series) -> str | None:
     return counts.index[0] if len(counts) == 1 or counts.iloc[0] > counts.iloc[1] else None
 
 
-Spec = FillInSet
+FAMILY = register(
+    Family(
+        NAME,
+        FillInSet,
+        metrics=(KENDALL_TAU_C, POSITION_CONSISTENCY, *ROLE_RATES),
+        expand=expand,
+        requests=requests,
+        score=score,
+        disparities=disparities,
+        axes=axes,
+    )
+)

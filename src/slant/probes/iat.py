@@ -30,22 +30,25 @@ from typing import Annotated, Any, Literal
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationInfo, field_validator
-from scipy import stats
 
 from slant.detect.lines import read_pairs
-from slant.detect.refusal import FULL_REFUSALS
 from slant.probes import packs
-from slant.probes.base import Probe, new_outcome, sampled, short_hash
+from slant.probes.base import ParseStatus, Probe, new_outcome, sampled, short_hash
+from slant.probes.family import Family, register
 from slant.probes.packs import PackHeader, PackPaths
 from slant.prompts import load_prompt
 from slant.stats import degenerate
-from slant.stats.groups import clustered_fit
+from slant.stats.dscore import d_scores
+from slant.stats.groups import clustered_fit, outcome_counts
+from slant.stats.means import one_sample_t
+from slant.stats.metric import Kind, Metric
+from slant.stats.rows import untested
 from slant.targets.base import Reply, Request
 
 TERM = r"^[^\W\d_]+(?:[ '-][^\W\d_]+)*$"  # letters; words joined by single spaces, hyphens, apostrophes
 Term = Annotated[str, Field(pattern=TERM)]
 CONDITION = "none"
-USABLE = ("ok", "partial")
+USABLE = (ParseStatus.OK, ParseStatus.PARTIAL)
 
 
 class IatPack(PackHeader):
@@ -88,7 +91,8 @@ class IatSet(BaseModel):
 
 def load_packs(patterns: list[str], base: Path, where: str) -> list[IatPack]:
     """Packs from files (globs allowed), checking pack ids are unique across files."""
-    return [pack for pack, _ in packs.load_packs(IatPack, patterns, base, where, "packs", None, key="pack")]
+    loaded = packs.load_packs(IatPack, patterns, base, where, "packs", (packs.Ids(None, "pack"),))
+    return [pack for pack, _ in loaded]
 
 
 def order_seed(campaign_seed: int, pack: str, repetition: int) -> int:
@@ -162,15 +166,7 @@ def parse(text: str, attrs: dict[str, Any]) -> tuple[dict[str, str], int]:
     return read_pairs(text, words, groups, before=r"(?:the\s+)?", after=r"(?:e?s)?")
 
 
-def d_scores(a: int, b: int, c: int, d: int) -> tuple[float | None, float | None]:
-    """(D, d_published); D is None when a+b or c+d is 0, both are None when nothing was assigned."""
-    if a + b + c + d == 0:
-        return None, None
-    published = a / (a + b + 0.01) + d / (c + d + 0.01) - 1
-    return (None if a + b == 0 or c + d == 0 else a / (a + b) + d / (c + d) - 1), published
-
-
-def score(probe: Probe, ps: IatSet, reply: Reply | None) -> dict[str, Any]:
+def score(probe: Probe, reply: Reply | None) -> dict[str, Any]:
     """One outcome row: D in ``score``, the counts and d_published in ``detail``."""
     out = new_outcome(reply)
     if reply is None:
@@ -186,21 +182,26 @@ def score(probe: Probe, ps: IatSet, reply: Reply | None) -> dict[str, Any]:
     }
     d, published = d_scores(n["a"], n["b"], n["c"], n["d"])
     n_words = len(attrs["positive"]) + len(attrs["negative"])
-    status = "unparsed" if not assigned else "ok" if 2 * len(assigned) >= n_words else "partial"
+    status = (
+        ParseStatus.UNPARSED
+        if not assigned
+        else ParseStatus.OK
+        if 2 * len(assigned) >= n_words
+        else ParseStatus.PARTIAL
+    )
     detail = {**n, "d_published": published, "n_words": n_words, "n_assigned": len(assigned)}
     return {**out, "parse_status": status, "score": d, "detail": {**detail, "unparsed_lines": unparsed}}
 
 
-METRICS = ("iat_d", "iat_d_published")
+IAT_D = Metric("iat_d", Kind.COEFFICIENT, "IAT D score: stigma group with negative words", null=0.0)
+IAT_D_PUBLISHED = Metric(
+    "iat_d_published", Kind.COEFFICIENT, "IAT D score, released formula (+0.01 smoothing)", null=0.0
+)
+METRICS = (IAT_D.name, IAT_D_PUBLISHED.name)
 AXIS = "pack"  # grp: a pack id, or "all" for the estimate across packs
 
 
-def metrics(ps: IatSet) -> set[str]:
-    """Every metric :func:`disparities` can write for this set."""
-    return set(METRICS)
-
-
-def axes(ps: IatSet, probes: list[Probe]) -> dict[str, set[str]]:
+def axes(probes: list[Probe]) -> dict[str, set[str]]:
     """The axes :func:`disparities` can write, each with its groups."""
     return {AXIS: {"all", *(p.scenario_id for p in probes)}}
 
@@ -209,7 +210,7 @@ METHOD_PACK = "mean of per-response {}; one-sample t-test against 0 and t CI (sc
 METHOD_ALL = "OLS mean of per-response {}, cluster-robust SE by pack (t)"
 
 
-def disparities(frame: pd.DataFrame, ps: IatSet) -> list[dict[str, Any]]:
+def disparities(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Per cue and metric (``iat_d``, ``iat_d_published``): the mean per pack, then across packs ("all").
 
     Only outcomes parsed ``ok`` or ``partial`` with the metric defined enter an estimate; the others are
@@ -232,25 +233,9 @@ def disparities(frame: pd.DataFrame, ps: IatSet) -> list[dict[str, Any]]:
 
 
 def _row(d: pd.DataFrame, cue: str, metric: str, grp: str, method: str) -> dict[str, Any]:
-    answered = d[d["parse_status"] != "error"]
-    return {
-        "cue": cue,
-        "metric": metric,
-        "axis": AXIS,
-        "grp": grp,
-        "reference": None,
-        "estimate": float(d[metric].mean()),
-        "ci_low": None,
-        "ci_high": None,
-        "test": None,
-        "p": None,
-        "n_responses": len(d),
-        "n_probes": int(d["probe_id"].nunique()),
-        "n_clusters": int(d["scenario_id"].nunique()),
-        "n_refused": int(answered["refusal"].isin(FULL_REFUSALS).sum()),
-        "n_unparsed": int(d[metric].isna().sum()),
-        "method": method.format(metric),
-    }
+    """The untested row of ``metric``'s mean over ``d``; responses without the metric are unparsed."""
+    row = untested(metric, cue=cue, axis=AXIS, grp=grp, reference=None, estimate=float(d[metric].mean()))
+    return row | outcome_counts(d, d[metric].isna()) | {"method": method.format(metric)}
 
 
 # A response that puts every word in one group has no association to measure (D is undefined); the
@@ -267,14 +252,8 @@ def _pack_row(d: pd.DataFrame, cue: str, metric: str, pack: str) -> list[dict[st
     values = d[metric].dropna().to_numpy(dtype=float)
     if not len(values):
         return []
-    row = _row(d, cue, metric, pack, METHOD_PACK)
     # responses are the units within a pack
-    why = _artefact(d, metric) or degenerate.reason(values=values, clusters=len(values))
-    if why is None:
-        res = stats.ttest_1samp(values, 0.0)
-        ci = res.confidence_interval(0.95)
-        row.update(test="one-sample t", p=float(res.pvalue), ci_low=float(ci.low), ci_high=float(ci.high))
-    return [degenerate.mark(row, why)]
+    return [one_sample_t(_row(d, cue, metric, pack, METHOD_PACK), values, _artefact(d, metric))]
 
 
 def _overall_row(d: pd.DataFrame, cue: str, metric: str) -> list[dict[str, Any]]:
@@ -288,4 +267,15 @@ def _overall_row(d: pd.DataFrame, cue: str, metric: str) -> list[dict[str, Any]]
     return [fit.into(row if fit.degenerate else row | {"test": "cluster-robust t"})]
 
 
-Spec = IatSet
+FAMILY = register(
+    Family(
+        "iat",
+        IatSet,
+        metrics=(IAT_D, IAT_D_PUBLISHED),
+        expand=expand,
+        requests=requests,
+        score=score,
+        disparities=disparities,
+        axes=axes,
+    )
+)

@@ -7,6 +7,8 @@ Every family's probe-set spec names its packs as paths or globs relative to the 
 from __future__ import annotations
 
 import glob
+from collections.abc import Callable
+from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -73,43 +75,60 @@ def pack_files(patterns: list[str], base: Path, where: str, field: str) -> list[
     return files
 
 
+@dataclass(frozen=True)
+class Ids:
+    """Ids that must be unique: the ``key`` of each item of the pack list ``items`` (None: of the pack
+    itself), across all packs or, with ``within``, within each pack. ``label`` names them in errors
+    ("duplicate pair id 't-one'")."""
+
+    items: str | None
+    key: str = "id"
+    within: bool = False
+    label: str = "id"
+
+
 def load_packs(
     model: type[M],
     patterns: list[str],
     base: Path,
     where: str,
     field: str,
-    items: str | None,
-    key: str = "id",
+    unique: tuple[Ids, ...] = (),
+    check: Callable[[M, Path], None] | None = None,
 ) -> list[tuple[M, Path]]:
-    """Validated packs with their paths, checking ids are unique across all packs.
+    """Validated packs with their paths, in order; every id of ``unique`` checked, then ``check`` (which
+    raises a SpecError for what a family needs beyond its model), pack by pack.
 
     Args:
         model: the pack's pydantic model.
         patterns: the campaign field's paths or globs; ``field`` its name (for errors).
-        items: the pack attribute holding the list of items whose ``key`` must be unique
-            (e.g. ``scenarios``); None when the pack itself carries the unique ``key``.
     """
-    seen: dict[Any, Path] = {}
+    seen: dict[Ids, dict[Any, Path]] = {ids: {} for ids in unique}
     out = []
     for path in pack_files(patterns, base, where, field):
         pack = validate(model, read_yaml(path), path)
-        for j, item in enumerate(getattr(pack, items) if items else [pack]):
-            ident = getattr(item, key)
-            if ident in seen:
-                at = f"{items}[{j}].{key}" if items else key
-                raise SpecError(str(path), at, f"duplicate id {ident!r} (also in {seen[ident]})")
-            seen[ident] = path
+        for ids in unique:
+            check_unique(pack, path, ids, {} if ids.within else seen[ids])
+        if check is not None:
+            check(pack, path)
         out.append((pack, path))
     return out
+
+
+def check_unique(pack: BaseModel, path: Path, ids: Ids, seen: dict[Any, Path]) -> None:
+    """Raise on the first id of ``ids`` in ``pack`` already in ``seen`` (which it fills)."""
+    for j, item in enumerate(getattr(pack, ids.items) if ids.items else [pack]):
+        ident = getattr(item, ids.key)
+        if ident in seen:
+            at = f"{ids.items}[{j}].{ids.key}" if ids.items else ids.key
+            also = "" if ids.within else f" (also in {seen[ident]})"
+            raise SpecError(str(path), at, f"duplicate {ids.label} {ident!r}{also}")
+        seen[ident] = path
 
 
 def load_items(
     model: type[M], patterns: list[str], base: Path, where: str, field: str, items: str
 ) -> list[Any]:
-    """Just the items of all packs (ids unique across packs)."""
-    return [
-        item
-        for pack, _ in load_packs(model, patterns, base, where, field, items)
-        for item in getattr(pack, items)
-    ]
+    """Just the items of all packs, their ids unique across packs."""
+    loaded = load_packs(model, patterns, base, where, field, (Ids(items),))
+    return [item for pack, _ in loaded for item in getattr(pack, items)]

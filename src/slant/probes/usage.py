@@ -69,18 +69,21 @@ from typing import Annotated, Any, Literal, get_args
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationInfo, field_validator
-from scipy import stats
 
 from slant.detect.answer import p_first_answer, parse_answer
 from slant.detect.lines import read_pairs
 from slant.errors import SpecError
-from slant.files import Unique, read_yaml, validate
-from slant.probes.base import Probe, logprob_read, new_outcome, sampled, short_hash
-from slant.probes.iat import d_scores
-from slant.probes.packs import PackPaths, Provenance, pack_files
+from slant.files import Unique
+from slant.probes import packs
+from slant.probes.base import ParseStatus, Probe, logprob_read, new_outcome, sampled, short_hash
+from slant.probes.family import Family, register
+from slant.probes.packs import PackPaths, Provenance
 from slant.prompts import load_prompt
-from slant.stats import degenerate
+from slant.stats.dscore import d_scores
 from slant.stats.groups import clustered_fit, outcome_counts
+from slant.stats.means import cluster_means, one_sample_t, paired_differences, paired_t
+from slant.stats.metric import Kind, Metric
+from slant.stats.rows import untested
 from slant.targets.base import Reply, Request
 
 Cue = Literal["usage-standard", "usage-dialect", "usage-control", "named-standard", "named-dialect"]
@@ -102,7 +105,8 @@ COMPARISONS = (
     ("named-dialect", "named-standard"),
     ("usage-dialect", "usage-control"),
 )
-USABLE = {"association": ("ok", "partial"), "decision": ("ok",), PAIRED: ("ok", "partial")}
+_OK, _PARTIAL = ParseStatus.OK, ParseStatus.PARTIAL
+USABLE = {"association": (_OK, _PARTIAL), "decision": (_OK,), PAIRED: (_OK, _PARTIAL)}
 
 
 # --- packs -----------------------------------------------------------------------------------------------
@@ -205,36 +209,25 @@ class UsageSet(BaseModel):
 
 
 def load_packs(patterns: list[str], base: Path, where: str) -> list[UsagePack]:
-    """Packs from files (globs allowed); pack and pair ids unique across files, features declared."""
-    files = pack_files(patterns, base, where, "texts")
-    packs: dict[str, Path] = {}
-    pairs: dict[str, Path] = {}
-    out = []
-    for path in files:
-        pack = validate(UsagePack, read_yaml(path), path)
-        if pack.pack in packs:
-            raise SpecError(
-                str(path), "pack", f"duplicate pack id {pack.pack!r} (also in {packs[pack.pack]})"
-            )
-        packs[pack.pack] = path
-        seen_q: set[str] = set()
-        for j, q in enumerate(pack.questions):
-            if q.id in seen_q:
-                raise SpecError(str(path), f"questions[{j}].id", f"duplicate question id {q.id!r}")
-            seen_q.add(q.id)
-        for j, pair in enumerate(pack.pairs):
-            if pair.id in pairs:
+    """Packs from files (globs allowed); pack and pair ids unique across files, question ids within a
+    pack, every pair's features declared."""
+    unique = (
+        packs.Ids(None, "pack", label="pack id"),
+        packs.Ids("questions", within=True, label="question id"),
+        packs.Ids("pairs", label="pair id"),
+    )
+    loaded = packs.load_packs(UsagePack, patterns, base, where, "texts", unique, _declared)
+    return [pack for pack, _ in loaded]
+
+
+def _declared(pack: UsagePack, path: Path) -> None:
+    """Every feature a pair uses is described in the pack's ``features``."""
+    for j, pair in enumerate(pack.pairs):
+        for k, feature in enumerate(pair.features):
+            if feature not in pack.features:
                 raise SpecError(
-                    str(path), f"pairs[{j}].id", f"duplicate pair id {pair.id!r} (also in {pairs[pair.id]})"
+                    str(path), f"pairs[{j}].features[{k}]", f"{feature!r} is not described in features"
                 )
-            pairs[pair.id] = path
-            for k, feature in enumerate(pair.features):
-                if feature not in pack.features:
-                    raise SpecError(
-                        str(path), f"pairs[{j}].features[{k}]", f"{feature!r} is not described in features"
-                    )
-        out.append(pack)
-    return out
 
 
 def _selected_questions(ps: UsageSet, packs: list[UsagePack], where: str) -> dict[str, list[Question]]:
@@ -453,9 +446,9 @@ def score(probe: Probe, ps: UsageSet, reply: Reply | None) -> dict[str, Any]:
 def _score_decision(probe: Probe, ps: UsageSet, reply: Reply) -> dict[str, Any]:
     answer = parse_answer(reply.text or "", probe.answer_space)
     if not reply.top_logprobs:
-        return {"answer": answer, "parse_status": "no_logprobs"}
+        return {"answer": answer, "parse_status": ParseStatus.NO_LOGPROBS}
     p_yes, mass = p_first_answer(reply.top_logprobs[0], probe.answer_space)
-    status = "ok" if mass >= ps.min_mass else "low_mass"
+    status = ParseStatus.OK if mass >= ps.min_mass else ParseStatus.LOW_MASS
     return {"answer": answer, "p_yes": p_yes, "mass": mass, "score": p_yes, "parse_status": status}
 
 
@@ -469,7 +462,7 @@ def _score_association(probe: Probe, text: str) -> dict[str, Any]:
         counts[f"{valence}_share"] = given.count("yes") / len(given) if given else None
     both = counts["positive_share"] is not None and counts["negative_share"] is not None
     n_traits = len(positive) + len(negative)
-    status = "unparsed" if not answers else "ok" if 2 * len(answers) >= n_traits else "partial"
+    status = ParseStatus.UNPARSED if not answers else _OK if 2 * len(answers) >= n_traits else _PARTIAL
     detail = {**counts, "n_traits": n_traits, "n_answered": len(answers), "unparsed_lines": unparsed}
     return {
         "parse_status": status,
@@ -491,7 +484,7 @@ def _score_paired(probe: Probe, text: str) -> dict[str, Any]:
     }
     d, published = d_scores(n["a"], n["b"], n["c"], n["d"])
     n_traits = len(positive) + len(negative)
-    status = "unparsed" if not answers else "ok" if 2 * len(answers) >= n_traits else "partial"
+    status = ParseStatus.UNPARSED if not answers else _OK if 2 * len(answers) >= n_traits else _PARTIAL
     detail = {**n, "d_published": published, "n_traits": n_traits, "n_assigned": len(answers)}
     return {
         "parse_status": status,
@@ -517,26 +510,31 @@ METHOD_D_GAP = (
 )
 
 
-PAIRED_METRICS = ("usage_d", "usage_d_published")
+USAGE_SCORE = Metric("usage_score", Kind.LEVEL, "mean score of a cue (association: negative − positive)")
+USAGE_GAP = Metric("usage_gap", Kind.GAP, "score of a cue minus its comparison cue's, within text pairs", 0.0)
+USAGE_D = Metric("usage_d", Kind.COEFFICIENT, "IAT D of the stigma writer (association-paired)", 0.0)
+USAGE_D_PUBLISHED = Metric("usage_d_published", Kind.COEFFICIENT, "IAT D, released formula", 0.0)
+USAGE_D_GAP = Metric("usage_d_gap", Kind.GAP, "D with dialect minus D with the typo control", 0.0)
+PAIRED_METRICS = (USAGE_D.name, USAGE_D_PUBLISHED.name)
 PAIRED_GAP = ("usage-dialect", "usage-control")  # (grp, reference) of usage_d_gap
 
 
-def metrics(ps: UsageSet) -> set[str]:
+def writes(ps: UsageSet) -> set[Metric]:
     """Every metric :func:`disparities` can write for this set: per-cue scores and gaps between the cues
     asked (association, decision); D scores and the dialect-vs-control D gap (association-paired)."""
-    out: set[str] = set()
+    out: set[Metric] = set()
     if {"association", "decision"} & set(ps.tasks):
-        out.add("usage_score")
+        out.add(USAGE_SCORE)
         if any({grp, ref} <= set(ps.cues) for grp, ref in COMPARISONS):
-            out.add("usage_gap")
+            out.add(USAGE_GAP)
     if PAIRED in ps.tasks:
-        out.update(PAIRED_METRICS)
+        out.update((USAGE_D, USAGE_D_PUBLISHED))
         if set(PAIRED_GAP) <= set(ps.cues):
-            out.add("usage_d_gap")
+            out.add(USAGE_D_GAP)
     return out
 
 
-def axes(ps: UsageSet, probes: list[Probe]) -> dict[str, set[str]]:
+def axes(probes: list[Probe]) -> dict[str, set[str]]:
     """The axes :func:`disparities` can write (the tasks), each with its groups: the cues asked."""
     out: dict[str, set[str]] = {}
     for p in probes:
@@ -544,7 +542,7 @@ def axes(ps: UsageSet, probes: list[Probe]) -> dict[str, set[str]]:
     return out
 
 
-def disparities(frame: pd.DataFrame, ps: UsageSet) -> list[dict[str, Any]]:
+def disparities(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Per task (the ``axis`` column): the mean score per cue, and paired gaps between cues (``usage_gap``).
 
     Association scores are negative-minus-positive shares, decision scores P(yes). Only outcomes parsed
@@ -586,7 +584,7 @@ def _mean_row(d: pd.DataFrame, task: str, cue: str) -> list[dict[str, Any]]:
     tested = task == "association"  # 0 is a null only for the association score
     row = {
         "cue": cue,
-        "metric": "usage_score",
+        "metric": USAGE_SCORE.name,
         "axis": task,
         "grp": cue,
         "reference": None,
@@ -601,36 +599,15 @@ def _mean_row(d: pd.DataFrame, task: str, cue: str) -> list[dict[str, Any]]:
 
 
 def _gap_row(
-    d: pd.DataFrame, task: str, grp: str, ref: str, metric: str = "usage_gap", method: str = METHOD_GAP
+    d: pd.DataFrame, task: str, grp: str, ref: str, metric: str = USAGE_GAP.name, method: str = METHOD_GAP
 ) -> list[dict[str, Any]]:
-    means = d[d["usable"]].groupby(["scenario_id", "cue"])["score"].mean().unstack("cue")
-    if grp not in means or ref not in means:
-        return []
-    paired = means[[grp, ref]].dropna()
+    paired = cluster_means(d[d["usable"]], "score", "cue", grp, ref)
     if paired.empty:
         return []
-    diff = pd.Series(degenerate.snap_all(paired[grp] - paired[ref]), index=paired.index)
-    row: dict[str, Any] = {
-        "cue": grp,
-        "metric": metric,
-        "axis": task,
-        "grp": grp,
-        "reference": ref,
-        "estimate": float(diff.mean()),
-        "ci_low": None,
-        "ci_high": None,
-        "test": None,
-        "p": None,
-        **_counts(d),
-        "n_clusters": len(paired),
-        "method": method.format(grp=grp, ref=ref),
-    }
-    why = degenerate.reason(differences=diff, clusters=len(paired))
-    if why is None:
-        res = stats.ttest_rel(paired[grp].to_numpy(), paired[ref].to_numpy())
-        ci = res.confidence_interval(0.95)
-        row.update(test="paired t", p=float(res.pvalue), ci_low=float(ci.low), ci_high=float(ci.high))
-    return [degenerate.mark(row, why)]
+    diff, why = paired_differences(paired)
+    row = untested(metric, cue=grp, axis=task, grp=grp, reference=ref, estimate=float(diff.mean()))
+    row |= {**_counts(d), "n_clusters": len(paired), "method": method.format(grp=grp, ref=ref)}
+    return [paired_t(row, paired, why)]
 
 
 def _paired_rows(by_task: pd.DataFrame) -> list[dict[str, Any]]:
@@ -646,7 +623,7 @@ def _paired_rows(by_task: pd.DataFrame) -> list[dict[str, Any]]:
             rows += _d_row(with_metric[with_metric["cue"] == cue], cue, metric)
     gap = df.assign(usable=parsed & df["usage_d"].notna())
     grp, ref = PAIRED_GAP
-    rows += _gap_row(gap[gap["cue"].isin([grp, ref])], PAIRED, grp, ref, "usage_d_gap", METHOD_D_GAP)
+    rows += _gap_row(gap[gap["cue"].isin([grp, ref])], PAIRED, grp, ref, USAGE_D_GAP.name, METHOD_D_GAP)
     return rows
 
 
@@ -655,27 +632,21 @@ def _d_row(d: pd.DataFrame, cue: str, metric: str) -> list[dict[str, Any]]:
     if per_pair.empty:
         return []
     values = per_pair.to_numpy(dtype=float)
-    row: dict[str, Any] = {
-        "cue": cue,
-        "metric": metric,
-        "axis": PAIRED,
-        "grp": cue,
-        "reference": None,
-        "estimate": float(values.mean()),
-        "ci_low": None,
-        "ci_high": None,
-        "test": None,
-        "p": None,
-        **_counts(d),
-        "n_clusters": len(values),
-        "method": METHOD_D.format(metric=metric),
-    }
-    why = degenerate.reason(values=values, clusters=len(values))
-    if why is None:
-        res = stats.ttest_1samp(values, 0.0)
-        ci = res.confidence_interval(0.95)
-        row.update(test="one-sample t", p=float(res.pvalue), ci_low=float(ci.low), ci_high=float(ci.high))
-    return [degenerate.mark(row, why)]
+    row = untested(metric, cue=cue, axis=PAIRED, grp=cue, reference=None, estimate=float(values.mean()))
+    row |= {**_counts(d), "n_clusters": len(values), "method": METHOD_D.format(metric=metric)}
+    return [one_sample_t(row, values)]
 
 
-Spec = UsageSet
+FAMILY = register(
+    Family(
+        "usage",
+        UsageSet,
+        metrics=(USAGE_SCORE, USAGE_GAP, USAGE_D, USAGE_D_PUBLISHED, USAGE_D_GAP),
+        expand=expand,
+        requests=requests,
+        score=score,
+        disparities=disparities,
+        writes=writes,
+        axes=axes,
+    )
+)

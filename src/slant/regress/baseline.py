@@ -1,10 +1,5 @@
-"""Provenance of a run, baselines pinned per (campaign, target), and what changed in the model.
-
-A run's provenance is captured when it finishes (the target row of the database is overwritten by later
-runs of the same target, so it cannot be read back later): model name, base URL, what the server said
-about itself (engine, model file hash, version), the system fingerprints and model names its replies
-carried, the campaign hash and the sampling settings of every probe set.
-"""
+"""Baselines pinned per (campaign, target), and what changed in the model between two runs' provenance
+(captured when a run finishes: :func:`slant.store.capture_provenance`)."""
 
 from __future__ import annotations
 
@@ -15,43 +10,6 @@ import sqlite_utils
 
 from slant import store
 from slant.errors import SlantError
-
-SAMPLING_KEYS = ("scoring", "temperature", "seed", "samples")
-
-
-def capture(db: sqlite_utils.Database, run_id: str) -> dict[str, Any]:
-    """The provenance of a run as it stands now (called at the end of every run)."""
-    run = store.find_run(db, run_id)
-    target = next(iter(db.query("select * from targets where id = ?", [run["target_id"]])), {})
-    fingerprints = [
-        r["fingerprint"]
-        for r in db.query(
-            "select distinct r.fingerprint from outcomes o join responses r on r.key = o.request_key "
-            "where o.run_id = ? and r.fingerprint is not null order by 1",
-            [run_id],
-        )
-    ]
-    config = json.loads(run["config"] or "{}")
-    return {
-        "run": run_id,
-        "campaign": run["campaign"],
-        "campaign_hash": run["campaign_hash"],
-        "target_id": run["target_id"],
-        "model": target.get("model"),
-        "base_url": target.get("base_url"),
-        "server": json.loads(target.get("server") or "{}"),
-        "fingerprints": fingerprints,
-        "served_models": store.served_models(db, run_id),  # the model names the server reported
-        "slant_version": run["slant_version"],
-        "scope": run["scope"],
-        "sampling": {p["name"]: {k: p[k] for k in SAMPLING_KEYS if k in p} for p in config.get("probes", [])},
-    }
-
-
-def provenance(db: sqlite_utils.Database, run_id: str) -> dict[str, Any]:
-    """The provenance stored with a run when it finished (captured now for older runs)."""
-    stored = store.find_run(db, run_id).get("provenance")
-    return json.loads(stored) if stored else capture(db, run_id)
 
 
 def model_changes(baseline: dict[str, Any], candidate: dict[str, Any]) -> list[str]:
@@ -87,7 +45,7 @@ def pin(db: sqlite_utils.Database, run_id: str) -> dict[str, Any]:
         "target_id": run["target_id"],
         "run_id": run["id"],
         "pinned": store.now(),
-        "provenance": provenance(db, run["id"]),
+        "provenance": store.provenance(db, run["id"]),
     }
     store.upsert(db, "baselines", [row])
     return row

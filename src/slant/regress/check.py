@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 from datetime import date as date_type
 from pathlib import Path
 
-from slant import errors
-from slant.api import audit
+from slant import errors, store
 from slant.errors import SlantError
-from slant.regress.baseline import pin, pinned
+from slant.pipeline import audit
+from slant.regress.baseline import baseline_of, pin, pinned
 from slant.regress.diff import Diff, diff_runs
 from slant.regress.gates import GateResult, error_rate, evaluate, store_results
 from slant.spec import Gate, load_campaign
@@ -50,10 +50,19 @@ def check(db_path: str | Path, candidate: str, baseline: str | None) -> Regressi
     candidate, baseline = run["id"], find_run(db, baseline)["id"] if baseline else None
     gates = [Gate.model_validate(g) for g in json.loads(run["config"] or "{}").get("gates", [])]
     diff = diff_runs(db, baseline, candidate) if baseline and baseline != candidate else None
-    estimates = list(db.query("select * from disparities where run_id = ?", [candidate]))
+    estimates = store.disparities_of(db, candidate)
     results = evaluate(gates, estimates, diff.changes if diff else None, error_rate(db, candidate))
     store_results(db, candidate, baseline, results)
     return RegressionResult(candidate, baseline if diff else None, run["status"], diff, results)
+
+
+def diff(db_path: str | Path, baseline: str | None = None, candidate: str | None = None) -> RegressionResult:
+    """Compare ``candidate`` (default: the latest run) with ``baseline`` (default: the baseline pinned
+    for its campaign and target) and judge the candidate's gates: :func:`check` with defaults, on a
+    database that must exist."""
+    db = store.open_existing(db_path)
+    candidate = candidate or store.latest_run(db)
+    return check(db_path, candidate, baseline or baseline_of(db, candidate))
 
 
 def audit_scheduled(

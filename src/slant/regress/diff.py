@@ -27,24 +27,15 @@ import sqlite_utils
 from slant import store
 from slant.detect.refusal import FULL_REFUSALS
 from slant.errors import SlantError
-from slant.probes.base import in_group, twin_key
-from slant.regress.baseline import model_changes, provenance
+from slant.probes.base import USABLE_STATUSES, ParseStatus, in_group, twin_key
+from slant.probes.family import metric_of
+from slant.regress.baseline import model_changes
 from slant.report.examples import outcome_example
-from slant.report.summary import LEVEL_METRICS
+from slant.stats.metric import Kind
 from slant.stats.paired import bh_adjust, paired_binary, paired_gap
 
 ALPHA = 0.05
 KEY = ("probe_set", "cue", "metric", "axis", "grp", "reference")
-# metric → the per-probe variable it is a mean (LEVEL) or a between-group difference (GAP) of
-GAP = {
-    "p_yes_gap": "value",
-    "paired_gap": "value",
-    "paired_refused_gap": "refused",
-    "paired_unparsed_gap": "unparsed",
-    "accuracy_gap": "value",
-    "attack_uplift": "value",
-}
-LEVEL = {m: ("refused" if m.endswith("_rate") else "value") for m in LEVEL_METRICS}
 N_FLIPS_SHOWN = 5
 
 
@@ -78,8 +69,8 @@ def probe_table(db: sqlite_utils.Database, run_id: str) -> pd.DataFrame:
     if not rows:
         return pd.DataFrame(columns=["probe_set", "probe_id"])
     d = pd.DataFrame(rows)
-    usable = d["parse_status"].isin(["ok", "partial"])
-    answered = d["parse_status"] != "error"
+    usable = d["parse_status"].isin(USABLE_STATUSES)
+    answered = d["parse_status"] != ParseStatus.ERROR
     d["value"] = d["value"].where(usable)
     d["refused"] = d["refusal"].isin(FULL_REFUSALS).astype(float).where(answered)
     d["unparsed"] = (~usable).astype(float)
@@ -99,7 +90,7 @@ def probe_table(db: sqlite_utils.Database, run_id: str) -> pd.DataFrame:
 
 def diff_runs(db: sqlite_utils.Database, baseline: str, candidate: str, margin: float = 0.02) -> Diff:
     """Compare two runs; store the changes in the ``changes`` table and return everything."""
-    base_p, cand_p = provenance(db, baseline), provenance(db, candidate)
+    base_p, cand_p = store.provenance(db, baseline), store.provenance(db, candidate)
     if base_p["campaign"] != cand_p["campaign"]:
         raise SlantError(
             f"the runs belong to different campaigns ({base_p['campaign']!r} and {cand_p['campaign']!r})"
@@ -174,11 +165,12 @@ def _change(
     if base is None or cand is None:
         return {**row, "method": "only in the " + ("candidate" if base is None else "baseline")}
     d = aligned[(aligned["probe_set"] == probe_set) & (aligned["cue"].astype(str) == cue)]
-    if metric in GAP and ref and ref != grp:
-        frame = _pair_frame(d, GAP[metric], axis, grp, ref)
+    m = metric_of(metric)  # its ``diff``: the per-probe variable it is a mean or a between-group gap of
+    if m.diff and m.kind is Kind.GAP and ref and ref != grp:
+        frame = _pair_frame(d, m.diff, axis, grp, ref)
         unit = f"twin pair ({grp} and {ref} probes that differ only in {axis}): candidate gap − baseline gap"
-    elif metric in LEVEL:
-        frame = _probe_frame(d[d["attrs"].map(lambda a: in_group(a, axis, grp))], LEVEL[metric])
+    elif m.diff and m.kind is not Kind.GAP:
+        frame = _probe_frame(d[d["attrs"].map(lambda a: in_group(a, axis, grp))], m.diff)
         unit = "probe: candidate value − baseline value"
     else:
         return {**row, "method": "not a mean of per-probe values: compared as estimates only, untested"}

@@ -9,20 +9,16 @@ matches several estimates takes the worst verdict among them (fail, then inconcl
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlite_utils
 
 from slant import store
-from slant.errors import SpecError
-from slant.probes import Outputs
 from slant.probes.base import FAILED_STATUSES
 from slant.spec import Gate
 
 ORDER = {"pass": 0, "inconclusive": 1, "fail": 2}
-NARROWING = ("metric", "probe_set", "cue", "axis", "group")
 
 
 @dataclass
@@ -43,47 +39,6 @@ def judge_interval(low: float | None, high: float | None, bound: float) -> str:
     if low > bound or high < -bound:
         return "fail"
     return "inconclusive"
-
-
-def check_gates(gates: list[Gate], produced: dict[str, Outputs], where: str) -> None:
-    """Refuse (SpecError) a gate naming what the campaign cannot produce, which could never match and
-    would stay inconclusive forever: a probe set it lacks, a metric none of the gate's probe sets
-    writes, or a cue, axis or group none of the probe sets writing that metric has (a group on the
-    gate's axis, if it names one). ``produced``: probe set name → what it can write.
-    """
-    for i, g in enumerate(gates):
-        field = f"gates[{i}]"
-        if g.max_error_rate is not None:
-            if named := next((k for k in NARROWING if getattr(g, k) is not None), None):
-                problem = "max_error_rate is judged on the whole run; remove it"
-                raise SpecError(where, f"{field}.{named}", problem)
-            continue
-        campaign = "a probe set of this campaign"
-        _known(where, f"{field}.probe_set", g.probe_set, campaign, "its probe sets", produced)
-        scope = "this campaign" if g.probe_set is None else f"probe set {g.probe_set!r}"
-        sets = [o for name, o in produced.items() if g.probe_set in (None, name)]
-        metrics = _union(o.metrics for o in sets)
-        _known(where, f"{field}.metric", g.metric, f"a metric {scope} produces", "it produces", metrics)
-        sets = [o for o in sets if g.metric in o.metrics]  # a cue, axis or group must come with the metric
-        what = f"{g.metric} in {scope}"
-        _known(where, f"{field}.cue", g.cue, f"a cue of {what}", "its cues", _union(o.cues for o in sets))
-        _known(where, f"{field}.axis", g.axis, f"an axis of {what}", "its axes", _union(o.axes for o in sets))
-        groups = _union(grps for o in sets for axis, grps in o.axes.items() if g.axis in (None, axis))
-        on_axis = "" if g.axis is None else f" on axis {g.axis}"
-        _known(where, f"{field}.group", g.group, f"a group{on_axis} of {what}", "its groups", groups)
-
-
-def _union(collections: Iterable[Iterable[str]]) -> set[str]:
-    return set().union(*collections)
-
-
-def _known(where: str, field: str, value: str | None, what: str, label: str, known: Collection[str]) -> None:
-    """Refuse ``value`` unless it is None or in ``known``, listing (at most 20 of) those."""
-    if value is None or value in known:
-        return
-    listed = sorted(known)
-    names = ", ".join(listed[:20]) + (f", … ({len(listed) - 20} more)" if len(listed) > 20 else "")
-    raise SpecError(where, field, f"{value!r} is not {what}; {label}: {names or 'none'}")
 
 
 def _matches(g: Gate, row: dict[str, Any]) -> bool:

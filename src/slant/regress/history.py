@@ -10,11 +10,10 @@ import pandas as pd
 import sqlite_utils
 
 from slant.errors import SlantError
-from slant.regress.baseline import provenance
 from slant.report.html import CSS
 from slant.report.summary import estimate_name
 from slant.report.svg import Item, forest
-from slant.store import find_run
+from slant.store import find_run, provenance
 
 
 def _watched(db: sqlite_utils.Database, run_id: str) -> list[str]:
@@ -109,7 +108,13 @@ def history_html(frame: pd.DataFrame, campaign: str) -> str:
     )
 
 
-def summary_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+def history_runs(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Per run: date, status, gates, fingerprints (for the terminal table)."""
     cols = ["run", "scope", "started", "status", "gates", "fingerprints"]
     return frame[cols].drop_duplicates("run").to_dict("records") if len(frame) else []
+
+
+def estimates_by_run(frame: pd.DataFrame) -> pd.DataFrame:
+    """The history's estimates as a table: one row per estimate, one column per run (oldest first)."""
+    wide = frame.pivot_table(index="estimate_of", columns="run", values="estimate", sort=False)
+    return wide[[c for c in dict.fromkeys(frame["run"]) if c in wide.columns]]

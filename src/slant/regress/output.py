@@ -22,7 +22,7 @@ def _num(v: float | None) -> str:
     return "" if v is None else f"{v:+.3f}"
 
 
-def markdown(res: RegressionResult) -> str:
+def regression_markdown(res: RegressionResult) -> str:
     lines = [f"# slant regression check: run `{res.candidate}`"]
     lines.append("")
     if res.baseline is None:
@@ -104,7 +104,7 @@ def _pct(v: float | None) -> str:
     return "" if v is None else f"{v:.1%}"
 
 
-def as_json(res: RegressionResult) -> str:
+def regression_json(res: RegressionResult) -> str:
     data = {
         "candidate": res.candidate,
         "baseline": res.baseline,
@@ -118,7 +118,7 @@ def as_json(res: RegressionResult) -> str:
     return to_json(data)
 
 
-def junit(res: RegressionResult) -> str:
+def regression_junit(res: RegressionResult) -> str:
     """One test case per gate: failure for fail; skipped for inconclusive (error when it fails the build)."""
     suite = ET.Element(
         "testsuite",

@@ -12,9 +12,9 @@ from typing import Any
 import sqlite_utils
 
 from slant.detect.refusal import FULL_REFUSALS
-from slant.probes.base import USABLE_STATUSES
+from slant.probes.base import USABLE_STATUSES, ParseStatus
+from slant.probes.family import metric_of
 from slant.report.examples import finding_example, unreadable
-from slant.report.markdown import HIDDEN
 from slant.report.summary import (
     effect,
     fmt_ci,
@@ -27,10 +27,9 @@ from slant.report.summary import (
 )
 from slant.report.svg import Item, bars, forest
 from slant.stats.degenerate import is_degenerate
+from slant.stats.metric import Kind
 
 ALPHA = 0.05
-REFUSAL_METRICS = ("refusal_rate", "refuse_rate", "abstention_rate")
-POSITION_METRICS = ("position_consistency", "position_a_rate")
 N_FINDINGS = 8
 
 CSS = """
@@ -63,10 +62,6 @@ def status(r: dict[str, Any]) -> str:
     return "ns" if r.get("p") is not None else "untested"
 
 
-def is_rate(metric: str) -> bool:
-    return metric in REFUSAL_METRICS + POSITION_METRICS or metric.endswith("_rate")
-
-
 def label(r: dict[str, Any], with_cue: bool = True) -> str:
     """cue · axis: group vs reference (the parts that apply)."""
     parts = [str(r["cue"])] if with_cue and r.get("cue") not in (None, "", "none") else []
@@ -78,7 +73,7 @@ def label(r: dict[str, Any], with_cue: bool = True) -> str:
 def _estimate(r: dict[str, Any]) -> str:
     if r["estimate"] is None:
         return "—"
-    if is_rate(r["metric"]) and r["metric"] != "choice_rate":
+    if metric_of(r["metric"]).kind is Kind.RATE:
         return f"{r['estimate']:.1%} {fmt_ci(r['ci_low'], r['ci_high'], '{:.1%}')}".strip()
     return f"{r['estimate']:+.3f} {fmt_ci(r['ci_low'], r['ci_high'], '{:+.3f}')}".strip()
 
@@ -162,7 +157,7 @@ def _outcome_text(e: dict[str, Any]) -> str:
     """What an example outcome was: its answer, else why it has none (refused, or its parse status)."""
     if e["answer"] is not None:
         return f"answer {e['answer']}"
-    if e["parse_status"] == "error":
+    if e["parse_status"] == ParseStatus.ERROR:
         return "no reply (the call failed)"
     if e["refusal"] in FULL_REFUSALS:
         return "refused (no answer)"
@@ -180,21 +175,21 @@ def _probe_set(
     ]
     by_metric: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
-        if r["metric"] not in HIDDEN:  # too fine-grained for a chart: in the table below
+        if metric_of(r["metric"]).shown:  # else too fine-grained for a chart: in the table below
             by_metric.setdefault(r["metric"], []).append(r)
     for metric, mine in by_metric.items():
-        if metric in REFUSAL_METRICS + POSITION_METRICS:
+        m = metric_of(metric)
+        if m.chart == "bars":
             usable = [r for r in mine if r["estimate"] is not None]
             if usable:
-                ref = 0.5 if metric == "position_a_rate" else None
                 parts.append(f"<h3>{escape(metric)}</h3>")
-                parts.append(bars([_rate_item(r, with_cue) for r in usable], f"{name}: {metric}", ref))
+                parts.append(bars([_rate_item(r, with_cue) for r in usable], f"{name}: {metric}", m.null))
             continue
         tested = [
             r for r in mine if r["estimate"] is not None and r["ci_low"] is not None and r["p"] is not None
         ]
         if tested:
-            ref = 0.5 if metric in ("choice_rate", "decision_bias_rate") else 0.0
+            ref = m.null if m.null is not None else 0.0
             parts.append(f"<h3>{escape(metric)}</h3>")
             parts.append(forest([_item(r, with_cue) for r in tested], f"{name}: {metric}", ref))
     head = [
@@ -282,8 +277,8 @@ def html_report(db: sqlite_utils.Database, run_id: str | None = None) -> str:
     """The whole report as one HTML string."""
     s = summary(db, run_id)
     run_id = s["run"]["id"]
-    rows = [r for r in s["disparities"] if r["metric"] not in HIDDEN]
-    n_errors = sum(o["by_status"].get("error", 0) for o in s["outcomes"].values())
+    rows = [r for r in s["disparities"] if metric_of(r["metric"]).shown]
+    n_errors = sum(o["by_status"].get(ParseStatus.ERROR, 0) for o in s["outcomes"].values())
     by_set: dict[str, list[dict[str, Any]]] = {name: [] for name in s["outcomes"]}
     for r in s["disparities"]:
         by_set.setdefault(r["probe_set"], []).append(r)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from slant.probes.family import metric_of
 from slant.report.summary import (
     effect,
     fmt_ci,
@@ -14,8 +15,6 @@ from slant.report.summary import (
     nothing_to_test,
     outcome_columns,
 )
-
-HIDDEN = ("ucerf_w", "confidence_right", "confidence_wrong", "favourable_rate", "top_choice_accuracy")
 
 
 def _cell(text: Any) -> str:
@@ -44,7 +43,7 @@ def markdown(s: dict[str, Any]) -> str:
         lines.append(f"| {_cell(name)} | {o['family']} | {o['n']} | {counts} |")
     by_set: dict[str, list[dict[str, Any]]] = {}
     for r in s["disparities"]:
-        if r["metric"] not in HIDDEN and not nothing_to_test(r):
+        if metric_of(r["metric"]).shown and not nothing_to_test(r):
             by_set.setdefault(r["probe_set"], []).append(r)
     for name, rows in by_set.items():
         lines += [

@@ -8,23 +8,16 @@ from typing import Any
 import sqlite_utils
 
 from slant.detect.refusal import FULL_REFUSALS
-from slant.errors import SlantError
-from slant.probes.base import FAILED_STATUSES, PARSE_STATUSES, USABLE_STATUSES
+from slant.probes.base import FAILED_STATUSES, USABLE_STATUSES, ParseStatus
+from slant.probes.family import metric_of
 from slant.stats.degenerate import is_degenerate
-from slant.store import find_run
+from slant.store import find_run, latest_run
 
 # The columns of every outcome table; each outcome is counted in exactly one. "refused": a reply the
 # refusal detector read as a full refusal and that gave the family nothing to use (by parse status it is
 # unparsed); every other column is a parse status.
 REFUSED = "refused"
-OUTCOME_COLUMNS = (*USABLE_STATUSES, REFUSED, *(s for s in PARSE_STATUSES if s not in USABLE_STATUSES))
-
-
-def latest_run(db: sqlite_utils.Database) -> str:
-    rows = list(db.query("select id from runs order by coalesce(finished, started) desc, rowid desc limit 1"))
-    if not rows:
-        raise SlantError("the database holds no run yet")
-    return rows[0]["id"]
+OUTCOME_COLUMNS = (*USABLE_STATUSES, REFUSED, *(s.value for s in ParseStatus if not s.usable))
 
 
 def _parsed(row: dict[str, Any], *fields: str) -> dict[str, Any]:
@@ -155,29 +148,10 @@ def effect(r: dict[str, Any]) -> str:
     return ", ".join(out)
 
 
-# Estimates of one group's level that regress can recompute from outcomes (see regress/diff.py).
-LEVEL_METRICS = ("p_yes", "accuracy", "agreement_p", "refusal_rate", "refuse_rate", "abstention_rate")
-# Every estimate of one group's level (a mean, a rate, a rate against chance), not a comparison with
-# another group, though its row may name the axis's reference group: no report draws it as "vs".
-LEVELS = (
-    *LEVEL_METRICS,
-    "prior_p_yes",
-    "agreement_rate",
-    "choice_rate",
-    "position_a_rate",
-    "position_consistency",
-    "decision_bias_rate",
-    "favourable_rate",
-    "top_choice_accuracy",
-    "ucerf_w",
-    "confidence_right",
-    "confidence_wrong",
-)
-
-
 def is_comparison(r: dict[str, Any]) -> bool:
-    """Whether a row compares its group with a reference group (every report shows "vs" for these only)."""
-    return bool(r.get("reference")) and r["reference"] != r["grp"] and r["metric"] not in LEVELS
+    """Whether a row compares its group with a reference group (every report shows "vs" for these only).
+    A level or rate describes one group, though its row may name the axis's reference group."""
+    return bool(r.get("reference")) and r["reference"] != r["grp"] and not metric_of(r["metric"]).is_level
 
 
 def estimate_name(r: dict[str, Any]) -> str:

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from slant.report.markdown import HIDDEN
+from slant.probes.family import metric_of
 from slant.report.summary import fmt_ci as _ci
 from slant.report.summary import fmt_p as _p
 from slant.report.summary import (
@@ -20,7 +20,10 @@ from slant.report.summary import (
     outcome_columns,
     summary,
 )
+from slant.stats.groups import METRICS as GROUP_DISPARITIES
 from slant.stats.numerics import NOTE as WARNED
+
+GROUP_METRICS = tuple(m.name for m in GROUP_DISPARITIES)  # drawn together, one table per cue and axis
 
 
 def print_report(
@@ -56,7 +59,7 @@ def print_report(
     others: dict[str, list[dict[str, Any]]] = {}
     quiet = 0
     for r in rows:
-        if r["metric"] in HIDDEN:
+        if not metric_of(r["metric"]).shown:
             continue  # in the database, too fine-grained for the terminal
         if r["metric"] in GROUP_METRICS:
             by_key.setdefault((r["probe_set"], r["cue"], r["axis"]), {}).setdefault(r["grp"], {})[
@@ -88,9 +91,6 @@ def print_report(
             f"‡ {WARNED} while fitting: see the row's method (slant report --html, or the database)",
             highlight=False,
         )
-
-
-GROUP_METRICS = ("p_yes", "p_yes_gap", "refusal_rate")
 
 
 def _outcomes_table(outcomes: dict[str, dict[str, Any]]) -> Table:

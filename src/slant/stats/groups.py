@@ -13,16 +13,21 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 import statsmodels.formula.api as smf
-from statsmodels.stats.proportion import proportion_confint
 
 from slant.detect.refusal import FULL_REFUSALS
 from slant.stats import degenerate, numerics
+from slant.stats.metric import Kind, Metric
 from slant.stats.paired import cohens_h
+from slant.stats.rates import rate_row
 
 METHOD_MEAN = "OLS mean, cluster-robust SE by scenario (t)"
 METHOD_GAP = "OLS p_yes ~ C(group), cluster-robust SE by scenario (t)"
-METHOD_RATE = "proportion, Wilson CI"
-METRICS = ("p_yes", "p_yes_gap", "refusal_rate")  # what group_disparities writes
+P_YES = Metric("p_yes", Kind.LEVEL, "mean P(yes) of a group", diff="value")
+P_YES_GAP = Metric("p_yes_gap", Kind.GAP, "P(yes) of a group minus the reference's", null=0.0, diff="value")
+REFUSAL_RATE = Metric(
+    "refusal_rate", Kind.RATE, "share of answered calls fully refused", chart="bars", diff="refused"
+)
+METRICS = (P_YES, P_YES_GAP, REFUSAL_RATE)  # what group_disparities writes
 
 
 class Clustered(NamedTuple):
@@ -91,9 +96,12 @@ def clustered_mean(
     return fit.estimate, fit.ci_low, fit.ci_high, fit.p
 
 
-def mean_row(data: pd.DataFrame, column: str, method: str) -> dict[str, Any]:
-    """The estimate and CI of :func:`clustered_mean` as row fields, with its warnings in the method."""
-    fit = clustered_fit(f"{column} ~ 1", data, "Intercept")
+def mean_row(data: pd.DataFrame, column: str, method: str, propagate: bool = False) -> dict[str, Any]:
+    """The estimate and CI of :func:`clustered_mean` as row fields, with its numerical warnings in the
+    method; with ``propagate``, warnings are left to the caller instead (the families' ``disparities``
+    are recorded as a whole, so they end up in the method of every row the family returns)."""
+    formula = f"{column} ~ 1"
+    fit = _clustered(formula, data, "Intercept") if propagate else clustered_fit(formula, data, "Intercept")
     method = numerics.note(method, fit.warnings) or method
     return {"estimate": fit.estimate, "ci_low": fit.ci_low, "ci_high": fit.ci_high, "method": method}
 
@@ -129,7 +137,7 @@ def _level_rows(
     base = {"cue": cue, "axis": axis, "grp": level, "reference": ref, **counts}
     out = []
     if len(d_ok):
-        out.append({**base, "metric": "p_yes", **mean_row(d_ok, "p_yes", METHOD_MEAN)})
+        out.append({**base, "metric": P_YES.name, **mean_row(d_ok, "p_yes", METHOD_MEAN)})
     pair = ok[ok["grp"].isin([level, ref])]
     if level != ref and pair["grp"].nunique() == 2:
         term = f"C(grp, Treatment(reference='{ref}'))[T.{level}]"
@@ -137,22 +145,12 @@ def _level_rows(
         means = pair.groupby("grp")["p_yes"].mean()
         row = {
             **base,
-            "metric": "p_yes_gap",
+            "metric": P_YES_GAP.name,
             "test": "cluster-robust t",
             "method": METHOD_GAP,
             "cohens_h": cohens_h(float(means[level]), float(means[ref])),
         }
         out.append(fit.into(row))
     if len(answered):
-        lo, hi = proportion_confint(refused, len(answered), method="wilson")
-        out.append(
-            {
-                **base,
-                "metric": "refusal_rate",
-                "estimate": refused / len(answered),
-                "ci_low": float(lo),
-                "ci_high": float(hi),
-                "method": METHOD_RATE,
-            }
-        )
+        out.append({**base, **rate_row(REFUSAL_RATE.name, refused, len(answered))})
     return out

@@ -18,13 +18,17 @@ import statsmodels.formula.api as smf
 from scipy.special import logit
 
 from slant.stats import degenerate, numerics
+from slant.stats.metric import Kind, Metric
 
 METHOD_MIXED = "mixedlm logit(P(yes)) ~ age_z + race + gender, random intercept by scenario (REML, Wald z)"
 METHOD_FALLBACK = (
     "OLS logit(P(yes)) ~ age_z + race + gender, cluster-robust SE by scenario (t) — mixedlm did not converge"
 )
 EPS = 1e-6  # P(yes) is clipped to [EPS, 1 - EPS] before the logit
-METRIC = "discrimination_score"
+DISCRIMINATION_SCORE = Metric(
+    "discrimination_score", Kind.COEFFICIENT, "shift in log-odds of a favourable answer vs the reference", 0.0
+)
+METRIC = DISCRIMINATION_SCORE.name
 AGE_TERM = "per SD"  # the group of the age score: the shift per standard deviation of age
 
 

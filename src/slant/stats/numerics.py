@@ -16,8 +16,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+import numpy as np
+
 T = TypeVar("T")
 NOTE = "numerical warning"  # how a row's method says a warning was caught (reports look for it)
+
+
+def finite(x: Any) -> float | None:
+    """``x`` as a float, or None when it is missing, NaN or infinite."""
+    if x is None:
+        return None
+    x = float(x)
+    return x if np.isfinite(x) else None
 
 
 @contextmanager

@@ -33,10 +33,16 @@ from statsmodels.stats.proportion import proportion_confint, proportion_effectsi
 from statsmodels.stats.weightstats import ttost_paired
 
 from slant.stats import degenerate, numerics
+from slant.stats.metric import Kind, Metric
+from slant.stats.numerics import finite
+from slant.stats.rows import untested
 
 SET_KEYS = ["scenario_id", "matched_set_id"]
 N_RESAMPLES = 1999
 MIN_CLUSTERS_FOR_CI = 3
+PAIRED_GAP = Metric(
+    "paired_gap", Kind.GAP, "mean difference within matched sets, group minus reference", 0.0, diff="value"
+)
 EXACT_BELOW = 25  # McNemar is exact (binomial) when there are fewer discordant pairs than this
 EXTRA_KEYS = (
     "n_sets",
@@ -51,14 +57,6 @@ EXTRA_KEYS = (
     "or_high",
     "degenerate",
 )
-
-
-def _finite(x: Any) -> float | None:
-    """``x`` as a float, or None when it is missing, NaN or infinite."""
-    if x is None:
-        return None
-    x = float(x)
-    return x if np.isfinite(x) else None
 
 
 def _usable(frame: pd.DataFrame, axis: str, groups: list[str], value: str) -> pd.DataFrame:
@@ -117,7 +115,7 @@ def _cluster_bootstrap(diffs: pd.Series, rng_seed: int) -> tuple[float | None, f
                 ).confidence_interval
             except (ValueError, FloatingPointError):
                 continue
-        lo, hi = _finite(ci.low), _finite(ci.high)
+        lo, hi = finite(ci.low), finite(ci.high)
         if lo is not None and hi is not None:
             note = "" if method == "BCa" else " (BCa failed on degenerate data)"
             return lo, hi, f"95% CI cluster bootstrap over scenarios, {method}, {N_RESAMPLES} resamples{note}"
@@ -155,16 +153,8 @@ def paired_gap(
     level, ref = str(level), str(ref)
     d = _usable(frame, axis, [level, ref], value)
     means = _per_set(d, [level, ref], value).dropna()
-    row: dict[str, Any] = {
-        "metric": "paired_gap",
-        "axis": axis,
-        "grp": level,
-        "reference": ref,
-        "estimate": None,
-        "ci_low": None,
-        "ci_high": None,
-        "test": "paired t over matched sets",
-        "p": None,
+    row = untested(PAIRED_GAP.name, axis=axis, grp=level, reference=ref, test="paired t over matched sets")
+    row |= {
         "p_wilcoxon": None,
         "p_tost": None,
         "equivalent": None,
@@ -188,11 +178,11 @@ def paired_gap(
     if len(diffs) >= 2:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # zero variance: t is NaN (p None) and TOST's t is ±inf
-            row["p"] = _finite(stats.ttest_rel(x, y).pvalue)
-            row["p_tost"] = _finite(ttost_paired(x, y, -margin, margin)[0])
+            row["p"] = finite(stats.ttest_rel(x, y).pvalue)
+            row["p_tost"] = finite(ttost_paired(x, y, -margin, margin)[0])
     if np.any(diffs.to_numpy() != 0):
         with contextlib.suppress(ValueError):  # e.g. too few non-zero differences
-            row["p_wilcoxon"] = _finite(stats.wilcoxon(x, y, zero_method="wilcox").pvalue)
+            row["p_wilcoxon"] = finite(stats.wilcoxon(x, y, zero_method="wilcox").pvalue)
     row["equivalent"] = None if row["p_tost"] is None else bool(row["p_tost"] < 0.05)
     return {**row, "method": method}
 
@@ -227,28 +217,16 @@ def paired_binary(
     sets = _majority(d, [level, ref], value).dropna()
     x, y = sets[level].to_numpy(), sets[ref].to_numpy()
     b, c = int(((x == 1) & (y == 0)).sum()), int(((x == 0) & (y == 1)).sum())
-    row: dict[str, Any] = {
-        "metric": "paired_rate_gap",
-        "axis": axis,
-        "grp": level,
-        "reference": ref,
-        "estimate": None,
-        "ci_low": None,
-        "ci_high": None,
-        "test": None,
-        "p": None,
-        "n_discordant": b + c,
-        **_counts(d, sets.index),
-    }
+    row = untested("paired_rate_gap", axis=axis, grp=level, reference=ref, n_discordant=b + c)
+    row |= _counts(d, sets.index)
     unit = f"unit = matched set (majority {value} per group per set, ties dropped)"
     if sets.empty:
         return {**row, "method": f"{unit}; no set holds both groups"}
-    exact = b + c < EXACT_BELOW
-    table = [[int(((x == 1) & (y == 1)).sum()), b], [c, int(((x == 0) & (y == 0)).sum())]]
-    test = "McNemar exact" if exact else "McNemar chi-square, continuity-corrected"
+    table = paired_table(x, y)
+    test, p = mcnemar_test(table)
     row.update(estimate=float(x.mean() - y.mean()), test=test, cohens_h=cohens_h(x.mean(), y.mean()))
     row["odds_ratio"], row["or_low"], row["or_high"] = paired_odds_ratio(b, c)
-    row["p"] = _finite(mcnemar(table, exact=exact, correction=True).pvalue)
+    row["p"] = p
     why = degenerate.reason(discordant=b + c)
     if len(sets) < 2:
         ci_note = "no CI (fewer than 2 sets)"
@@ -265,10 +243,28 @@ def paired_binary(
         row["ci_low"], row["ci_high"] = newcombe_paired(table)
         ci_note = "95% CI Newcombe hybrid score, paired (every set differs the same way)"
     else:
-        ci = stats.ttest_rel(x, y).confidence_interval()
-        row["ci_low"], row["ci_high"] = _finite(ci.low), _finite(ci.high)
+        row["ci_low"], row["ci_high"] = paired_t_interval(x, y)
         ci_note = "95% CI paired t on the 0/1 differences"
     return degenerate.mark({**row, "method": f"{unit}; difference in proportions; {ci_note}; p {test}"}, why)
+
+
+def paired_table(x: np.ndarray, y: np.ndarray) -> list[list[int]]:
+    """The paired 2x2 table of 0/1 outcomes: [[both 1, x 1 and y 0], [x 0 and y 1, both 0]]."""
+    return [[int(((x == i) & (y == j)).sum()) for j in (1, 0)] for i in (1, 0)]
+
+
+def mcnemar_test(table: list[list[int]], exact_label: str = "McNemar exact") -> tuple[str, float | None]:
+    """(test name, p) of McNemar's test on a paired 2x2 table (statsmodels): exact (binomial) with fewer
+    than :data:`EXACT_BELOW` discordant pairs, else chi-square with continuity correction."""
+    exact = table[0][1] + table[1][0] < EXACT_BELOW
+    test = exact_label if exact else "McNemar chi-square, continuity-corrected"
+    return test, finite(mcnemar(table, exact=exact, correction=True).pvalue)
+
+
+def paired_t_interval(x: np.ndarray, y: np.ndarray) -> tuple[float | None, float | None]:
+    """The 95% paired-t CI of the mean difference x − y (scipy ``ttest_rel``); None where not finite."""
+    ci = stats.ttest_rel(x, y).confidence_interval()
+    return finite(ci.low), finite(ci.high)
 
 
 def newcombe_paired(table: list[list[int]], alpha: float = 0.05) -> tuple[float, float]:
@@ -306,25 +302,15 @@ def cochran_q(frame: pd.DataFrame, axis: str, levels: list[Any], value: str = "v
         raise ValueError("cochran_q needs at least three levels; use paired_binary for two")
     d = _usable(frame, axis, groups, value)
     sets = _majority(d, groups, value).dropna()
-    row: dict[str, Any] = {
-        "metric": "cochran_q",
-        "axis": axis,
-        "grp": ",".join(groups),
-        "reference": "",
-        "estimate": None,
-        "ci_low": None,
-        "ci_high": None,
-        "test": "Cochran's Q",
-        "p": None,
-        **_counts(d, sets.index),
-    }
+    row = untested("cochran_q", axis=axis, grp=",".join(groups), reference="", test="Cochran's Q")
+    row |= _counts(d, sets.index)
     unit = f"unit = complete matched set (majority {value} per group per set, ties dropped)"
     if sets.empty:
         return {**row, "method": f"{unit}; no complete set"}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # every set all 0 or all 1: Q is 0/0
         res = cochrans_q(sets.to_numpy())
-    row.update(estimate=_finite(res.statistic), p=_finite(res.pvalue))
+    row.update(estimate=finite(res.statistic), p=finite(res.pvalue))
     note = "" if row["estimate"] is not None else " (undefined: every set is all 0 or all 1)"
     discordant = int((sets.nunique(axis=1) > 1).sum())  # sets whose groups differ
     method = f"{unit}; Cochran's Q, chi-square with {int(res.df)} df{note}"
@@ -364,7 +350,7 @@ def paired_odds_ratio(b: int, c: int) -> tuple[float | None, float | None, float
     if b + c == 0:
         return None, None, None
     lo, hi = proportion_confint(b, b + c, method="beta")
-    bounds = [_finite(q / (1 - q)) if q < 1 else None for q in (float(lo), float(hi))]
+    bounds = [finite(q / (1 - q)) if q < 1 else None for q in (float(lo), float(hi))]
     return (b / c if c else None), bounds[0], bounds[1]
 
 

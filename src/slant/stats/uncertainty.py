@@ -22,8 +22,14 @@ from typing import Any
 import pandas as pd
 
 from slant.stats.groups import clustered_fit, mean_row
+from slant.stats.metric import Kind, Metric
 
 METHOD_W = "confidence-weighted correctness w = ±confidence (slant's UCerF-style definition)"
+UCERF_W = Metric("ucerf_w", Kind.LEVEL, "mean confidence-weighted correctness", shown=False)
+CONFIDENCE_RIGHT = Metric("confidence_right", Kind.LEVEL, "mean confidence when right", shown=False)
+CONFIDENCE_WRONG = Metric("confidence_wrong", Kind.LEVEL, "mean confidence when wrong", shown=False)
+UCERF_GAP = Metric("ucerf_gap", Kind.GAP, "mean w of a group minus the reference's", null=0.0)
+UCERF_FAIRNESS = Metric("ucerf_fairness", Kind.COEFFICIENT, "1 - |gap in mean w| / 2", null=1.0)
 
 
 def confidence_weighted(correct: pd.Series, confidence: pd.Series) -> pd.Series:
@@ -31,9 +37,9 @@ def confidence_weighted(correct: pd.Series, confidence: pd.Series) -> pd.Series:
     return confidence.astype(float).where(correct.astype(bool), -confidence.astype(float))
 
 
-def metrics(correct_name: str = "accuracy") -> set[str]:
-    """The metrics :func:`uncertainty_rows` writes, given its ``correct_name``."""
-    return {"ucerf_w", correct_name, "confidence_right", "confidence_wrong", "ucerf_gap", "ucerf_fairness"}
+def metrics(correct: Metric) -> tuple[Metric, ...]:
+    """The metrics :func:`uncertainty_rows` writes, given the metric of its share correct."""
+    return (UCERF_W, correct, CONFIDENCE_RIGHT, CONFIDENCE_WRONG, UCERF_GAP, UCERF_FAIRNESS)
 
 
 def uncertainty_rows(
@@ -67,11 +73,11 @@ def uncertainty_rows(
             "n_probes": int(g["probe_id"].nunique()),
             "n_clusters": int(g["scenario_id"].nunique()),
         }
-        rows.append({**base, "metric": "ucerf_w", **mean_row(g, "w", METHOD_W)})
+        rows.append({**base, "metric": UCERF_W.name, **mean_row(g, "w", METHOD_W)})
         rows.append(
             {**base, "metric": correct_name, "estimate": len(right) / len(g), "method": "share correct"}
         )
-        for name, part in (("confidence_right", right), ("confidence_wrong", wrong)):
+        for name, part in ((CONFIDENCE_RIGHT.name, right), (CONFIDENCE_WRONG.name, wrong)):
             if len(part):
                 rows.append(
                     {
@@ -87,7 +93,7 @@ def uncertainty_rows(
             fit = clustered_fit(f"w ~ C(grp, Treatment(reference='{ref}'))", pair, term)
             gap_row = {
                 **base,
-                "metric": "ucerf_gap",
+                "metric": UCERF_GAP.name,
                 "test": "cluster-robust t",
                 "method": "OLS w ~ C(group), cluster-robust SE by scenario",
             }
@@ -95,7 +101,7 @@ def uncertainty_rows(
             rows.append(
                 {
                     **base,
-                    "metric": "ucerf_fairness",
+                    "metric": UCERF_FAIRNESS.name,
                     "estimate": 1 - abs(fit.estimate) / 2,
                     "method": "1 - |gap in mean w| / 2",
                 }

@@ -1,0 +1,288 @@
+"""The audit pipeline: plan → execute → score → compare, every step stored in the campaign's database.
+
+:func:`audit` is the one entry point, for ``slant.audit`` and for scheduled audits
+(:mod:`slant.regress.check`). Planning is :mod:`slant.plan`, scoring :mod:`slant.scoring`, the engine
+:mod:`slant.run`, and every read and write of the database :mod:`slant.store`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.metadata
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import sqlite_utils
+
+from slant import store
+from slant.adaptive import run_looks
+from slant.errors import ScoringFailed, check_count, one_line
+from slant.plan import PlannedSet, plan, requests_of
+from slant.probes import Probe
+from slant.probes.base import USABLE_STATUSES, short_hash
+from slant.run import EngineStats, RetryPolicy, execute
+from slant.scoring import score_and_compare
+from slant.spec import Campaign, load_campaign
+from slant.store import open_db
+from slant.targets import Request, Target, resolve_target
+
+
+@dataclass
+class AuditResult:
+    """What ``audit()`` returns: counts, status and the per-group disparity table."""
+
+    run_id: str
+    db_path: Path
+    status: str  # complete · incomplete (some calls failed; rerun to resume) · dry-run
+    n_probes: int
+    n_requests: int
+    n_cached: int
+    engine: EngineStats | None
+    disparities: pd.DataFrame
+    notes: list[str] = field(default_factory=list)  # warnings about where calls went (also in provenance)
+    by_set: dict[str, dict[str, int]] = field(default_factory=dict)  # dry run: probes, requests, cached
+
+    def outcomes(self) -> pd.DataFrame:
+        """Outcomes of this run joined with their probes."""
+        return pd.DataFrame(store.outcomes_of(open_db(self.db_path), self.run_id))
+
+
+def audit(
+    campaign: str | Path | Campaign,
+    *,
+    target: str | None = None,
+    base_url: str | None = None,
+    db: str | Path | None = None,
+    limit: int | None = None,
+    dry_run: bool = False,
+    fresh: bool = False,
+    scope: str | None = None,
+    progress: bool = True,
+    max_connections: int | None = None,
+    prefill: str | None = None,
+) -> AuditResult:
+    """Run (or resume) a campaign and store everything in its database.
+
+    Args:
+        campaign: a campaign file or a loaded Campaign.
+        target: overrides the campaign's target (``local``, ``openai/<model>``, ``vllm/<model>`` …).
+        base_url: overrides the campaign's base URL.
+        db: overrides the campaign's database path.
+        limit: at most this many probes per probe set, keeping matched sets whole.
+        dry_run: count probes and calls (and what is cached) without sending anything.
+        fresh: use a new cache scope so that nothing is reused (a new run).
+        scope: name the cache scope (default: the campaign name): a run with a new scope sends every
+            call again, a rerun with the same scope resumes (scheduled audits use campaign@date).
+        progress: show a progress bar.
+        max_connections: overrides the campaign's number of concurrent requests.
+        prefill: overrides how the target sends assistant prefills (auto, chatml, continue, none).
+    """
+    check_count("limit", limit)
+    check_count("max_connections", max_connections)
+    c = campaign if isinstance(campaign, Campaign) else load_campaign(campaign)
+    overrides = {"max_connections": max_connections, "prefill": prefill}
+    c = c.model_copy(update={k: v for k, v in overrides.items() if v})
+    db_path = Path(db or c.db)
+    tgt = resolve_target(target or c.target, base_url or c.base_url, c.prefill, c.timeout)
+    if fresh:
+        scope = f"{c.name}@{datetime.now(UTC).isoformat(timespec='seconds')}"
+    scope = scope or c.name
+    planned = plan(c, tgt, limit, scope)  # every input is validated here, before any model call
+    all_requests = requests_of(planned)
+    probe_ids = sorted(p.id for ps in planned for p in ps.probes)
+    run_id = short_hash(c.name, tgt.id, scope, probe_ids)[:12]
+    n_probes = len(probe_ids)
+    if dry_run:
+        done = store.done_keys(open_db(db_path), all_requests) if db_path.exists() else set()
+        by_set = {ps.spec.name: _counts(ps, done) for ps in planned}
+        n = len(all_requests)
+        return AuditResult(
+            run_id, db_path, "dry-run", n_probes, n, len(done), None, pd.DataFrame(), by_set=by_set
+        )
+
+    sdb = open_db(db_path)
+    pending = len(all_requests) - len(store.done_keys(sdb, all_requests))
+    if not pending and _finished_as_is(sdb, run_id, c):
+        # A rerun of a complete run with nothing to send: its outcomes and statistics stand as stored.
+        rows = pd.DataFrame(store.disparities_of(sdb, run_id))
+        stats = EngineStats(requested=len(all_requests), cached=len(all_requests))
+        notes = store.provenance(sdb, run_id).get("notes", [])
+        return AuditResult(
+            run_id, db_path, "complete", n_probes, len(all_requests), stats.cached, stats, rows, notes
+        )
+    row = _run_row(c, tgt, planned, run_id, scope, len(all_requests))
+    store.record_run(sdb, row, tgt, {ps.spec.name: ps.probes for ps in planned})
+    stats = EngineStats(requested=len(all_requests))
+    try:
+        if c.adaptive:
+            planned, stats = asyncio.run(_execute_adaptive(sdb, tgt, planned, scope, c, progress, run_id))
+            all_requests = requests_of(planned)
+            n_probes = sum(len(ps.probes) for ps in planned)
+            store.record_target(sdb, tgt)
+        elif pending:
+            stats = asyncio.run(_execute(sdb, tgt, all_requests, scope, c, progress))
+            store.record_target(sdb, tgt)  # now with what the server reported about itself
+        else:
+            stats.cached = len(all_requests)
+    except BaseException as e:
+        interrupted = not isinstance(e, Exception)  # Ctrl-C, SIGTERM
+        status = "interrupted" if interrupted else "failed"
+        store.finish_run(sdb, run_id, status, message=None if interrupted else one_line(e))
+        raise
+    try:
+        disparities = score_and_compare(sdb, run_id, planned)
+    except Exception as e:
+        message = f"scoring failed: {one_line(e)}"
+        store.finish_run(sdb, run_id, "failed", message=message)
+        raise ScoringFailed(
+            f"run {run_id}: {message}. This is a bug in slant; every reply is stored, so once it is fixed, "
+            "rerunning the same command rescores them from the cache without new calls (--debug: traceback)"
+        ) from e
+    status = _run_status(sdb, run_id, all_requests)
+    notes = _record_served(sdb, run_id, tgt)
+    prov = json.dumps({**store.capture_provenance(sdb, run_id), **({"notes": notes} if notes else {})})
+    store.finish_run(sdb, run_id, status, provenance=prov)
+    return AuditResult(
+        run_id, db_path, status, n_probes, len(all_requests), stats.cached, stats, disparities, notes
+    )
+
+
+def _counts(ps: PlannedSet, done: set[str]) -> dict[str, int]:
+    """A probe set's probes, requests and requests already answered (``done``)."""
+    keys = ps.keys()
+    return {"probes": len(ps.probes), "requests": len(keys), "cached": len(done.intersection(keys))}
+
+
+def _run_row(
+    c: Campaign, target: Target, planned: list[PlannedSet], run_id: str, scope: str, n_requests: int
+) -> dict[str, Any]:
+    """The ``runs`` row of a run about to be sent (status and times are the store's)."""
+    return {
+        "id": run_id,
+        "campaign": c.name,
+        "campaign_hash": c.content_hash,
+        "target_id": target.id,
+        "scope": scope,
+        "slant_version": importlib.metadata.version("slant"),
+        "n_probes": sum(len(ps.probes) for ps in planned),
+        "n_requests": n_requests,
+        "config": c.model_dump(mode="json"),
+    }
+
+
+async def _execute(
+    db: sqlite_utils.Database,
+    target: Target,
+    requests: dict[str, Request],
+    scope: str,
+    c: Campaign,
+    progress: bool,
+) -> EngineStats:
+    async with target:
+        return await _send(db, target, requests, scope, c, progress)
+
+
+async def _send(
+    db: sqlite_utils.Database,
+    target: Target,
+    requests: dict[str, Request],
+    scope: str,
+    c: Campaign,
+    progress: bool,
+) -> EngineStats:
+    """The engine with the campaign's settings, on a target that is already open."""
+    return await execute(
+        db,
+        target,
+        requests,
+        scope=scope,
+        max_connections=c.max_connections,
+        retry=RetryPolicy(max_retries=c.max_retries),
+        timeout=c.timeout,
+        progress=progress,
+    )
+
+
+async def _execute_adaptive(
+    db: sqlite_utils.Database,
+    target: Target,
+    planned: list[PlannedSet],
+    scope: str,
+    c: Campaign,
+    progress: bool,
+    run_id: str,
+) -> tuple[list[PlannedSet], EngineStats]:
+    """Ask matched sets batch by batch until each probe set's gaps are decided (see slant.adaptive);
+    the run keeps only the probes it asked, and the looks are logged in ``runs.adaptive``."""
+    total = EngineStats()
+
+    async def send(requests: dict[str, Request]) -> None:
+        s = await _send(db, target, requests, scope, c, progress)
+        for name in ("sent", "attempts", "succeeded", "failed", "seconds", "shared"):
+            setattr(total, name, getattr(total, name) + getattr(s, name))
+        total.shared_with += [w for w in s.shared_with if w not in total.shared_with]
+
+    def restrict(ps: PlannedSet, probes: list[Probe]) -> PlannedSet:
+        return PlannedSet(ps.spec, probes, {p.id: ps.requests[p.id] for p in probes})
+
+    assert c.adaptive is not None, "only an adaptive campaign is run in looks"
+    async with target:
+        used, log = await run_looks(
+            planned, c.adaptive, send, lambda cur: score_and_compare(db, run_id, cur), restrict
+        )
+    n_requests = sum(len(reqs) for ps in used for reqs in ps.requests.values())
+    total.requested, total.cached = n_requests, n_requests - total.sent - total.shared
+    fields = {
+        "adaptive": json.dumps(log),
+        "n_probes": sum(len(ps.probes) for ps in used),
+        "n_requests": n_requests,
+    }
+    store.narrow_run(db, run_id, {ps.spec.name: ps.probes for ps in used}, fields)
+    return used, total
+
+
+def _record_served(db: sqlite_utils.Database, run_id: str, target: Target) -> list[str]:
+    """Store the model name(s) the server reported on the target's row; return a note for each way the
+    target's label differs from where its calls went (a server reporting another model name, an
+    ``openai/…`` label sent to another URL). Notes never fail a run: servers report aliases and paths."""
+    d = target.describe()
+    served = store.served_models(db, run_id)
+    if served:
+        store.record_served(db, target.id, served)
+    notes = []
+    if other := [m for m in served if m != d["model"]]:
+        notes.append(
+            f"target {target.name}: the server at {d['base_url']} reported model {', '.join(other)}, "
+            f"not {d['model']} (stored as served_model)"
+        )
+    if d["provider"] != target.name.partition("/")[0]:
+        notes.append(
+            f"target {target.name}: calls went to {d['base_url']}, not the hosted API "
+            f"(recorded as provider {d['provider']})"
+        )
+    return notes
+
+
+def _finished_as_is(db: sqlite_utils.Database, run_id: str, c: Campaign) -> bool:
+    """The run completed before with this campaign file and this slant version (so scoring would repeat
+    itself exactly)."""
+    row = store.run_row(db, run_id)
+    return (
+        row is not None
+        and row["status"] == "complete"
+        and row["slant_version"] == importlib.metadata.version("slant")
+        and row["campaign_hash"] == c.content_hash
+        and bool(c.content_hash)
+    )
+
+
+def _run_status(db: sqlite_utils.Database, run_id: str, requests: dict[str, Request]) -> str:
+    """``incomplete``: calls failed (rerun to retry); ``unusable``: every call answered but no outcome
+    could be scored (a server that drops logprobs); ``complete``: answered, with usable outcomes."""
+    if len(requests) - len(store.done_keys(db, requests)):
+        return "incomplete"
+    return "complete" if store.count_usable(db, run_id, USABLE_STATUSES) else "unusable"
