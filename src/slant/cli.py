@@ -293,8 +293,8 @@ def _generate_personas(a: argparse.Namespace) -> int:
         return errors.EXIT_OK
     usage_out = a.usage_out or str(Path(a.out).with_name(f"{Path(a.out).stem}-usage.yaml"))
     console.print(f"persona pack → {draft.write_personas(a.out, a.force)}")
-    if written := draft.write_usage(usage_out, a.force):
-        console.print(f"usage pack ({len(draft.usage['pairs'])} text pairs) → {written}")
+    if usage_path := draft.write_usage(usage_out, a.force):
+        console.print(f"usage pack ({len(draft.usage['pairs'])} text pairs) → {usage_path}")
     else:
         console.print("no rewrite passed the checks: no usage pack written")
     return errors.EXIT_OK

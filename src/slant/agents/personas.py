@@ -294,14 +294,16 @@ def draft_style_packs(
     first ``n`` samples are rewritten plainly by ``target`` and checked. ``reviewed``: a person reviews
     the rewrites before they are written (recorded in the packs' provenance)."""
     profile = load_profile(db, profile_of, method) if profile_of else None
-    if profile_of and profile is None:
-        raise SlantError(f"{db}: no {method} profile of {profile_of!r} (run slant infer first)")
-    if not profile_of and not (samples and user):
+    if profile_of:
+        if profile is None:
+            raise SlantError(f"{db}: no {method} profile of {profile_of!r} (run slant infer first)")
+        texts, who = profile.samples, profile_of
+    elif samples and user:
+        texts, who = read_samples(samples), user
+    else:
         raise SlantError(
             "generate personas: give --from-profile USER, --from-samples FILE --user NAME, or --spec"
         )
-    texts = profile.samples if profile else read_samples(samples)
-    who = profile_of or user
     review = "human review" if reviewed else "verified rewrites accepted without review (--yes)"
     with Gateway(target, db, base_url, scope_prefix="generate") as llm:
         personas, usage, rewrites = style_packs(llm, who, texts[:n], profile, review, retries)

@@ -27,7 +27,7 @@ the target's bias type, and how it scores agreement. Prompts, pack and statistic
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -190,7 +190,7 @@ def requests(probe: Probe, ps: AttackSet, seed: int) -> list[Request]:
     return sampled(probe, s.n, s.temperature, s.max_tokens, seed)
 
 
-def score(ps: AttackSet, reply: Reply | None) -> dict[str, Any]:
+def score(ps: AttackSet, reply: Reply | None) -> Mapping[str, Any]:
     """One outcome row; a failed call is an error, a full refusal (sampled) is *refuse*, never "no"."""
     out = new_outcome(reply)
     if reply is None:

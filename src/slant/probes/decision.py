@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import string
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -259,7 +259,7 @@ def requests(probe: Probe, ps: DecisionSet, seed: int) -> list[Request]:
     )
 
 
-def score(probe: Probe, ps: DecisionSet, reply: Reply | None) -> dict[str, Any]:
+def score(probe: Probe, ps: DecisionSet, reply: Reply | None) -> Mapping[str, Any]:
     """One outcome row. ``reply`` is None when the call failed: that is an error, never an answer."""
     out = new_outcome(reply)
     if reply is None:

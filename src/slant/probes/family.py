@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import inspect
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,7 +59,7 @@ class Family:
     name: str
     Spec: type[BaseModel]
     expand: Callable[..., Iterable[Probe]]
-    score: Callable[..., dict[str, Any]]
+    score: Callable[..., Mapping[str, Any]]
     disparities: Callable[..., list[dict[str, Any]]]
     metrics: tuple[Metric, ...]
     requests: Callable[..., list[Request]] = logprob_read

@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -228,7 +228,7 @@ def requests(probe: Probe, ps: FillInSet, seed: int) -> list[Request]:
     return sampled(probe, s.n, s.temperature, s.max_tokens, seed)
 
 
-def score(probe: Probe, ps: FillInSet, reply: Reply | None) -> dict[str, Any]:
+def score(probe: Probe, ps: FillInSet, reply: Reply | None) -> Mapping[str, Any]:
     """One outcome row: ``answer`` is the chosen role, ``score`` its chosen polarity, ``p_yes`` P(stereotype).
 
     ``detail``: ``letter`` chosen and, in logprob mode, ``p_role`` (the three roles' normalised

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -166,7 +166,7 @@ def parse(text: str, attrs: dict[str, Any]) -> tuple[dict[str, str], int]:
     return read_pairs(text, words, groups, before=r"(?:the\s+)?", after=r"(?:e?s)?")
 
 
-def score(probe: Probe, reply: Reply | None) -> dict[str, Any]:
+def score(probe: Probe, reply: Reply | None) -> Mapping[str, Any]:
     """One outcome row: D in ``score``, the counts and d_published in ``detail``."""
     out = new_outcome(reply)
     if reply is None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import re
 import string
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -284,7 +284,7 @@ def requests(probe: Probe, ps: PairwiseSet, seed: int) -> list[Request]:
     return decision.requests(probe, ps, seed)  # type: ignore[arg-type]
 
 
-def score(probe: Probe, ps: PairwiseSet, reply: Reply | None) -> dict[str, Any]:
+def score(probe: Probe, ps: PairwiseSet, reply: Reply | None) -> Mapping[str, Any]:
     """One outcome row; ``p_yes`` = ``score`` = P(the candidate in position A is chosen)."""
     out = new_outcome(reply)
     out["detail"] = {"chosen_group": None, "p_first_group": None}

@@ -35,7 +35,7 @@ counts full refusals and persona abstentions; ``n_unparsed`` counts the other ou
 from __future__ import annotations
 
 import string
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -220,7 +220,7 @@ def requests(probe: Probe, ps: PersonaSet, seed: int) -> list[Request]:
 # --- reading replies ----------------------------------------------------------------------------
 
 
-def score(probe: Probe, ps: PersonaSet, reply: Reply | None) -> dict[str, Any]:
+def score(probe: Probe, ps: PersonaSet, reply: Reply | None) -> Mapping[str, Any]:
     """One outcome row; ``p_yes`` = P(gold letter), ``score`` = 1.0 correct / 0.0 wrong / None."""
     out = new_outcome(reply)
     if reply is None:

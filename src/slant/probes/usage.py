@@ -63,7 +63,7 @@ from __future__ import annotations
 import json
 import random
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
@@ -430,7 +430,7 @@ def parse(
     return read_pairs(text, words, canonical, before=prefix)
 
 
-def score(probe: Probe, ps: UsageSet, reply: Reply | None) -> dict[str, Any]:
+def score(probe: Probe, ps: UsageSet, reply: Reply | None) -> Mapping[str, Any]:
     """One outcome row. ``reply`` is None when the call failed: that is an error, never an answer."""
     out = new_outcome(reply)
     if reply is None:
