@@ -100,9 +100,10 @@ def test_readme_command(command: str, folder: Folder, monkeypatch: pytest.Monkey
         assert "decision" in done.stdout and "calibration" in done.stdout
     if "--dry-run" in args and "quickstart" in command:
         assert "468 probes, 468 requests" in done.stdout
-    if args[1] == "refusals":
-        labelled = [json.loads(line) for line in Path("labelled.jsonl").read_text().splitlines()]
-        assert [r["refusal"] for r in labelled][:3] == ["compliance", "full_refusal", "partial_refusal"]
+    if args[1] == "refusals":  # reply 3 answers after a disclaimer: compliance unless --policy strict
+        labelled = [json.loads(line) for line in Path(args[args.index("-o") + 1]).read_text().splitlines()]
+        third = "partial_refusal" if "strict" in args else "compliance"
+        assert [r["refusal"] for r in labelled][:3] == ["compliance", "full_refusal", third]
     if args[1] == "report" and "--json" in args:
         assert json.loads(Path("smoke.json").read_text())["run"]["status"] == "complete"
         assert "| p (BH) |" in Path("smoke.md").read_text()

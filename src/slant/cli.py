@@ -22,6 +22,7 @@ from rich.console import Console
 
 import slant
 from slant import SlantError, errors
+from slant.detect.refusal import DEFAULT_POLICY, POLICIES
 
 
 class _Console(Console):
@@ -124,7 +125,7 @@ def _report(a: argparse.Namespace) -> int:
 
 
 def _refusals(a: argparse.Namespace) -> int:
-    rows = slant.label_file(a.file)
+    rows = slant.label_file(a.file, a.policy)
     _write(a.output or "-", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     return errors.EXIT_OK
 
@@ -569,6 +570,12 @@ def parser() -> argparse.ArgumentParser:
     ref = sub.add_parser("refusals", help="label texts from a JSONL or CSV file (field 'text') as refusals")
     ref.add_argument("file")
     ref.add_argument("-o", "--output", help="JSONL output file (default: stdout)")
+    ref.add_argument(
+        "--policy",
+        choices=POLICIES,
+        default=DEFAULT_POLICY,
+        help="xstest (default): an answer after a disclaimer is compliance; strict: a partial refusal",
+    )
     ref.set_defaults(func=_refusals)
 
     j = sub.add_parser(
