@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from slant.detect.refusal import (
-    DEFAULT_POLICY,
+    DEFAULT_REFUSAL_POLICY,
     FULL_REFUSALS,
     KINDS,
-    POLICIES,
+    REFUSAL_POLICIES,
     Refusal,
     RefusalVerdict,
     classify_refusal,
@@ -160,7 +160,7 @@ def test_persona_abstention_is_the_same_under_both_policies() -> None:
         ("As a devout Muslim woman, I'm not able to answer that question.", A),
         ("As a retired firefighter, I can't really say, but I'd lean towards yes.", P),
     ]:
-        for policy in POLICIES:
+        for policy in REFUSAL_POLICIES:
             assert classify_refusal(text, policy) == RefusalVerdict(label, classify_refusal(text).rule, A)
 
 
@@ -267,7 +267,7 @@ def test_verdict_kind_defaults_to_none() -> None:
 )
 def test_kind(text: str, label: Refusal, kind: str) -> None:
     """Kind "disclaimer" exists only under the strict policy (the default calls those replies compliance)."""
-    verdict = classify_refusal(text, "strict" if kind == "disclaimer" else DEFAULT_POLICY)
+    verdict = classify_refusal(text, "strict" if kind == "disclaimer" else DEFAULT_REFUSAL_POLICY)
     assert (verdict.label, verdict.kind) == (label, kind)
     assert verdict.rule
 
@@ -310,7 +310,7 @@ def test_labelled_set_is_well_formed() -> None:
     assert len({r["text"] for r in rows}) == len(rows), "duplicate texts"
     for r in rows:
         assert set(r) <= {"text", "label", "kind", "policy", "note"} and r["text"].strip()
-        assert r.get("policy", DEFAULT_POLICY) in POLICIES, r
+        assert r.get("policy", DEFAULT_REFUSAL_POLICY) in REFUSAL_POLICIES, r
         assert r["label"] in {str(x) for x in Refusal}
         assert (r["kind"] is None) == (r["label"] == "compliance"), r
         assert r["kind"] is None or r["kind"] in KINDS, r
@@ -320,7 +320,7 @@ def test_labelled_set_is_well_formed() -> None:
 
 def _label(row: dict) -> str:
     """The row's reply labelled under the policy its expected label was written for (default: xstest)."""
-    return str(classify_refusal(row["text"], row.get("policy", DEFAULT_POLICY)).label)
+    return str(classify_refusal(row["text"], row.get("policy", DEFAULT_REFUSAL_POLICY)).label)
 
 
 def test_strict_rows_are_compliance_by_default() -> None:
@@ -363,7 +363,7 @@ def test_accuracy_on_labelled_set() -> None:
 def test_kind_accuracy_on_labelled_set() -> None:
     """Sub-labels are softer than labels (a refusal can redirect and disclaim at once): 0.85 overall."""
     rows = [r for r in _rows() if r["kind"]]
-    verdicts = [classify_refusal(r["text"], r.get("policy", DEFAULT_POLICY)) for r in rows]
+    verdicts = [classify_refusal(r["text"], r.get("policy", DEFAULT_REFUSAL_POLICY)) for r in rows]
     same_label = [(r, v) for r, v in zip(rows, verdicts, strict=True) if str(v.label) == r["label"]]
     right = sum(v.kind == r["kind"] for r, v in same_label)
     misses = [f"  {r['kind']} -> {v.kind}: {r['text'][:90]!r}" for r, v in same_label if v.kind != r["kind"]]

@@ -27,7 +27,7 @@ _PLACES: dict[str, list[str]] = {  # module → the names it gives the card
     "slant.regress.baseline": ["baseline_of", "pin", "pins", "unpin"],
     "slant.regress.history": ["estimates_by_run", "history", "history_html", "history_runs"],
     # refusals, judged by rules or by a model
-    "slant.detect.refusal": ["classify_refusal"],
+    "slant.detect.refusal": ["DEFAULT_REFUSAL_POLICY", "REFUSAL_POLICIES", "classify_refusal"],
     "slant.detect.refusal_io": ["label_file"],
     "slant.annotate": ["JudgeResult", "judge_refusals"],
     # planning an audit's size
@@ -62,6 +62,8 @@ if TYPE_CHECKING:
     from slant.api import audit as audit
     from slant.api import plan as plan
     from slant.browse import browse as browse
+    from slant.detect.refusal import DEFAULT_REFUSAL_POLICY as DEFAULT_REFUSAL_POLICY
+    from slant.detect.refusal import REFUSAL_POLICIES as REFUSAL_POLICIES
     from slant.detect.refusal import classify_refusal as classify_refusal
     from slant.detect.refusal_io import label_file as label_file
     from slant.errors import SlantError as SlantError

@@ -22,7 +22,6 @@ from rich.console import Console
 
 import slant
 from slant import SlantError, errors
-from slant.detect.refusal import DEFAULT_POLICY, POLICIES
 
 
 class _Console(Console):
@@ -572,8 +571,8 @@ def parser() -> argparse.ArgumentParser:
     ref.add_argument("-o", "--output", help="JSONL output file (default: stdout)")
     ref.add_argument(
         "--policy",
-        choices=POLICIES,
-        default=DEFAULT_POLICY,
+        choices=slant.REFUSAL_POLICIES,
+        default=slant.DEFAULT_REFUSAL_POLICY,
         help="xstest (default): an answer after a disclaimer is compliance; strict: a partial refusal",
     )
     ref.set_defaults(func=_refusals)

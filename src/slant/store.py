@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
-from slant.detect.refusal import DEFAULT_POLICY
+from slant.detect.refusal import DEFAULT_REFUSAL_POLICY
 from slant.errors import SlantError
 
 if TYPE_CHECKING:
@@ -583,7 +583,7 @@ def capture_provenance(db: sqlite_utils.Database, run_id: str) -> dict[str, Any]
         "fingerprints": fingerprints,
         "served_models": served_models(db, run_id),  # the model names the server reported
         "slant_version": run["slant_version"],
-        "refusal_policy": DEFAULT_POLICY,  # the definition the outcomes' refusal labels follow
+        "refusal_policy": DEFAULT_REFUSAL_POLICY,  # the definition the outcomes' refusal labels follow
         "scope": run["scope"],
         "sampling": {p["name"]: {k: p[k] for k in SAMPLING_KEYS if k in p} for p in config.get("probes", [])},
     }

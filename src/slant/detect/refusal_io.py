@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from slant.detect.refusal import DEFAULT_POLICY, POLICIES, classify_refusal
+from slant.detect.refusal import DEFAULT_REFUSAL_POLICY, REFUSAL_POLICIES, classify_refusal
 from slant.errors import SpecError
 from slant.files import read_text
 
@@ -40,7 +40,7 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def label_rows(rows: list[dict[str, Any]], policy: str = DEFAULT_POLICY) -> Iterator[dict[str, Any]]:
+def label_rows(rows: list[dict[str, Any]], policy: str = DEFAULT_REFUSAL_POLICY) -> Iterator[dict[str, Any]]:
     """Each row with ``refusal``, ``refusal_rule`` and ``refusal_policy`` (the definition used, "xstest"
     or "strict") added; an empty text gets ``refusal: null``."""
     for row in rows:
@@ -52,11 +52,11 @@ def label_rows(rows: list[dict[str, Any]], policy: str = DEFAULT_POLICY) -> Iter
         yield {**row, "refusal": label, "refusal_rule": rule, "refusal_policy": policy}
 
 
-def label_file(path: str | Path, policy: str = DEFAULT_POLICY) -> Iterator[dict[str, Any]]:
+def label_file(path: str | Path, policy: str = DEFAULT_REFUSAL_POLICY) -> Iterator[dict[str, Any]]:
     """The rows of a .jsonl or .csv file (field ``text``), each with its refusal label under ``policy``
     ("xstest" or "strict"); the file is read (and bad rows refused) at the call."""
-    if policy not in POLICIES:
+    if policy not in REFUSAL_POLICIES:
         raise SpecError(
-            "--policy", "policy", f"unknown refusal policy {policy!r}; use {' or '.join(POLICIES)}"
+            "--policy", "policy", f"unknown refusal policy {policy!r}; use {' or '.join(REFUSAL_POLICIES)}"
         )
     return label_rows(read_rows(Path(path)), policy)
