@@ -9,9 +9,8 @@ import sys
 import time
 
 import pytest
-from conftest import write_campaign
+from conftest import free_port, write_campaign
 from openai_server import FakeOpenAIServer
-from test_regress import free_port
 
 from slant import errors, open_db
 from slant.cli import main

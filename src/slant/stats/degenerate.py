@@ -81,9 +81,11 @@ def reason(
         return NO_DISCORDANT
     if values is not None and _flat(values):
         return NO_VARIANCE
-    if differences is not None and _flat(differences):
+    if differences is not None:
         d = snap_all(list(differences))
-        return CONSTANT if len(d) and d[0] != 0 and clusters is not None else NO_VARIANCE
+        d = d[np.isfinite(d)]
+        if _flat(d):  # all equal: zero (no variance) or one non-zero amount (constant)
+            return CONSTANT if len(d) and d[0] != 0 and clusters is not None else NO_VARIANCE
     if se is not None and not (np.isfinite(se) and se >= RESOLUTION):
         return NO_VARIANCE
     return None
