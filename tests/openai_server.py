@@ -109,6 +109,7 @@ class FakeOpenAIServer(LoopbackServer):
         port: int = 0,
         reply_text: str | None = None,
         reply_fn: Callable[[str], str] | None = None,
+        messages_fn: Callable[[list[dict[str, str]]], str] | None = None,
         shift: dict[str, float] | None = None,
         fingerprint: str = "fp_test",
         p_yes: float | None = None,
@@ -124,6 +125,8 @@ class FakeOpenAIServer(LoopbackServer):
         # 1.0 puts all of the answer mass on "yes" (logprob 0, no "no" and no off-answer token).
         self.p_yes = p_yes
         self.reply_fn = reply_fn  # when set, a chat reply is reply_fn(the last message's content)
+        # when set, a chat reply is messages_fn(every message): a judge that reads its system prompt too
+        self.messages_fn = messages_fn
         # when set, replies carry no logprobs even when asked (a logprob-less server)
         self.drop_logprobs = False
         # when set, every 200 reply is bent into one misbehaving shape of SHAPES (a broken server)
@@ -238,6 +241,8 @@ class FakeOpenAIServer(LoopbackServer):
         content = self.reply_text.replace("{word}", word) if self.reply_text else word
         if self.reply_fn:
             content = self.reply_fn(body["messages"][-1]["content"])
+        if self.messages_fn:
+            content = self.messages_fn(body["messages"])
         message = {"role": "assistant", "content": content}
         return {
             **common,

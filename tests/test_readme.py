@@ -96,6 +96,8 @@ def test_readme_command(command: str, folder: Folder, monkeypatch: pytest.Monkey
         assert "34 matched sets" in done.stdout and "681 responses per group" in done.stdout
     if args[1] == "judge":
         assert "judge:local labelled" in done.stdout and "of 4 replies" in done.stdout
+        assert "2 repeat(s) per reply at temperature 0, seed 0" in done.stdout
+        assert open_db("smoke.db").table("judgements").count == 8
     if args[1] == "probes":
         assert "decision" in done.stdout and "calibration" in done.stdout
     if "--dry-run" in args and "quickstart" in command:

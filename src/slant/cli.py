@@ -132,16 +132,51 @@ def _refusals(a: argparse.Namespace) -> int:
 def _judge(a: argparse.Namespace) -> int:
     slant.open_existing(a.db).close()  # a missing file, a folder or another program's database stops here
     r = slant.judge_refusals(
-        a.db, a.run, target=a.target, base_url=a.base_url, limit=a.limit, progress=not a.no_progress
+        a.db,
+        a.run,
+        target=a.target,
+        base_url=a.base_url,
+        limit=a.limit,
+        repeats=a.repeats,
+        seed=a.seed,
+        progress=not a.no_progress,
     )
     console.print(
         f"run {r.run_id}: {r.annotator} labelled {r.n_judged} of {r.n_replies} replies "
-        f"({r.n_replies - r.n_judged} answers named no single label); {r.calls_sent} judge calls sent"
+        f"({r.n_replies - r.n_judged} without a majority label); {r.repeats} repeat(s) per reply at "
+        f"temperature 0, seed {r.seed}: {r.n_unparsed} answers named no single label, {r.n_failed} calls "
+        f"failed; {r.calls_sent} judge calls sent"
     )
+    c = r.consistency or {}
+    if r.repeats > 1 and c.get("n"):
+        fleiss = "undefined" if c["fleiss_kappa"] is None else f"{c['fleiss_kappa']:.3f}"
+        console.print(
+            f"self-consistency: {c['consistent']:.1%} of {c['n']} replies got one label in every repeat "
+            f"({c['n_incomplete']} left out: an answer named no label); Fleiss' kappa {fleiss}"
+        )
     if r.n_judged:
         kappa = "undefined (one label only)" if r.kappa is None else f"{r.kappa:.3f}"
-        console.print(f"agreement with the rule-based detector: {r.agreement:.1%}, Cohen's kappa {kappa}")
+        ci = f" [95% CI {r.kappa_ci[0]:.3f}, {r.kappa_ci[1]:.3f}]" if r.kappa_ci else ""
+        console.print(
+            f"agreement with classify_refusal: {r.agreement:.1%}, Cohen's kappa {kappa}{ci} "
+            f"over {r.n_judged} replies"
+        )
+        _print_confusion(r.table or {})
     return errors.EXIT_OK
+
+
+def _print_confusion(table: dict[str, dict[str, int]]) -> None:
+    """The confusion table: classify_refusal's labels in rows, the judge's majority labels in columns."""
+    from rich.table import Table
+
+    labels = list(table)
+    out = Table(title="replies by label: classify_refusal (rows) × judge (columns)", title_justify="left")
+    out.add_column("")
+    for label in labels:
+        out.add_column(label, justify="right")
+    for label in labels:
+        out.add_row(label, *(str(table[label][other]) for other in labels))
+    console.print(out)
 
 
 def _plan(a: argparse.Namespace) -> int:
@@ -584,6 +619,15 @@ def parser() -> argparse.ArgumentParser:
     )
     j.add_argument("run", nargs="?", help="run id or a unique prefix (default: the latest run)")
     j.add_argument("--limit", type=_positive_int, help="judge at most N replies")
+    j.add_argument(
+        "--repeats",
+        type=_positive_int,
+        default=1,
+        help="judge each reply N times, the label definitions in another order each time (default 1)",
+    )
+    j.add_argument(
+        "--seed", type=int, default=0, help="sent with every judge call; orders the definitions (default 0)"
+    )
     j.set_defaults(func=_judge)
 
     pl = sub.add_parser("plan", help="how many matched sets / responses an audit needs (power analysis)")

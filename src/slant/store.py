@@ -4,8 +4,9 @@ Tables: ``runs``, ``targets``, ``probes``, ``run_probes``, ``responses`` (one ro
 the cache), ``attempts`` (every call attempt, failed ones with their cause; one row each, never
 overwritten), ``claims`` (which process is sending which request key right now), ``outcomes`` (per run ×
 probe × sample), ``annotations`` (extra labels of a response by an annotator: rules, a judge model),
-``disparities``, ``baselines``, ``changes`` and ``gate_results`` (regression audits: pinned
-baselines, how each estimate moved, gate verdicts), and ``profiles`` (inferred preference components
+``judgements`` (every answer of the LLM refusal judge, per repeat), ``disparities``, ``baselines``,
+``changes`` and ``gate_results`` (regression audits: pinned baselines, how each estimate moved, gate
+verdicts), and ``profiles`` (inferred preference components
 with their evidence, versioned; the preference agents' langgraph checkpoints sit beside the database
 in ``<db>.checkpoints.db``).
 Views: ``outcomes_full`` joins outcomes with probes.
@@ -149,6 +150,23 @@ _TABLES: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
     "annotations": (
         {"response_key": str, "annotator": str, "label": str, "detail": str},
         ("response_key", "annotator"),
+    ),
+    "judgements": (  # every answer of the LLM refusal judge: one row per reply × judge × seed × repeat
+        {
+            "response_key": str,
+            "judge": str,
+            "seed": int,
+            "repeat": int,
+            "request_key": str,  # the judge call's own response row
+            "label_order": str,  # the order the label definitions were shown in (JSON list)
+            "temperature": float,
+            "target": str,
+            "served_model": str,
+            "label": str,  # None: the answer named no single label, or the call failed
+            "raw": str,  # the judge's answer as sent back
+            "error": str,  # the failed call's error kind
+        },
+        ("response_key", "judge", "seed", "repeat"),
     ),
     "disparities": (
         {
