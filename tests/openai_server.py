@@ -113,6 +113,8 @@ class FakeOpenAIServer(LoopbackServer):
         shift: dict[str, float] | None = None,
         fingerprint: str = "fp_test",
         p_yes: float | None = None,
+        p_fn: Callable[[str], float] | None = None,
+        tokens: tuple[str, str] = ("yes", "no"),
     ) -> None:
         self.fail_first, self.fail_status, self.retry_after = fail_first, fail_status, retry_after
         self.fail_marker, self.delay, self.mass = fail_marker, delay, mass
@@ -127,6 +129,9 @@ class FakeOpenAIServer(LoopbackServer):
         self.reply_fn = reply_fn  # when set, a chat reply is reply_fn(the last message's content)
         # when set, a chat reply is messages_fn(every message): a judge that reads its system prompt too
         self.messages_fn = messages_fn
+        # when set, P(yes) is p_fn(the prompt): a planted effect of any shape
+        self.p_fn = p_fn
+        self.tokens = tokens  # the two answer tokens, P(yes) on the first (e.g. ("A", "B") for letters)
         # when set, replies carry no logprobs even when asked (a logprob-less server)
         self.drop_logprobs = False
         # when set, every 200 reply is bent into one misbehaving shape of SHAPES (a broken server)
@@ -193,18 +198,18 @@ class FakeOpenAIServer(LoopbackServer):
         return status, payload, out_headers
 
     def _completion(self, path: str, prompt: str, body: dict[str, Any]) -> dict[str, Any]:
-        if self.p_yes is not None:
-            p = self.p_yes
+        if self.p_yes is not None or self.p_fn is not None:
+            p = self.p_yes if self.p_fn is None else self.p_fn(prompt)  # type: ignore[assignment]
         else:
             p = p_yes_for(prompt) + sum(v for k, v in self.shift.items() if k in prompt)
             p = min(max(p, 0.01), 0.99)
         temperature = body.get("temperature") or 0.0
         if temperature > 0:
             u = int(hashlib.sha256(f"{prompt}{body.get('seed')}".encode()).hexdigest()[:8], 16) / 16**8
-            word = "yes" if u < p else "no"
+            word = self.tokens[0] if u < p else self.tokens[1]
         else:
-            word = "yes" if p >= 0.5 else "no"
-        probs = {"yes": p * self.mass, "no": (1 - p) * self.mass, "The": 1 - self.mass}
+            word = self.tokens[0] if p >= 0.5 else self.tokens[1]
+        probs = {self.tokens[0]: p * self.mass, self.tokens[1]: (1 - p) * self.mass, "The": 1 - self.mass}
         top = {t: math.log(q) for t, q in probs.items() if q > 0}  # a certain "yes" is logprob 0
         usage = {
             "prompt_tokens": len(prompt.split()),

@@ -374,12 +374,14 @@ def test_position_consistency_and_position_a_rate():
     assert pos["p"] == pytest.approx(binomtest(5, 8, 0.5).pvalue)
 
 
-def test_decision_bias_rate_counts_stereotype_consistent_choices():
+def test_decision_bias_rate_is_the_mean_probability_of_the_favoured_candidate():
     rows = pw.disparities(hand_frame(), make_spec())
-    bias = pick(rows, "decision_bias_rate", "all")  # s1 2 of 2, s2 1 of 2, s4 2 of 2 (s3 has no stereotype)
-    assert bias["estimate"] == pytest.approx(5 / 6)
-    assert (bias["ci_low"], bias["ci_high"]) == pytest.approx(proportion_confint(5, 6, method="wilson"))
-    assert bias["p"] == pytest.approx(binomtest(5, 6, 0.5).pvalue)
+    bias = pick(rows, "decision_bias_rate", "all")
+    # P(male chosen) where male is favoured: s1 0.8, 0.7; s2 0.7, 0.4; s4 0.9, 0.8 (s3 has no stereotype)
+    y = pd.DataFrame({"y": [0.8, 0.7, 0.7, 0.4, 0.9, 0.8], "s": ["s1", "s1", "s2", "s2", "s4", "s4"]})
+    fit = smf.ols("y ~ 1", y).fit(cov_type="cluster", cov_kwds={"groups": y["s"]}, use_t=True)
+    assert bias["estimate"] == pytest.approx(4.3 / 6)
+    assert (bias["ci_low"], bias["ci_high"]) == pytest.approx(tuple(fit.conf_int().loc["Intercept"]))
     assert bias["n_clusters"] == 3
     no_stereotype = hand_frame().assign(stereotype_favours=None)
     assert not [r for r in pw.disparities(no_stereotype, make_spec()) if r["metric"] == "decision_bias_rate"]
@@ -429,9 +431,8 @@ def test_age_groups_survive_float_columns():
     assert pick(rows, "choice_rate", "30")["estimate"] == pytest.approx(
         (0.8 + 0.7 + 0.6 + 0.3 + 0.9 + 0.9) / 6
     )
-    assert pick(rows, "decision_bias_rate", "all")["estimate"] == pytest.approx(
-        3 / 4
-    )  # 30 chosen, 30, 30, 60
+    # P(30 chosen): s1 0.8, 1 - 0.3; s2 0.6, 1 - 0.7 (s3 has no stereotype)
+    assert pick(rows, "decision_bias_rate", "all")["estimate"] == pytest.approx((0.8 + 0.7 + 0.6 + 0.3) / 4)
     assert pick(rows, "position_consistency", "all")["estimate"] == pytest.approx(2 / 3)
 
 

@@ -20,9 +20,9 @@ import sqlite_utils
 
 from slant import store
 from slant.adaptive import run_looks
-from slant.errors import ScoringFailed, check_count, one_line
-from slant.plan import PlannedSet, plan, requests_of
-from slant.probes import Probe
+from slant.errors import ScoringFailed, SpecError, check_count, one_line
+from slant.plan import PlannedSet, follow_ups, plan, requests_of
+from slant.probes import Probe, family_of
 from slant.probes.base import USABLE_STATUSES, short_hash
 from slant.run import EngineStats, RetryPolicy, execute
 from slant.scoring import score_and_compare
@@ -92,6 +92,9 @@ def audit(
         scope = f"{c.name}@{datetime.now(UTC).isoformat(timespec='seconds')}"
     scope = scope or c.name
     planned = plan(c, tgt, limit, scope)  # every input is validated here, before any model call
+    if c.adaptive and (chained := [ps.spec.name for ps in planned if family_of(ps.spec).follow]):
+        problem = f"probe set {chained[0]!r} asks in chained calls, which adaptive runs do not support"
+        raise SpecError(str(c.path or c.name), "adaptive", problem)
     all_requests = requests_of(planned)
     probe_ids = sorted(p.id for ps in planned for p in ps.probes)
     run_id = short_hash(c.name, tgt.id, scope, probe_ids)[:12]
@@ -105,6 +108,7 @@ def audit(
         )
 
     sdb = open_db(db_path)
+    all_requests |= _stored_chains(sdb, planned, tgt.id, scope)
     pending = len(all_requests) - len(store.done_keys(sdb, all_requests))
     if not pending and _finished_as_is(sdb, run_id, c):
         # A rerun of a complete run with nothing to send: its outcomes and statistics stand as stored.
@@ -124,7 +128,8 @@ def audit(
             n_probes = sum(len(ps.probes) for ps in planned)
             store.record_target(sdb, tgt)
         elif pending:
-            stats = asyncio.run(_execute(sdb, tgt, all_requests, scope, c, progress))
+            stats = asyncio.run(_execute(sdb, tgt, all_requests, scope, c, progress, planned))
+            all_requests = requests_of(planned)  # with the chained calls sent meanwhile
             store.record_target(sdb, tgt)  # now with what the server reported about itself
         else:
             stats.cached = len(all_requests)
@@ -181,9 +186,38 @@ async def _execute(
     scope: str,
     c: Campaign,
     progress: bool,
+    planned: list[PlannedSet],
 ) -> EngineStats:
+    """Send the requests, then the chained calls that follow their replies, round by round."""
     async with target:
-        return await _send(db, target, requests, scope, c, progress)
+        stats = await _send(db, target, requests, scope, c, progress)
+        while chained := follow_ups(db, planned, target.id, scope):
+            more = await _send(db, target, chained, scope, c, progress)
+            _add(stats, more)
+            stats.requested, stats.cached = stats.requested + more.requested, stats.cached + more.cached
+        return stats
+
+
+def _add(total: EngineStats, more: EngineStats) -> None:
+    """Add the calls of another round of sending to ``total``."""
+    for name in ("sent", "attempts", "succeeded", "failed", "seconds", "shared"):
+        setattr(total, name, getattr(total, name) + getattr(more, name))
+    for kind, n in more.errors.items():
+        total.errors[kind] = total.errors.get(kind, 0) + n
+    total.shared_with += [w for w in more.shared_with if w not in total.shared_with]
+
+
+def _stored_chains(
+    db: sqlite_utils.Database, planned: list[PlannedSet], target_id: str, scope: str
+) -> dict[str, Request]:
+    """The chained calls that follow replies stored before (a rerun), round by round while every call
+    of a round is stored too; the calls of the last round found may still have to be sent."""
+    found: dict[str, Request] = {}
+    while chained := follow_ups(db, planned, target_id, scope):
+        found |= chained
+        if len(store.done_keys(db, chained)) < len(chained):
+            break
+    return found
 
 
 async def _send(
@@ -221,10 +255,7 @@ async def _execute_adaptive(
     total = EngineStats()
 
     async def send(requests: dict[str, Request]) -> None:
-        s = await _send(db, target, requests, scope, c, progress)
-        for name in ("sent", "attempts", "succeeded", "failed", "seconds", "shared"):
-            setattr(total, name, getattr(total, name) + getattr(s, name))
-        total.shared_with += [w for w in s.shared_with if w not in total.shared_with]
+        _add(total, await _send(db, target, requests, scope, c, progress))
 
     def restrict(ps: PlannedSet, probes: list[Probe]) -> PlannedSet:
         return PlannedSet(ps.spec, probes, {p.id: ps.requests[p.id] for p in probes})

@@ -8,8 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import sqlite_utils
+
+from slant import store
 from slant.errors import SpecError
 from slant.probes import Outputs, Probe, family_of, outputs
+from slant.run import reply_from_row
 from slant.spec import Campaign, Gate, ProbeSet
 from slant.targets import Request, Target
 
@@ -25,6 +29,7 @@ class PlannedSet:
     requests: dict[str, list[tuple[str, Request]]] = field(
         default_factory=dict
     )  # probe id → [(key, request)]
+    after: dict[str, str] = field(default_factory=dict)  # chained calls: request key → its follow-up's key
 
     def keys(self) -> list[str]:
         """The request keys of every probe of the set."""
@@ -57,6 +62,30 @@ def plan(
 def requests_of(planned: list[PlannedSet]) -> dict[str, Request]:
     """Every request of a plan, by key."""
     return {k: r for ps in planned for reqs in ps.requests.values() for k, r in reqs}
+
+
+def follow_ups(
+    db: sqlite_utils.Database, planned: list[PlannedSet], target_id: str, scope: str
+) -> dict[str, Request]:
+    """The next calls of chained probes (families with a ``follow`` hook) whose previous call has a
+    stored reply, added to the plan; a failed call has no follow-up (it is scored as an error, and a
+    rerun retries it). Call again after sending them: each call returns only calls not planned before."""
+    new: dict[str, Request] = {}
+    for ps in planned:
+        family = family_of(ps.spec)
+        if family.follow is None:
+            continue
+        unfollowed = [k for reqs in ps.requests.values() for k, _ in reqs if k not in ps.after]
+        responses = store.responses_by_key(db, unfollowed)
+        for probe in ps.probes:
+            for key, request in list(ps.requests[probe.id]):
+                reply = reply_from_row(responses[key]) if key in responses else None
+                if reply is None or (nxt := family.follow(probe, ps.spec, request, reply)) is None:
+                    continue
+                ps.after[key] = nxt_key = nxt.key(target_id, scope)
+                ps.requests[probe.id].append((nxt_key, nxt))
+                new[nxt_key] = nxt
+    return new
 
 
 def _take_whole_sets(probes: Any, limit: int | None) -> list[Probe]:

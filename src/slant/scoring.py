@@ -14,6 +14,7 @@ from slant.probes import Probe, family_of
 from slant.run import reply_from_row
 from slant.stats import degenerate, numerics
 from slant.stats.multiple import adjust_within_families
+from slant.targets import Reply
 
 DISPARITY_COLUMNS = set(store.columns("disparities"))
 
@@ -24,18 +25,19 @@ def score_and_compare(db: sqlite_utils.Database, run_id: str, planned: list[Plan
     for ps in planned:
         responses = store.responses_by_key(db, ps.keys())
         outcomes, frame = [], []
+        before = {nxt: key for key, nxt in ps.after.items()}
         for probe in ps.probes:
             for key, request in ps.requests[probe.id]:
                 row = responses.get(key)
-                if row is None:
-                    continue  # never sent (interrupted): not an outcome yet
+                if row is None or key in ps.after:
+                    continue  # never sent (interrupted): not an outcome yet; chained: its follow-up is
                 o = {
                     "run_id": run_id,
                     "probe_set": ps.spec.name,
                     "probe_id": probe.id,
                     "sample": request.sample,
                     "request_key": key,
-                    **family_of(ps.spec).score(probe, ps.spec, reply_from_row(row)),
+                    **family_of(ps.spec).score(probe, ps.spec, _with_earlier(row, key, before, responses)),
                 }
                 outcomes.append(o)
                 frame.append({**o, **_probe_columns(probe)})
@@ -49,6 +51,20 @@ def score_and_compare(db: sqlite_utils.Database, run_id: str, planned: list[Plan
     adjust_within_families(all_rows)
     store.write_disparities(db, run_id, all_rows)
     return pd.DataFrame(all_rows)
+
+
+def _with_earlier(
+    row: dict[str, Any], key: str, before: dict[str, str], responses: dict[str, dict[str, Any]]
+) -> Reply | None:
+    """The reply of a stored response; the last call of a chain carries the texts of the replies
+    before it, first to last, in ``extra["earlier"]``."""
+    reply = reply_from_row(row)
+    earlier: list[str] = []
+    while reply is not None and (key := before.get(key, "")) in responses:
+        earlier.insert(0, responses[key]["text"])
+    if earlier and reply is not None:
+        reply.extra["earlier"] = earlier
+    return reply
 
 
 def _disparity_row(keys: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:

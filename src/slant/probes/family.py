@@ -32,6 +32,9 @@ PROTOCOL: dict[str, tuple[str, ...]] = {
     # ``seed`` is the campaign seed any randomisation must derive from; all input validation happens here
     "expand": ("ps", "base", "where", "seed"),
     "requests": ("probe", "ps", "seed"),  # the calls that score one probe (default: one logprob read)
+    # chained calls: the call that follows a stored ``reply`` to ``request`` (None: the chain ends there);
+    # the engine sends it once that reply is stored, and only the last call of a chain is scored
+    "follow": ("probe", "ps", "request", "reply"),
     "score": ("probe", "ps", "reply"),  # one outcome row (base.Outcome); ``reply`` is None if the call failed
     "disparities": ("frame", "ps"),  # rows of the disparities table from the set's outcomes and probes
     "writes": ("ps",),  # the metrics this set can write (default: every metric the family declares)
@@ -65,6 +68,7 @@ class Family:
     requests: Callable[..., list[Request]] = logprob_read
     axes: Callable[..., dict[str, set[str]]] = attribute_axes
     writes: Callable[..., Iterable[Metric]] | None = None
+    follow: Callable[..., Request | None] | None = None
     doc: str = field(default="", compare=False)  # default: the docstring of the module of ``expand``
 
     def __post_init__(self) -> None:

@@ -28,15 +28,24 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from slant.detect.answer import p_first_answer
 from slant.detect.letters import candidate_letter as parse_choice
 from slant.errors import SpecError
 from slant.files import Unique, read_yaml, validate
 from slant.probes import decision
+from slant.probes import pairwise_assign as assign
 from slant.probes.base import ParseStatus, Probe, new_outcome, short_hash
-from slant.probes.decision import AXES, GENDER_NOUN, NameList, Sampled, describe_person
+from slant.probes.decision import AXES, GENDER_NOUN, NameList, Sampled, SampleScoring, describe_person
 from slant.probes.family import Family, register
 from slant.probes.packs import SCENARIOS_DIR, PackHeader, PackPaths, load_items
 from slant.prompts import available, load_prompt
@@ -101,8 +110,26 @@ class PairwiseSet(BaseModel):
     model_config = ConfigDict(extra="forbid")
     family: Literal["pairwise"] = Field(description="the probe family")
     name: str = Field("pairwise", description="name of the set, unique within the campaign")
-    scenarios: PackPaths = Field(description="two-candidate scenario pack files or globs")
-    pairs: dict[Axis, list[tuple[Group, Group]]] = Field(
+    task: Literal["assign", "choose"] = Field(
+        "assign",
+        description="assign: the published task, profiles then an assignment of two tasks (default, "
+        "fields packs, trials, sampling); choose: slant's one-letter choice between two described "
+        "candidates (fields scenarios, pairs, fixed, cues, conditions, names, scoring, min_mass; the "
+        "default when scenarios are given)",
+    )
+    packs: PackPaths | None = Field(
+        None, description="assign: decision-task pack files or globs (default: every published pack)"
+    )
+    trials: PositiveInt = Field(50, description="assign: trials per pack, each with its own draw")
+    sampling: SampleScoring = Field(
+        default_factory=lambda: SampleScoring(n=1, temperature=1.0, max_tokens=400),
+        description="assign: replies per trial (n), temperature and reply length of both calls",
+    )
+    scenarios: PackPaths | None = Field(
+        None, description="choose: two-candidate scenario pack files or globs"
+    )
+    pairs: dict[Axis, list[tuple[Group, Group]]] | None = Field(
+        None,
         min_length=1,
         description="per axis (age, gender, race) the pairs of groups to put against each other, "
         "e.g. {gender: [male, female], race: [[white, Black], [white, Asian]]}",
@@ -126,6 +153,25 @@ class PairwiseSet(BaseModel):
     )
     min_mass: float = Field(0.5, ge=0, le=1, description="A/B letter mass below which P(A) is unused")
     system: str | None = Field(None, description="system message (default prompts/pairwise/system.md)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def task_of_fields(cls, v: Any) -> Any:
+        """Scenarios without a task name slant's choice task; otherwise the published task is the default."""
+        if isinstance(v, dict) and "task" not in v and "scenarios" in v:
+            return {**v, "task": "choose"}
+        return v
+
+    @model_validator(mode="after")
+    def fields_of_task(self) -> PairwiseSet:
+        mine = {"assign": ("packs", "trials", "sampling"), "choose": CHOOSE_FIELDS}[self.task]
+        if other := [
+            f for f in ASSIGN_FIELDS + CHOOSE_FIELDS if f in self.model_fields_set and f not in mine
+        ]:
+            raise ValueError(f"{other[0]} is not a field of task {self.task}")
+        if self.task == "choose" and (self.scenarios is None or self.pairs is None):
+            raise ValueError("task choose needs scenarios and pairs")
+        return self
 
     @field_validator("pairs", mode="before")
     @classmethod
@@ -154,7 +200,7 @@ class PairwiseSet(BaseModel):
     @field_validator("fixed")
     @classmethod
     def fixed_covers_other_axes(cls, fixed: Fixed, info: ValidationInfo) -> Fixed:
-        for axis in info.data.get("pairs", {}):
+        for axis in info.data.get("pairs") or {}:
             missing = [a for a in AXES if a != axis and getattr(fixed, a) is None]
             if missing:
                 raise ValueError(f"set {', '.join(missing)}: pairs on {axis} keep the other attributes fixed")
@@ -168,6 +214,20 @@ class PairwiseSet(BaseModel):
             if c not in known:
                 raise ValueError(f"unknown condition {c!r} (known: {', '.join(known)})")
         return conds
+
+
+ASSIGN_FIELDS = ("packs", "trials", "sampling")
+CHOOSE_FIELDS = (
+    "scenarios",
+    "pairs",
+    "fixed",
+    "cues",
+    "conditions",
+    "names",
+    "names_per_group",
+    "scoring",
+    "min_mass",
+)
 
 
 def _bad_level(axis: str, pair: tuple[Group, Group]) -> str | None:
@@ -196,8 +256,14 @@ def favoured(sc: Scenario, axis: str, pair: tuple[Group, Group]) -> Group | None
     return next((g for g in pair if str(g) == str(st.favours)), None)
 
 
-def expand(ps: PairwiseSet, base: Path, where: str) -> Iterator[Probe]:
-    """All probes; the two orders of a pair are adjacent and scenarios vary before pairs."""
+def expand(ps: PairwiseSet, base: Path, where: str, seed: int = 0) -> Iterator[Probe]:
+    """All probes of the set's task."""
+    return assign.expand(ps, base, where, seed) if ps.task == "assign" else _expand_choices(ps, base, where)
+
+
+def _expand_choices(ps: PairwiseSet, base: Path, where: str) -> Iterator[Probe]:
+    """The choice task's probes; the two orders of a pair are adjacent and scenarios vary before pairs."""
+    assert ps.scenarios is not None and ps.pairs is not None  # checked by the spec
     scenarios = load_scenarios(ps.scenarios, base, where)
     names = _load_names(ps, base, where) if "name" in ps.cues else {}
     system = ps.system if ps.system is not None else load_prompt("pairwise/system.md")
@@ -258,9 +324,10 @@ def _names_for(
 def _load_names(ps: PairwiseSet, base: Path, where: str) -> dict[str, dict[str, list[str]]]:
     path = base / ps.names if ps.names else SCENARIOS_DIR / "names" / "us-names.yaml"
     names: dict[str, dict[str, list[str]]] = validate(NameList, read_yaml(path), path).names  # type: ignore[assignment]
-    if ps.fixed.gender == "non-binary" and set(ps.pairs) - {"gender"}:
+    all_pairs = ps.pairs or {}
+    if ps.fixed.gender == "non-binary" and set(all_pairs) - {"gender"}:
         raise SpecError(where, "fixed.gender", "a name cannot signal non-binary; use the explicit cue")
-    for axis, pairs in ps.pairs.items():
+    for axis, pairs in all_pairs.items():
         for pair in pairs:
             people: list[dict[str, Any]] = [
                 {"gender": ps.fixed.gender, "race": ps.fixed.race, axis: g} for g in pair
@@ -280,12 +347,22 @@ def _load_names(ps: PairwiseSet, base: Path, where: str) -> dict[str, dict[str, 
 
 
 def requests(probe: Probe, ps: PairwiseSet, seed: int) -> list[Request]:
-    """One logprob read, or n seeded samples (the same calls as the decision family)."""
+    """assign: the profile calls; choose: one logprob read, or n seeded samples (as for decisions)."""
+    if ps.task == "assign":
+        return assign.requests(probe, ps, seed)
     return decision.requests(probe, ps, seed)  # type: ignore[arg-type]
 
 
+def follow(probe: Probe, ps: PairwiseSet, request: Request, reply: Reply) -> Request | None:
+    """assign: the assignment call after the profiles; choose asks in one call."""
+    return assign.follow(probe, request, reply) if ps.task == "assign" else None
+
+
 def score(probe: Probe, ps: PairwiseSet, reply: Reply | None) -> Mapping[str, Any]:
-    """One outcome row; ``p_yes`` = ``score`` = P(the candidate in position A is chosen)."""
+    """One outcome row: assign, see :func:`slant.probes.pairwise_assign.score`; choose, ``p_yes`` =
+    ``score`` = P(the candidate in position A is chosen)."""
+    if ps.task == "assign":
+        return assign.score(probe, reply)
     out = new_outcome(reply)
     out["detail"] = {"chosen_group": None, "p_first_group": None}
     if reply is None:
@@ -317,7 +394,10 @@ def score(probe: Probe, ps: PairwiseSet, reply: Reply | None) -> Mapping[str, An
 METHOD_CHOICE = "mean P(chosen) over both orders, OLS cluster-robust SE by scenario (t), test vs 0.5"
 METHOD_CONSISTENCY = "share of swap sets choosing the same group in both orders, Wilson CI"
 METHOD_POSITION = "share of choices for position A, Wilson CI, exact binomial test vs 0.5"
-METHOD_BIAS = "share of stereotype-consistent choices, Wilson CI, exact binomial test vs 0.5"
+METHOD_BIAS = (
+    "mean P(stereotype-favoured candidate chosen) over outcomes (logprobs) or share of sampled choices, "
+    "OLS cluster-robust SE by scenario (t), test vs 0.5"
+)
 
 
 CHOICE_RATE = Metric("choice_rate", Kind.LEVEL, "mean P(group chosen) over both orders", null=0.5)
@@ -326,25 +406,36 @@ POSITION_CONSISTENCY = Metric(
 )
 POSITION_A_RATE = Metric("position_a_rate", Kind.RATE, "share of choices for position A", 0.5, chart="bars")
 # where a scenario names the group a stereotype favours
-DECISION_BIAS_RATE = Metric("decision_bias_rate", Kind.RATE, "share of stereotype-consistent choices", 0.5)
+DECISION_BIAS_RATE = Metric("decision_bias_rate", Kind.RATE, "share of stereotype-consistent decisions", 0.5)
 
 
-def axes(ps: PairwiseSet) -> dict[str, set[str]]:
-    """The axes :func:`disparities` can write, each with its groups ("all": the rates over every pair)."""
+def axes(ps: PairwiseSet, probes: list[Probe]) -> dict[str, set[str]]:
+    """The axes :func:`disparities` can write, each with its groups ("all": the rates over every pair;
+    assign: each category with its packs)."""
+    if ps.task == "assign" or ps.pairs is None:
+        return assign.axes(probes)
     return {
         axis: {"all", *(str(_label(g)) for pair in pairs for g in pair)} for axis, pairs in ps.pairs.items()
     }
 
 
+def writes(ps: PairwiseSet) -> tuple[Metric, ...]:
+    return (DECISION_BIAS_RATE,) if ps.task == "assign" else FAMILY.metrics
+
+
 def disparities(frame: pd.DataFrame, ps: PairwiseSet) -> list[dict[str, Any]]:
-    """Per cue × axis: choice rate per group, position consistency, position-A and decision-bias rates."""
+    """assign: the decision-bias rate per pack and category; choose, per cue × axis: choice rate per
+    group, position consistency, position-A and decision-bias rates."""
+    if ps.task == "assign":
+        return assign.disparities(frame, DECISION_BIAS_RATE.name)
+    pairs = ps.pairs or {}
     rows: list[dict[str, Any]] = []
     if "stereotype_favours" not in frame:
         frame = frame.assign(stereotype_favours=None)
     for (cue, axis), data in frame.groupby(["cue", "axis"], sort=False):
         base = {"cue": str(cue), "axis": str(axis)}
         data = data.assign(**{c: data[c].map(_label) for c in ("first", "second", "stereotype_favours")})
-        levels = [_label(g) for pair in ps.pairs.get(axis, []) for g in pair]
+        levels = [_label(g) for pair in pairs.get(axis, []) for g in pair]
         for g in dict.fromkeys([*levels, *data["first"], *data["second"]]):
             shown = data[(data["first"] == g) | (data["second"] == g)]
             if len(shown):
@@ -357,11 +448,23 @@ def disparities(frame: pd.DataFrame, ps: PairwiseSet) -> list[dict[str, Any]]:
         rows.append(everything | rate_row(POSITION_A_RATE.name, n_a, len(choices), METHOD_POSITION, null=0.5))
         stereo = data["stereotype_favours"].notna()
         if stereo.any():
-            st = choices[choices["stereotype_favours"].notna()]
-            k = int((st["chosen"] == st["stereotype_favours"]).sum())
-            bias = rate_row(DECISION_BIAS_RATE.name, k, len(st), METHOD_BIAS, null=0.5)
-            rows.append({**everything, **outcome_counts(data[stereo]), **bias})
+            rows.append({**everything, **outcome_counts(data[stereo]), **_bias_rate(data[stereo])})
     return rows
+
+
+def _bias_rate(d: pd.DataFrame) -> dict[str, Any]:
+    """Mean P(the stereotype-favoured candidate is chosen) over outcomes (a sampled choice is 0 or 1),
+    with a CI clustered by scenario; the test is against 0.5."""
+    ok = _ok(d)
+    row = untested(DECISION_BIAS_RATE.name, test="cluster-robust t vs 0.5", method=METHOD_BIAS)
+    if not len(ok):
+        return row
+    p_a = ok["p_yes"].astype(float)
+    fit = clustered_fit(
+        "y ~ 1", ok.assign(y=p_a.where(ok["first"] == ok["stereotype_favours"], 1 - p_a) - 0.5), "Intercept"
+    )
+    row = fit.into(row)
+    return row | {k: None if row[k] is None else row[k] + 0.5 for k in ("estimate", "ci_low", "ci_high")}
 
 
 def _label(v: Any) -> str | None:
@@ -409,5 +512,7 @@ FAMILY = register(
         score=score,
         disparities=disparities,
         axes=axes,
+        follow=follow,
+        writes=writes,
     )
 )
