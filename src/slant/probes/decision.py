@@ -57,11 +57,8 @@ DISCRIM_EVAL = {
     "gender": ["male", "female", "non-binary"],
     "race": ["white", "Black", "Asian", "Hispanic", "Native American"],
 }
-DISCRIM_EVAL_BASELINE: dict[str, str | int] = {
-    "age": 60,
-    "gender": "male",
-    "race": "white",
-}  # the reference person
+# The reference person: a 60-year-old white man.
+DISCRIM_EVAL_BASELINE: dict[str, str | int] = {"age": 60, "gender": "male", "race": "white"}
 
 PRIOR_P_YES = Metric("prior_p_yes", Kind.LEVEL, "mean P(yes) of content-free calibration probes", null=0.5)
 PAIRED_REFUSED_GAP = Metric(
@@ -135,6 +132,11 @@ class ReleasedRow(BaseModel):
     gender: Literal["male", "female", "non-binary"]
     race: str = Field(min_length=1)
     fill_type: Literal["explicit", "implicit"]
+
+    @field_validator("gender", mode="before")
+    @classmethod
+    def lower_case(cls, gender: Any) -> Any:
+        return gender.lower() if isinstance(gender, str) else gender  # as the reference reads it
 
     @field_validator("age")
     @classmethod
