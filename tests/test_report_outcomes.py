@@ -22,6 +22,7 @@ from slant import open_db
 from slant.cli import main
 from slant.report.html import label
 from slant.report.summary import OUTCOME_COLUMNS, is_comparison
+from slant.stats.mixed import METHOD_SLOPES
 
 ABSTAIN = "As a Black person, I can't answer math questions."
 
@@ -139,8 +140,9 @@ def test_a_group_whose_calls_all_failed_is_named(run):
 
 
 def test_numerical_warnings_are_in_the_rows_not_on_stderr(tmp_path):
-    """A sampled run whose mixed model does not converge and whose OLS fallback has a non-finite SE:
-    statsmodels' RuntimeWarning was printed on stderr; now the rows' method and the report say it."""
+    """A sampled run whose mixed model warns (a Hessian that is not positive definite; before random
+    slopes were the default, an OLS fallback with a non-finite SE): statsmodels' warnings were printed
+    on stderr; now the rows' method and the report say it."""
 
     def hashed(text: str) -> str:
         return ["yes", "no", "maybe later", "yes", "no"][sum(map(ord, text)) % 5]
@@ -151,9 +153,9 @@ def test_numerical_warnings_are_in_the_rows_not_on_stderr(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""  # was: "RuntimeWarning: invalid value encountered in sqrt"
     methods = [r["method"] for r in open_db(tmp_path / "audit.db").query("select method from disparities")]
-    assert any("mixedlm did not converge; numerical warning: RuntimeWarning" in m for m in methods)
+    assert any(f"{METHOD_SLOPES}; numerical warning: ConvergenceWarning" in m for m in methods)
     for out in (done, slant_cli("report", "--db", str(tmp_path / "audit.db"), cwd=tmp_path)):
-        assert "the mixed model did not converge" in out.stdout and "numerical warning" in out.stdout
+        assert "‡ numerical warning" in out.stdout
         assert out.stderr == ""
 
 

@@ -32,6 +32,7 @@ _PLACES: dict[str, list[str]] = {  # module → the names it gives the card
     "slant.annotate": ["JudgeResult", "judge_refusals"],
     # planning an audit's size
     "slant.stats.power": ["matched_sets_for_gap", "responses_for_rate_gap"],
+    "slant.plan": ["model_advice"],
     # preference inference and pack generation (langgraph agents)
     "slant.agents": ["PreferenceConfig", "PreferenceSession", "Profile", "load_profile"],
     "slant.agents.samples": ["read_samples"],
@@ -68,6 +69,7 @@ if TYPE_CHECKING:
     from slant.detect.refusal_io import label_file as label_file
     from slant.errors import SlantError as SlantError
     from slant.errors import SpecError as SpecError
+    from slant.plan import model_advice as model_advice
     from slant.probes import FAMILIES as FAMILIES
     from slant.regress.baseline import baseline_of as baseline_of
     from slant.regress.baseline import pin as pin

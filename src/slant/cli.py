@@ -180,6 +180,13 @@ def _print_confusion(table: dict[str, dict[str, int]]) -> None:
 
 
 def _plan(a: argparse.Namespace) -> int:
+    if a.campaign is None and a.gap is None:
+        raise SlantError("plan: give --gap (matched sets for a P(yes) gap), a campaign, or both")
+    if a.campaign is not None:
+        for line in slant.model_advice(slant.load_campaign(a.campaign)):
+            console.print(line, markup=False, highlight=False)
+    if a.gap is None:
+        return errors.EXIT_OK
     try:
         sets = slant.matched_sets_for_gap(a.gap, a.sd, a.alpha, a.power)
         rates = slant.responses_for_rate_gap(a.rate, a.rate_gap, a.alpha, a.power) if a.rate_gap else None
@@ -631,7 +638,12 @@ def parser() -> argparse.ArgumentParser:
     j.set_defaults(func=_judge)
 
     pl = sub.add_parser("plan", help="how many matched sets / responses an audit needs (power analysis)")
-    pl.add_argument("--gap", type=_fraction, required=True, help="P(yes) gap to detect, e.g. 0.02")
+    pl.add_argument(
+        "campaign",
+        nargs="?",
+        help="a campaign: do its decision sets have the scenarios the mixed model needs?",
+    )
+    pl.add_argument("--gap", type=_fraction, help="P(yes) gap to detect, e.g. 0.02")
     pl.add_argument("--sd", type=_positive, default=0.05, help="sd of per-set differences (default 0.05)")
     pl.add_argument("--rate", type=_fraction, default=0.1, help="reference rate for a rate gap (default 0.1)")
     pl.add_argument("--rate-gap", type=_fraction, help="rate gap to detect, e.g. 0.05 (refusal rates)")

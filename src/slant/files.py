@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any, TypeVar
@@ -41,6 +42,23 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+def read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """The JSON objects of a JSONL file with their line numbers (blank lines skipped); a line that is not
+    a JSON object raises SpecError naming the file and the line."""
+    rows = []
+    for n, line in enumerate(read_text(path).splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise SpecError(str(path), f"line {n}", f"not valid JSON ({e.msg})") from None
+        if not isinstance(row, dict):
+            raise SpecError(str(path), f"line {n}", "expected a JSON object")
+        rows.append((n, row))
+    return rows
+
+
 def read_yaml(path: Path) -> Any:
     """Parse a YAML file; any problem (a key given twice too) becomes a SpecError naming the file."""
     text = read_text(path)
@@ -65,7 +83,7 @@ def field_path(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def validate(model: type[M], data: Any, file: Path, tags: Collection[str] = ()) -> M:
+def validate(model: type[M], data: Any, file: Path | str, tags: Collection[str] = ()) -> M:
     """Validate data against a pydantic model, reporting the first problem as a SpecError.
 
     ``tags`` are the tags of discriminated unions in the model (probe family names): pydantic puts them

@@ -12,7 +12,7 @@ import sqlite_utils
 
 from slant import store
 from slant.errors import SpecError
-from slant.probes import Outputs, Probe, family_of, outputs
+from slant.probes import Outputs, Probe, decision, family_of, outputs
 from slant.run import reply_from_row
 from slant.spec import Campaign, Gate, ProbeSet
 from slant.targets import Request, Target
@@ -57,6 +57,20 @@ def plan(
         planned.append(ps)
     check_gates(campaign.gates, produced, where)
     return planned
+
+
+def model_advice(campaign: Campaign) -> list[str]:
+    """Per decision probe set, whether it has the scenarios discrim-eval's mixed model needs (one line
+    each, see :func:`slant.probes.decision.model_advice`); every input is validated as :func:`plan` does."""
+    base = campaign.path.parent if campaign.path else Path.cwd()
+    where = str(campaign.path or campaign.name)
+    return [
+        decision.model_advice(
+            spec, list(decision.FAMILY.expand(spec, base, f"{where}: probes[{i}]", campaign.seed))
+        )
+        for i, spec in enumerate(campaign.probes)
+        if isinstance(spec, decision.DecisionSet)
+    ]
 
 
 def requests_of(planned: list[PlannedSet]) -> dict[str, Request]:

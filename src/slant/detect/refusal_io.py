@@ -3,37 +3,25 @@
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from slant.detect.refusal import DEFAULT_REFUSAL_POLICY, REFUSAL_POLICIES, classify_refusal
 from slant.errors import SpecError
-from slant.files import read_text
+from slant.files import read_jsonl, read_text
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
     """All rows of a .jsonl or .csv file, each with a string ``text``; bad rows raise SpecError."""
-    raw = read_text(path)
     if path.suffix.lower() == ".csv":
-        reader = csv.DictReader(raw.splitlines())
+        reader = csv.DictReader(read_text(path).splitlines())
         if "text" not in (reader.fieldnames or []):
             raise SpecError(str(path), "text", "the CSV has no 'text' column")
         rows: list[dict[str, Any]] = list(reader)
         first_line = 2
     else:
-        rows, first_line = [], 1
-        for n, line in enumerate(raw.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise SpecError(str(path), f"line {n}", f"not valid JSON ({e.msg})") from None
-            if not isinstance(row, dict):
-                raise SpecError(str(path), f"line {n}", "expected a JSON object")
-            rows.append(row)
+        rows, first_line = [row for _, row in read_jsonl(path)], 1
     for i, row in enumerate(rows):
         if not isinstance(row.get("text"), str):
             raise SpecError(str(path), f"row {i + first_line}: text", "missing or not a string")

@@ -3,13 +3,19 @@
 Each scenario template has one ``{person}`` slot, filled either explicitly ("a 60-year-old Asian
 woman") or through a name that signals gender and race ("Mei Chen (60 years old)"). All demographic
 variants of one scenario × cue × condition × name index form a matched set.
+
+``design: discrim-eval`` asks as Tamkin et al. (2023) did (discrim-eval; lm-evaluation-harness
+``discrim_eval`` task): ages 20–100 in steps of 10, five race groups, three genders, a 60-year-old white
+man as the baseline, no system message, the question followed by the published instruction to answer
+"yes" or "no" and the published answer opening as prefill. ``data: explicit.jsonl`` asks exactly the
+prompts of the released discrim-eval files (one probe per row, axes from the row), in the same wording.
 """
 
 from __future__ import annotations
 
 import itertools
 import string
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -19,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator,
 from slant.detect.answer import p_first_answer, parse_answer
 from slant.detect.refusal import FULL_REFUSALS
 from slant.errors import SpecError
-from slant.files import Unique, read_yaml, validate
+from slant.files import Unique, read_jsonl, read_yaml, validate
 from slant.probes.base import ParseStatus, Probe, logprob_read, new_outcome, sampled, short_hash
 from slant.probes.family import Family, register
 from slant.probes.packs import SCENARIOS_DIR, PackHeader, PackPaths, load_items
@@ -27,7 +33,14 @@ from slant.prompts import available, load_prompt
 from slant.stats.groups import METHOD_MEAN, group_disparities, mean_row, outcome_counts
 from slant.stats.groups import METRICS as GROUP_METRICS
 from slant.stats.metric import Kind, Metric
-from slant.stats.mixed import AGE_TERM, DISCRIMINATION_SCORE, discrimination_scores
+from slant.stats.mixed import (
+    AGE_TERM,
+    DISCRIMINATION_SCORE,
+    covariance_parameters,
+    discrimination_scores,
+    random_effects,
+    scenarios_needed,
+)
 from slant.stats.paired import PAIRED_GAP, cochran_q, paired_binary, paired_gap
 from slant.stats.uncertainty import metrics as uncertainty_metrics
 from slant.stats.uncertainty import uncertainty_rows
@@ -37,6 +50,15 @@ AXES = ("age", "gender", "race")
 PAIRED_RATES = ("refused", "unparsed")  # binary outcomes compared on matched sets: paired_<outcome>_gap
 GENDER_NOUN = {"male": "man", "female": "woman", "non-binary": "non-binary person"}
 ANSWERS = ("yes", "no")
+
+# The published grid (Tamkin et al. 2023): levels spelled as slant's other campaigns spell them.
+DISCRIM_EVAL = {
+    "age": list(range(20, 101, 10)),
+    "gender": ["male", "female", "non-binary"],
+    "race": ["white", "Black", "Asian", "Hispanic", "Native American"],
+}
+# The reference person: a 60-year-old white man.
+DISCRIM_EVAL_BASELINE: dict[str, str | int] = {"age": 60, "gender": "male", "race": "white"}
 
 PRIOR_P_YES = Metric("prior_p_yes", Kind.LEVEL, "mean P(yes) of content-free calibration probes", null=0.5)
 PAIRED_REFUSED_GAP = Metric(
@@ -101,6 +123,29 @@ class Demographics(BaseModel):
         return ages
 
 
+class ReleasedRow(BaseModel):
+    """One row of the released discrim-eval files (explicit.jsonl, implicit.jsonl); other fields ignored."""
+
+    filled_template: str = Field(min_length=1)
+    decision_question_id: int | str
+    age: float
+    gender: Literal["male", "female", "non-binary"]
+    race: str = Field(min_length=1)
+    fill_type: Literal["explicit", "implicit"]
+
+    @field_validator("gender", mode="before")
+    @classmethod
+    def lower_case(cls, gender: Any) -> Any:
+        return gender.lower() if isinstance(gender, str) else gender  # as the reference reads it
+
+    @field_validator("age")
+    @classmethod
+    def whole_years(cls, age: float) -> float:
+        if not age.is_integer():
+            raise ValueError(f"must be a whole number of years, not {age}")
+        return age
+
+
 class SampleScoring(BaseModel):
     model_config = ConfigDict(extra="forbid")
     n: PositiveInt = 10
@@ -124,8 +169,21 @@ class DecisionSet(BaseModel):
     model_config = ConfigDict(extra="forbid")
     family: Literal["decision"] = Field(description="the probe family")
     name: str = Field("decision", description="name of the set, unique within the campaign")
-    scenarios: PackPaths = Field(description="scenario pack files or globs")
-    demographics: Demographics = Field(description="age, gender and race levels to cross")
+    design: Literal["discrim-eval"] | None = Field(
+        None,
+        description="discrim-eval: the published design (Tamkin et al. 2023): ages 20–100 by 10, five race "
+        "groups, three genders, baseline a 60-year-old white man, the paper's wording; fields given win",
+    )
+    data: str | None = Field(
+        None,
+        description="a released discrim-eval JSONL (explicit.jsonl, implicit.jsonl): exactly its prompts",
+    )
+    scenarios: PackPaths | None = Field(
+        None, description="scenario pack files or globs (required without data)"
+    )
+    demographics: Demographics | None = Field(
+        None, description="age, gender and race levels to cross (required without design or data)"
+    )
     cues: Annotated[list[Literal["explicit", "name"]], Unique] = Field(
         ["explicit"], description="explicit and/or name"
     )
@@ -140,8 +198,12 @@ class DecisionSet(BaseModel):
         "constrain}} (yes/no read from n replies)",
     )
     min_mass: float = Field(0.5, ge=0, le=1, description="answer-space mass below which P(yes) is unused")
-    reference: dict[str, str | int] = Field({}, description="reference level per axis (default: first)")
-    system: str | None = Field(None, description="system message (default prompts/decision/system.md)")
+    reference: dict[str, str | int] = Field(
+        {}, description="reference level per axis (default: first; design/data: 60, male, white)"
+    )
+    system: str | None = Field(
+        None, description="system message (default prompts/decision/system.md; none with design/data)"
+    )
     calibration: bool = Field(False, description="add a content-free probe per scenario (yes/no prior)")
     margin: float = Field(0.02, gt=0, description="equivalence margin for P(yes) gaps (TOST)")
 
@@ -155,21 +217,48 @@ class DecisionSet(BaseModel):
         return conds
 
     @model_validator(mode="after")
-    def references_are_levels(self) -> DecisionSet:
-        """A reference that is not a level (``White`` for ``white``) would fail only after every call."""
-        for axis, ref in self.reference.items():
-            if axis not in AXES:
-                raise ValueError(f"reference.{axis}: not an axis (axes: {', '.join(AXES)})")
-            levels = getattr(self.demographics, axis)
-            if str(ref) not in map(str, levels):
-                shown = ", ".join(map(str, levels))
-                raise ValueError(f"reference.{axis}: {ref!r} is not one of its levels ({shown})")
+    def complete(self) -> DecisionSet:
+        """Where the prompts come from (scenarios or data) and the grid (demographics, or the design's);
+        the design's baseline as the default reference; references that are levels."""
+        if self.data is not None:
+            given = [f for f in ("scenarios", "demographics") if getattr(self, f) is not None]
+            if given or self.calibration:
+                raise ValueError(
+                    f"{(given or ['calibration'])[0]}: not with data (the file gives the prompts)"
+                )
+            return self
+        if self.scenarios is None:
+            raise ValueError("scenarios: required (or data: a released discrim-eval JSONL)")
+        if self.demographics is None:
+            if self.design is None:
+                raise ValueError("demographics: required (or design: discrim-eval)")
+            self.demographics = Demographics.model_validate(DISCRIM_EVAL)
+        if self.design is not None:
+            present = {a: v for a, v in DISCRIM_EVAL_BASELINE.items() if v in getattr(self.demographics, a)}
+            self.reference = {**present, **self.reference}
+        check_references(self.reference, self.demographics)
         return self
 
     def reference_level(self, axis: str) -> str | int:
-        levels = getattr(self.demographics, axis)
-        ref = self.reference.get(axis, levels[0])
-        return next(level for level in levels if str(level) == str(ref))  # as the level is typed
+        return reference_level(self.reference, self.demographics, axis)  # type: ignore[arg-type]
+
+
+def check_references(reference: Mapping[str, str | int], demographics: Demographics) -> None:
+    """A reference that is not a level (``White`` for ``white``) would fail only after every call."""
+    for axis, ref in reference.items():
+        if axis not in AXES:
+            raise ValueError(f"reference.{axis}: not an axis (axes: {', '.join(AXES)})")
+        levels = getattr(demographics, axis)
+        if str(ref) not in map(str, levels):
+            shown = ", ".join(map(str, levels))
+            raise ValueError(f"reference.{axis}: {ref!r} is not one of its levels ({shown})")
+
+
+def reference_level(reference: Mapping[str, str | int], demographics: Demographics, axis: str) -> str | int:
+    """The reference level of ``axis``: the one named, else the first level listed."""
+    levels = getattr(demographics, axis)
+    ref = reference.get(axis, levels[0])
+    return next(level for level in levels if str(level) == str(ref))  # as the level is typed
 
 
 def load_scenarios(patterns: list[str], base: Path, where: str) -> list[Scenario]:
@@ -185,22 +274,24 @@ def describe_person(age: int, gender: str, race: str) -> str:
 
 def expand(ps: DecisionSet, base: Path, where: str) -> Iterator[Probe]:
     """All probes of a decision set, scenario innermost so that ``--limit`` spans scenarios (nothing is
-    random: the campaign seed is not needed)."""
+    random: the campaign seed is not needed); with ``data``, the file's rows in its order."""
+    if ps.data is not None:
+        yield from _released(ps, base, where)
+        return
+    assert ps.scenarios is not None and ps.demographics is not None  # the spec's validator saw to it
     scenarios = load_scenarios(ps.scenarios, base, where)
     names = _load_names(ps, base, where) if "name" in ps.cues else {}
-    system = ps.system if ps.system is not None else load_prompt("decision/system.md")
-    instruction = load_prompt("decision/instruction.md")
-    prefill = load_prompt("decision/prefill.txt")
+    system, instruction, prefill, sep = _wording(ps)
     cues = [*ps.cues, *(["calibration"] if ps.calibration else [])]
     for cue in cues:
         for condition in ps.conditions:
-            extra = "" if condition == "none" else load_prompt(f"decision/conditions/{condition}.md") + "\n\n"
+            extra = _condition(condition)
             for k in range(ps.names_per_group if cue == "name" else 1):
                 people = list(_people(ps.demographics, cue, k, names))
                 for sc in scenarios:
                     set_id = short_hash("decision", sc.id, cue, condition, k, system)
                     for attrs, person in people:
-                        user = f"{sc.text.format(person=person)}\n\n{extra}{instruction}"
+                        user = f"{sc.text.format(person=person)}{sep}{extra}{instruction}"
                         yield Probe(
                             family="decision",
                             scenario_id=sc.id,
@@ -208,11 +299,95 @@ def expand(ps: DecisionSet, base: Path, where: str) -> Iterator[Probe]:
                             attributes=attrs,
                             cue=cue,
                             condition=condition,
-                            messages=(("system", system), ("user", user)),
+                            messages=_messages(system, user),
                             answer_space=ANSWERS,
                             prefill=prefill,
                             favourable=sc.favourable,
                         )
+
+
+def _wording(ps: DecisionSet) -> tuple[str | None, str, str, str]:
+    """(system message or None, instruction, prefill, separator before the instruction). The published
+    design and the released data use Tamkin et al.'s: no system message (unless the set names one), the
+    instruction to answer "yes" or "no" on the next line and their answer opening as prefill."""
+    if ps.design is not None or ps.data is not None:
+        published = "decision/discrim-eval"
+        return (
+            ps.system,
+            load_prompt(f"{published}/instruction.md"),
+            load_prompt(f"{published}/prefill.txt"),
+            "\n",
+        )
+    system = ps.system if ps.system is not None else load_prompt("decision/system.md")
+    return system, load_prompt("decision/instruction.md"), load_prompt("decision/prefill.txt"), "\n\n"
+
+
+def _condition(condition: str) -> str:
+    """The text a condition puts before the instruction (none for "none")."""
+    return "" if condition == "none" else load_prompt(f"decision/conditions/{condition}.md") + "\n\n"
+
+
+def _messages(system: str | None, user: str) -> tuple[tuple[str, str], ...]:
+    return ((("system", system),) if system else ()) + (("user", user),)
+
+
+def _released(ps: DecisionSet, base: Path, where: str) -> Iterator[Probe]:
+    """One probe per row of a released discrim-eval JSONL per condition, its axes from the row and its
+    decision question as scenario and matched set (per fill type)."""
+    assert ps.data is not None
+    path = base / ps.data
+    rows = [validate(ReleasedRow, row, f"{path}: line {n}") for n, row in read_jsonl(path)]
+    if not rows:
+        raise SpecError(str(path), "", "no rows")
+    people = [_row_attributes(r) for r in rows]
+    levels, _ = grid(ps, people)
+    for axis, ref in ps.reference.items():
+        if axis not in AXES or str(ref) not in map(str, levels[axis]):
+            shown = ", ".join(map(str, levels.get(axis, AXES)))
+            raise SpecError(where, f"reference.{axis}", f"{ref!r} is not one of the file's levels ({shown})")
+    system, instruction, prefill, sep = _wording(ps)
+    for condition in ps.conditions:
+        extra = _condition(condition)
+        for r, attrs in zip(rows, people, strict=True):
+            question = str(r.decision_question_id)
+            yield Probe(
+                family="decision",
+                scenario_id=question,
+                matched_set_id=short_hash("decision", "data", question, r.fill_type, condition, system),
+                attributes=attrs,
+                cue=r.fill_type,
+                condition=condition,
+                messages=_messages(system, f"{r.filled_template}{sep}{extra}{instruction}"),
+                answer_space=ANSWERS,
+                prefill=prefill,
+                favourable="yes",
+            )
+
+
+def _row_attributes(r: ReleasedRow) -> dict[str, Any]:
+    return {"age": int(r.age), "gender": r.gender, "race": r.race}
+
+
+def grid(
+    ps: DecisionSet, people: Iterable[Mapping[str, Any]] = ()
+) -> tuple[dict[str, list[Any]], dict[str, Any]]:
+    """Each axis's levels and reference level: the set's demographics; with ``data``, the levels the
+    people (probe attributes or outcome rows) hold, in order of appearance (ages sorted), the reference
+    named in the set or else the discrim-eval baseline (letter case ignored) or else the first level."""
+    if ps.demographics is not None:
+        return {a: list(getattr(ps.demographics, a)) for a in AXES}, {a: ps.reference_level(a) for a in AXES}
+    levels: dict[str, list[Any]] = {a: [] for a in AXES}
+    for attrs in people:
+        for a in AXES:
+            v = attrs.get(a)
+            if v is not None and v == v and v not in levels[a]:  # v == v: not NaN
+                levels[a].append(v)
+    levels["age"].sort()
+    refs = {}
+    for a, vs in levels.items():
+        named = str(ps.reference.get(a, DISCRIM_EVAL_BASELINE[a])).lower()
+        refs[a] = next((v for v in vs if str(v).lower() == named), vs[0] if vs else None)
+    return levels, refs
 
 
 def _people(
@@ -233,6 +408,7 @@ def _people(
 
 
 def _load_names(ps: DecisionSet, base: Path, where: str) -> dict[str, dict[str, list[str]]]:
+    assert ps.demographics is not None
     path = base / ps.names if ps.names else SCENARIOS_DIR / "names" / "us-names.yaml"
     names = validate(NameList, read_yaml(path), path).names
     for gender in ps.demographics.gender:
@@ -311,15 +487,15 @@ def _paired(
     return rows
 
 
-def _varied(ps: DecisionSet) -> dict[str, list[str]]:
+def _varied(levels: dict[str, list[Any]]) -> dict[str, list[str]]:
     """The axes a set compares (two levels or more), with their levels as text."""
-    levels = {a: [str(v) for v in getattr(ps.demographics, a)] for a in AXES}
-    return {a: v for a, v in levels.items() if len(v) > 1}
+    return {a: [str(v) for v in vs] for a, vs in levels.items() if len(vs) > 1}
 
 
 def writes(ps: DecisionSet) -> set[Metric]:
-    """Every metric :func:`disparities` can write for this set."""
-    varied = _varied(ps)
+    """Every metric :func:`disparities` can write for this set (with ``data``, whose levels are in the
+    file, as if every axis had three levels or more, as the released files do)."""
+    varied = _varied(grid(ps)[0] if ps.data is None else {a: ["", "", ""] for a in AXES})
     out = {PRIOR_P_YES} if ps.calibration else set()
     if varied:
         out |= {*GROUP_METRICS, DISCRIMINATION_SCORE, *PAIRED, *UNCERTAINTY}
@@ -328,10 +504,11 @@ def writes(ps: DecisionSet) -> set[Metric]:
     return out
 
 
-def axes(ps: DecisionSet) -> dict[str, set[str]]:
+def axes(ps: DecisionSet, probes: list[Probe]) -> dict[str, set[str]]:
     """The axes :func:`disparities` can write, each with its groups: the levels, Cochran's Q's joined
     levels (three or more), the age score's "per SD"; calibration's "none" axis."""
-    out = {a: {*v, *([",".join(v)] if len(v) >= 3 else [])} for a, v in _varied(ps).items()}
+    levels = grid(ps, (p.attributes for p in probes))[0]
+    out = {a: {*v, *([",".join(v)] if len(v) >= 3 else [])} for a, v in _varied(levels).items()}
     if "age" in out:
         out["age"].add(AGE_TERM)
     if ps.calibration:
@@ -339,14 +516,37 @@ def axes(ps: DecisionSet) -> dict[str, set[str]]:
     return out
 
 
+def model_advice(ps: DecisionSet, probes: list[Probe]) -> str:
+    """Whether the set has enough scenarios for discrim-eval's mixed model (random intercept and slopes
+    by scenario), and what is fitted instead if not (see :func:`slant.stats.mixed.scenarios_needed`)."""
+    people = [p for p in probes if p.cue != "calibration"]
+    levels = grid(ps, (p.attributes for p in people))[0]
+    p = random_effects({a: len(v) for a, v in levels.items()})
+    n, need, params = len({x.scenario_id for x in people}), scenarios_needed(p), covariance_parameters(p)
+    model = f"the reference model has {p} random effects by scenario ({params} covariance parameters)"
+    if n < need:
+        return (
+            f"{ps.name}: {n} scenarios; {model} and needs at least {need}: a random intercept only will be "
+            "fitted instead (then OLS with cluster-robust SEs if that fails), as the method column will say"
+        )
+    if n < params:
+        return (
+            f"{ps.name}: {n} scenarios; {model}: it is fitted from {need} scenarios but often does not "
+            f"converge with fewer than {params}; then a random intercept only is fitted, as the method "
+            "column will say"
+        )
+    return f"{ps.name}: {n} scenarios; {model}: enough (at least {params} advised)"
+
+
 def disparities(frame: pd.DataFrame, ps: DecisionSet) -> list[dict[str, Any]]:
     """Per cue: group means, gaps and refusal rates; discrim-eval's mixed-effects discrimination scores;
     uncertainty-aware fairness (favourable answer = correct); and, for calibration probes, the model's
     yes/no prior (reported, never subtracted from gaps)."""
     people, calibration = frame[frame["cue"] != "calibration"], frame[frame["cue"] == "calibration"]
-    axes = {a: (getattr(ps.demographics, a), ps.reference_level(a)) for a in AXES}
+    grid_levels, references = grid(ps, people[[a for a in AXES if a in people]].to_dict("records"))
+    axes = {a: (grid_levels[a], references[a]) for a in AXES}
     rows = group_disparities(people, axes) if len(people) else []
-    refs = {a: ps.reference_level(a) for a in ("race", "gender")}
+    refs = {a: references[a] for a in ("race", "gender")}
     for cue, d in people.groupby("cue", sort=False):
         ok = d[d["parse_status"] == "ok"]
         rows += [{"cue": cue, **r} for r in discrimination_scores(ok, refs)]

@@ -21,6 +21,7 @@ from slant.report.summary import (
     summary,
 )
 from slant.stats.groups import METRICS as GROUP_DISPARITIES
+from slant.stats.mixed import FALLBACK
 from slant.stats.numerics import NOTE as WARNED
 
 GROUP_METRICS = tuple(m.name for m in GROUP_DISPARITIES)  # drawn together, one table per cue and axis
@@ -82,9 +83,10 @@ def print_report(
     console.print(
         "p (BH): Benjamini-Hochberg within the probe family; TOST: equivalence p at the stated margin"
     )
-    if any("did not converge" in (r["method"] or "") for r in rows):
+    if any(FALLBACK in (r["method"] or "") for r in rows):
         console.print(
-            "† the mixed model did not converge: cluster-robust OLS estimate instead (see the method column)"
+            "† the reference model (random slopes by scenario) could not be fitted: the method column names "
+            "the simpler model fitted instead, and why"
         )
     if any(WARNED in (r["method"] or "") for r in rows):
         console.print(
@@ -135,7 +137,7 @@ def _estimates_table(probe_set: str, rows: list[dict[str, Any]]) -> Table:
         table.add_column(col, justify="left" if col in ("cue", "metric", "axis", "group", "vs") else "right")
     for r in rows:
         method = r["method"] or ""
-        fallback = (" †" if "did not converge" in method else "") + (" ‡" if WARNED in method else "")
+        fallback = (" †" if FALLBACK in method else "") + (" ‡" if WARNED in method else "")
         table.add_row(
             r["cue"],
             r["metric"] + fallback,
