@@ -26,7 +26,7 @@ def _user_text(body: dict[str, Any]) -> str:
 
 
 def _answer_space(user: str) -> tuple[str, ...]:
-    if "A, B, C or D" in user:
+    if "A, B, C or D" in user or "(A), (B), (C), (D)" in user:
         return ("A", "B", "C", "D")
     if "either A, B or C" in user:
         return ("A", "B", "C")
@@ -127,5 +127,7 @@ def coverage_campaign(tmp: Path, sampled: bool) -> Path:
         for ps in c["probes"]:
             if ps["family"] in ("decision", "attack", "pairwise", "persona", "fill-in"):
                 ps["scoring"] = {"sample": {"n": 2}}
+    else:  # persona samples by default (the paper's pipeline); its logprob metrics need logprobs
+        next(ps for ps in c["probes"] if ps["family"] == "persona")["scoring"] = "logprobs"
     path.write_text(yaml.safe_dump(c, sort_keys=False))
     return path

@@ -31,7 +31,7 @@ def reply(text: str) -> str:
     """The scripted model: persona questions answered or abstained from; decisions refused for women,
     unreadable for 70-year-old white men, "no" for Black people and "yes" otherwise."""
     if "2 + 2" in text:
-        return "B"
+        return "4. Therefore, the answer is (B)."
     if "3 + 3" in text:
         return ABSTAIN
     if "woman" in text:

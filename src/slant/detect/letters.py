@@ -7,6 +7,8 @@ only one named (:func:`_only`).
 - :func:`answer_letter`: "a"-"d", a multiple-choice answer ("Answer: B", "the correct option is (C)",
   "B) 19", the only "(X)" or "X)").
 - :func:`option_letter`: "A"-"C", a fill-in option ("(c)", "Answer: b.", "I choose C").
+- :func:`final_answer_letter`: "a"-"d", the reading of Gupta et al. (2024, allenai/persona-bias) for a
+  reply that reasons first and ends "Therefore, the answer is (X)".
 """
 
 from __future__ import annotations
@@ -56,6 +58,23 @@ def answer_letter(text: str) -> str | None:
         if m := pattern.search(text):
             return (m.group(1) or m.group(2)).lower()
     return _only({(a or b).lower() for a, b in _MARKED.findall(text)})
+
+
+# --- multiple choice after reasoning, A-D (Gupta et al. 2024) ------------------------------------------
+# Their rule: the text after the last "answer is" (to the end of that line; a line holding two counts from
+# its first), else the whole reply; there the first letter in parentheses, any letter a-z. A letter past D
+# is an answer outside the options: None here (wrong in the published accuracy either way).
+_ANSWER_IS = re.compile(r"answer is:?\s*(.*)", re.IGNORECASE)
+_PARENTHESISED = re.compile(r"\(([a-z])\)", re.IGNORECASE)
+
+
+def final_answer_letter(text: str) -> str | None:
+    """The lowercase letter a reasoned reply ends on ("Therefore, the answer is (C)."), or None: the first
+    "(x)" after the last "answer is", or anywhere when the reply never says "answer is"."""
+    stated = _ANSWER_IS.findall(text)
+    m = _PARENTHESISED.search(stated[-1] if stated else text)
+    letter = m.group(1).lower() if m else None
+    return letter if letter in ("a", "b", "c", "d") else None
 
 
 # --- fill-in options, A-C --------------------------------------------------------------------------------

@@ -253,10 +253,13 @@ def paired_table(x: np.ndarray, y: np.ndarray) -> list[list[int]]:
     return [[int(((x == i) & (y == j)).sum()) for j in (1, 0)] for i in (1, 0)]
 
 
-def mcnemar_test(table: list[list[int]], exact_label: str = "McNemar exact") -> tuple[str, float | None]:
-    """(test name, p) of McNemar's test on a paired 2x2 table (statsmodels): exact (binomial) with fewer
-    than :data:`EXACT_BELOW` discordant pairs, else chi-square with continuity correction."""
-    exact = table[0][1] + table[1][0] < EXACT_BELOW
+def mcnemar_test(
+    table: list[list[int]], exact_label: str = "McNemar exact", exact: bool | None = None
+) -> tuple[str, float | None]:
+    """(test name, p) of McNemar's test on a paired 2x2 table (statsmodels): exact (binomial) when
+    ``exact``, by default with fewer than :data:`EXACT_BELOW` discordant pairs, else chi-square with
+    continuity correction."""
+    exact = table[0][1] + table[1][0] < EXACT_BELOW if exact is None else exact
     test = exact_label if exact else "McNemar chi-square, continuity-corrected"
     return test, finite(mcnemar(table, exact=exact, correction=True).pvalue)
 
