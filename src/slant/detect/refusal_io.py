@@ -13,13 +13,13 @@ from slant.errors import SpecError
 from slant.files import read_text
 
 
-def read_rows(path: Path) -> list[dict[str, Any]]:
-    """All rows of a .jsonl or .csv file, each with a string ``text``; bad rows raise SpecError."""
+def read_rows(path: Path, field: str = "text") -> list[dict[str, Any]]:
+    """All rows of a .jsonl or .csv file, each with a string ``field``; bad rows raise SpecError."""
     raw = read_text(path)
     if path.suffix.lower() == ".csv":
-        reader = csv.DictReader(raw.splitlines())
-        if "text" not in (reader.fieldnames or []):
-            raise SpecError(str(path), "text", "the CSV has no 'text' column")
+        reader = csv.DictReader(raw.splitlines(keepends=True))  # a quoted cell may span lines
+        if field not in (reader.fieldnames or []):
+            raise SpecError(str(path), field, f"the CSV has no {field!r} column")
         rows: list[dict[str, Any]] = list(reader)
         first_line = 2
     else:
@@ -35,8 +35,8 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
                 raise SpecError(str(path), f"line {n}", "expected a JSON object")
             rows.append(row)
     for i, row in enumerate(rows):
-        if not isinstance(row.get("text"), str):
-            raise SpecError(str(path), f"row {i + first_line}: text", "missing or not a string")
+        if not isinstance(row.get(field), str):
+            raise SpecError(str(path), f"row {i + first_line}: {field}", "missing or not a string")
     return rows
 
 
