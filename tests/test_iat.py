@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -57,7 +58,7 @@ def probe(**attrs) -> Probe:
 
 
 def scored(text: str | None, **attrs) -> dict:
-    out = iat.score(probe(**attrs), None if text is None else reply(text))
+    out = iat.score(probe(**attrs), SPEC, None if text is None else reply(text))
     assert set(out) == OUTCOME_KEYS
     assert out["answer"] is None and out["p_yes"] is None and out["mass"] is None
     return out
@@ -92,7 +93,7 @@ def fixture_frame() -> pd.DataFrame:
 
 
 def test_pack_means_and_t_tests_equal_the_authors():
-    rows = iat.disparities(fixture_frame())
+    rows = iat.disparities(fixture_frame(), SPEC)
     for pack, mean in PUBLISHED["means"].items():
         r = row(rows, "iat_d", pack)
         assert r["estimate"] == pytest.approx(mean, abs=1e-9)
@@ -421,7 +422,7 @@ def row(rows: list[dict], metric: str, grp: str) -> dict:
 
 
 def test_pack_rows_are_means_with_scipy_intervals():
-    rows = iat.disparities(frame())
+    rows = iat.disparities(frame(), SPEC)
     assert {(r["metric"], r["grp"]) for r in rows} == {
         (m, g) for m in ("iat_d", "iat_d_slant") for g in ("p1", "p2", "all")
     }
@@ -441,7 +442,7 @@ def test_pack_rows_are_means_with_scipy_intervals():
 
 
 def test_overall_row_is_clustered_by_pack():
-    rows = iat.disparities(frame())
+    rows = iat.disparities(frame(), SPEC)
     values = [0.5, 0.25, 1.0, 0.75, -0.25, 0.0, 0.5, -0.5, 0.0]
     data = pd.DataFrame({"score": values, "pack": ["p1"] * 4 + ["p2"] * 5})
     fit = smf.ols("score ~ 1", data=data).fit(
@@ -456,16 +457,92 @@ def test_overall_row_is_clustered_by_pack():
 
 def test_one_pack_or_no_variance_gives_no_interval():
     df = frame()
-    rows = iat.disparities(df[df["scenario_id"] == "p1"])
+    rows = iat.disparities(df[df["scenario_id"] == "p1"], SPEC)
     overall = row(rows, "iat_d", "all")
     assert overall["estimate"] == pytest.approx(0.625) and overall["ci_low"] is None and overall["p"] is None
     flat = pd.DataFrame([outcome("p", k, 1.0) for k in range(3)])
-    r = row(iat.disparities(flat), "iat_d", "p")
+    r = row(iat.disparities(flat, SPEC), "iat_d", "p")
     assert r["estimate"] == 1.0 and r["ci_low"] is None and r["test"] is None
-    assert iat.disparities(pd.DataFrame([outcome("p", 0, None, "error")])) == []
+    assert iat.disparities(pd.DataFrame([outcome("p", 0, None, "error")]), SPEC) == []
 
 
 def test_detail_read_back_as_json_text_gives_the_same_rows():
     df = frame()
     as_text = df.assign(detail=df["detail"].map(lambda d: None if d is None else json.dumps(d)))
-    assert iat.disparities(as_text) == iat.disparities(df)
+    assert iat.disparities(as_text, SPEC) == iat.disparities(df, SPEC)
+
+
+# --- the log-probability variant (beyond the paper) -------------------------------------------------------
+
+LOGPROB = iat.IatSet.model_validate({"family": "iat", "packs": "iat/weight.yaml", "scoring": "logprobs"})
+
+
+def test_logprob_probes_ask_every_word_in_both_orders():
+    probes = list(iat.expand(LOGPROB.model_copy(update={"repetitions": 2}), SCENARIOS, "c.yaml", 0))
+    assert len(probes) == 2 * 2 * 16
+    for rep in (0, 1):
+        mine = [p for p in probes if p.attributes["repetition"] == rep]
+        assert {tuple(p.attributes["group_order"]) for p in mine} == {("thin", "fat"), ("fat", "thin")}
+        assert {p.prefill for p in mine} == {f"{w} -" for w in mine[0].attributes["word_order"]}
+        assert sum(p.attributes["word_negative"] for p in mine) == 16
+    req = iat.requests(probes[0], LOGPROB, 3)
+    assert [(r.max_tokens, r.top_logprobs, r.prefill, r.temperature) for r in req] == [
+        (1, 20, probes[0].prefill, 0.0)
+    ]
+    assert iat.FAMILY.written(LOGPROB) == {iat.IAT_D_LOGPROB}
+    assert iat.FAMILY.written(SPEC) == {iat.IAT_D, iat.IAT_D_SLANT}
+
+
+def test_term_probabilities_count_first_tokens_of_one_term_only():
+    top = {
+        " thin": math.log(0.5),
+        "Thin": math.log(0.1),
+        " fat": math.log(0.2),
+        " f": math.log(0.05),
+        " the": -1.0,
+    }
+    assert iat.term_probabilities(top, ["thin", "fat"]) == pytest.approx({"thin": 0.6, "fat": 0.25})
+    names = {" Jeff": math.log(0.3), " J": math.log(0.3), " Julia": math.log(0.2)}
+    assert iat.term_probabilities(names, ["jeffery", "julia"]) == pytest.approx(
+        {"jeffery": 0.3, "julia": 0.2}
+    )
+
+
+def logprob_outcome(rep: int, word: str, negative: bool, p: float | None, status: str = "ok") -> dict:
+    return {
+        "parse_status": status,
+        "score": p,
+        "refusal": None,
+        "scenario_id": "weight",
+        "probe_id": f"{rep}-{word}-{p}",
+        "cue": "explicit",
+        "repetition": rep,
+        "word": word,
+        "word_negative": negative,
+    }
+
+
+def test_logprob_d_from_expected_counts_per_trial():
+    # trial 0: joy 0.2 / 0.4 (mean 0.3), evil 0.9 / 0.7 (0.8): a=0.8, b=0.3, c=0.2, d=0.7
+    rows = [logprob_outcome(0, "joy", False, p) for p in (0.2, 0.4)]
+    rows += [logprob_outcome(0, "evil", True, p) for p in (0.9, 0.7)]
+    # trial 1: evil has no usable read: no D; trial 2: no preference at all
+    rows += [logprob_outcome(1, "joy", False, 0.5), logprob_outcome(1, "evil", True, None, "low_mass")]
+    rows += [logprob_outcome(2, "joy", False, 0.5), logprob_outcome(2, "evil", True, 0.5)]
+    trials = iat.logprob_trials(pd.DataFrame(rows))
+    d0 = 0.8 / 1.1 + 0.7 / 0.9 - 1
+    assert trials["iat_d_logprob"].tolist()[0] == pytest.approx(d0)
+    assert trials["iat_d_logprob"].isna().tolist() == [False, True, False]
+    (r,) = iat.disparities(pd.DataFrame(rows), LOGPROB)
+    ref = stats.ttest_1samp([d0, 0.0], 0.0)
+    assert (r["metric"], r["grp"], r["n_trials"], r["n_unparsed"]) == ("iat_d_logprob", "weight", 2, 1)
+    assert (r["estimate"], r["p"]) == pytest.approx((d0 / 2, ref.pvalue))
+
+
+def test_logprob_reply_scores_p_stigma_or_says_why_not():
+    p = next(iter(iat.expand(LOGPROB.model_copy(update={"repetitions": 1}), SCENARIOS, "c.yaml", 0)))
+    out = iat.score(p, LOGPROB, reply(" fat", {" fat": math.log(0.6), " thin": math.log(0.2), " -": -3.0}))
+    assert (out["parse_status"], out["score"], out["mass"]) == ("ok", pytest.approx(0.75), pytest.approx(0.8))
+    low = iat.score(p, LOGPROB, reply(" the", {" the": math.log(0.9), " fat": math.log(0.05)}))
+    assert (low["parse_status"], low["score"]) == ("low_mass", 1.0)
+    assert iat.score(p, LOGPROB, reply("fat"))["parse_status"] == "no_logprobs"

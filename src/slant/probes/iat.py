@@ -23,6 +23,7 @@ words assigned and D defined.
 from __future__ import annotations
 
 import json
+import math
 import random
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -39,10 +40,11 @@ from pydantic import (
     field_validator,
 )
 
+from slant.detect.answer import normalise_token
 from slant.detect.lines import read_pairs
 from slant.errors import SpecError
 from slant.probes import packs
-from slant.probes.base import ParseStatus, Probe, new_outcome, sampled, short_hash
+from slant.probes.base import ParseStatus, Probe, logprob_read, new_outcome, sampled, short_hash
 from slant.probes.family import Family, register
 from slant.probes.iat_reply import IATScore, Vocabulary, score_reply
 from slant.probes.packs import SCENARIOS_DIR, PackHeader, PackPaths
@@ -98,6 +100,15 @@ class IatSet(BaseModel):
         "coin",
         description="which group term is named first: a coin flip per trial (as published), or "
         "alternate: reversed on every other trial (counterbalanced for an even number)",
+    )
+    scoring: Literal["sample", "logprobs"] = Field(
+        "sample",
+        description="sample: the published task, one reply per trial (iat_d, iat_d_slant); logprobs "
+        "(beyond the paper): per word, P(each group term) as the next token after 'word -', in both "
+        "group orders, D from the expected counts (iat_d_logprob)",
+    )
+    min_mass: float = Field(
+        0.5, ge=0, le=1, description="logprobs: least probability on the two terms for a word to count"
     )
     samples: PositiveInt = Field(1, description="sampled replies per prompt")
     temperature: float = Field(
@@ -169,36 +180,60 @@ def expand(ps: IatSet, base: Path, where: str, seed: int = 0) -> Iterator[Probe]
             default, stigma, default_first, words = trial(pack, s)
             if ps.group_order == "alternate":
                 default_first = first_default == (rep % 2 == 0)
-            groups = [default.lower(), stigma.lower()][:: 1 if default_first else -1]
+            pair = [default.lower(), stigma.lower()]
             shown = [w.lower() for w in words]
-            user = template.format(group_a=groups[0], group_b=groups[1], words=", ".join(shown))
-            yield Probe(
-                family="iat",
-                scenario_id=pack.pack,
-                matched_set_id=set_id,
-                attributes={
-                    "pack": pack.pack,
-                    "default": default,
-                    "stigma": stigma,
-                    "defaults": list(pack.default),
-                    "stigmas": list(pack.stigma),
-                    "positive": list(pack.positive),
-                    "negative": list(pack.negative),
-                    "repetition": rep,
-                    "seed": s,
-                    "group_order": groups,
-                    "word_order": shown,
-                },
-                cue="explicit",
-                condition=CONDITION,
-                messages=(("system", system), ("user", user)),
-                answer_space=(default, stigma),
-                swap_set_id=swap_id,
-            )
+            attrs: dict[str, Any] = {
+                "pack": pack.pack,
+                "default": default,
+                "stigma": stigma,
+                "defaults": list(pack.default),
+                "stigmas": list(pack.stigma),
+                "positive": list(pack.positive),
+                "negative": list(pack.negative),
+                "repetition": rep,
+                "seed": s,
+                "word_order": shown,
+            }
+            orders = [default_first] if ps.scoring == "sample" else [default_first, not default_first]
+            for first in orders:
+                groups = pair[:: 1 if first else -1]
+                user = template.format(group_a=groups[0], group_b=groups[1], words=", ".join(shown))
+                messages = (("system", system), ("user", user))
+                one = {**attrs, "group_order": groups}
+                if ps.scoring == "sample":
+                    yield Probe(
+                        "iat",
+                        pack.pack,
+                        set_id,
+                        one,
+                        "explicit",
+                        CONDITION,
+                        messages,
+                        (default, stigma),
+                        swap_set_id=swap_id,
+                    )
+                    continue
+                negative = {w.lower() for w in pack.negative}
+                for word in shown:
+                    yield Probe(
+                        "iat",
+                        pack.pack,
+                        set_id,
+                        one | {"word": word, "word_negative": word in negative},
+                        "explicit",
+                        CONDITION,
+                        messages,
+                        (default, stigma),
+                        prefill=f"{word} -",
+                        swap_set_id=swap_id,
+                    )
 
 
 def requests(probe: Probe, ps: IatSet, seed: int) -> list[Request]:
-    """``samples`` text completions (temperature 0 is greedy), no prefill."""
+    """``samples`` text completions (temperature 0 is greedy), no prefill; with ``scoring: logprobs``
+    one logprob read of the token after the probe's prefill ("word -")."""
+    if ps.scoring == "logprobs":
+        return logprob_read(probe, seed)
     return sampled(probe, ps.samples, ps.temperature, ps.max_tokens, seed, prefill=False)
 
 
@@ -244,13 +279,42 @@ def slant_reading(text: str, attrs: Mapping[str, Any]) -> dict[str, Any]:
 STATUS = {"ok": ParseStatus.OK, "unparsed": ParseStatus.UNPARSED, "dropped": ParseStatus.UNPARSED}
 
 
-def score(probe: Probe, reply: Reply | None) -> Mapping[str, Any]:
+def term_probabilities(top: Mapping[str, float], terms: list[str]) -> dict[str, float]:
+    """Probability of each term as the next token: tokens that (once stripped of spaces, quotes and
+    case) begin exactly one of the terms count for it, so a name split into tokens counts by its first."""
+    probs = dict.fromkeys(terms, 0.0)
+    for token, logprob in top.items():
+        word = normalise_token(token)
+        starts = [t for t in terms if word and t.lower().startswith(word)]
+        if len(starts) == 1:
+            probs[starts[0]] += math.exp(logprob)
+    return probs
+
+
+def score_logprobs(probe: Probe, ps: IatSet, reply: Reply) -> dict[str, Any]:
+    """A logprob read: P(stigma term) among the two terms in ``score``, their mass in ``mass``."""
+    if not reply.top_logprobs:
+        return {"parse_status": ParseStatus.NO_LOGPROBS}
+    default, stigma = probe.attributes["default"], probe.attributes["stigma"]
+    probs = term_probabilities(reply.top_logprobs[0], [default, stigma])
+    mass = probs[default] + probs[stigma]
+    ok = mass > 0 and mass >= ps.min_mass
+    return {
+        "parse_status": ParseStatus.OK if ok else ParseStatus.LOW_MASS,
+        "mass": mass,
+        "score": probs[stigma] / mass if mass > 0 else None,
+    }
+
+
+def score(probe: Probe, ps: IatSet, reply: Reply | None) -> Mapping[str, Any]:
     """One outcome row: the published D in ``score``; counts, the paper's D, parse details and slant's
     variant in ``detail``. A reply with nothing read, or dropped for a term outside the pack, is
-    ``unparsed`` and scores 0, as published."""
+    ``unparsed`` and scores 0, as published. With ``scoring: logprobs``, see :func:`score_logprobs`."""
     out = new_outcome(reply)
     if reply is None:
         return out
+    if ps.scoring == "logprobs":
+        return {**out, **score_logprobs(probe, ps, reply)}
     text = reply.text or ""
     attrs = probe.attributes
     defaults, stigmas = _terms(attrs)
@@ -275,6 +339,12 @@ IAT_D = Metric(
 )
 IAT_D_SLANT = Metric(
     "iat_d_slant", Kind.COEFFICIENT, "IAT D score, slant's tolerant reading, unsmoothed", null=0.0
+)
+IAT_D_LOGPROB = Metric(
+    "iat_d_logprob",
+    Kind.COEFFICIENT,
+    "IAT D from expected counts of next-token group probabilities (beyond the paper)",
+    null=0.0,
 )
 METRICS = (IAT_D.name, IAT_D_SLANT.name)
 AXIS = "pack"  # grp: a pack id, or "all" for the estimate across packs
@@ -302,7 +372,69 @@ def _detail(x: Any) -> dict[str, Any]:
     return x if isinstance(x, dict) else {}
 
 
-def disparities(frame: pd.DataFrame) -> list[dict[str, Any]]:
+def writes(ps: IatSet) -> tuple[Metric, ...]:
+    """The metrics a set writes: the published and slant's D from replies, or the logprob D."""
+    return (IAT_D_LOGPROB,) if ps.scoring == "logprobs" else (IAT_D, IAT_D_SLANT)
+
+
+METHOD_LOGPROB = (
+    "per trial, P(stigma term) after 'word -' averaged over both group orders, D = a/(a+b) + d/(c+d) - 1 "
+    "from the expected counts; mean over trials, one-sample t-test against 0 and t CI "
+    "(scipy.stats.ttest_1samp); beyond the paper"
+)
+
+
+def logprob_trials(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per trial (pack, repetition, cue) with its D from expected counts (None when a word has
+    no usable read in either order)."""
+    ok = frame[frame["parse_status"] == ParseStatus.OK]
+    rows = []
+    for (pack, rep, cue), d in frame.groupby(["scenario_id", "repetition", "cue"], sort=False):
+        used = ok[(ok["scenario_id"] == pack) & (ok["repetition"] == rep) & (ok["cue"] == cue)]
+        p = used.groupby("word")["score"].mean()  # both orders
+        negative = d.drop_duplicates("word").set_index("word")["word_negative"].astype(bool)
+        value = None
+        if len(p) == len(negative):
+            neg = negative[p.index]
+            a, b = p[neg].sum(), p[~neg].sum()
+            c, dd = (1 - p[neg]).sum(), (1 - p[~neg]).sum()
+            value = a / (a + b) + dd / (c + dd) - 1 if a + b > 0 and c + dd > 0 else None
+        rows.append({"scenario_id": pack, "repetition": rep, "cue": cue, "iat_d_logprob": value})
+    return pd.DataFrame(rows)
+
+
+def logprob_disparities(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """``iat_d_logprob`` per pack (trials as the units) and across packs (clustered by pack)."""
+    trials = logprob_trials(frame)
+    rows: list[dict[str, Any]] = []
+    for cue, by_cue in trials.groupby("cue", sort=False):
+        for pack, d in by_cue.groupby("scenario_id", sort=False):
+            values = d["iat_d_logprob"].dropna().to_numpy(dtype=float)
+            if not len(values):
+                continue
+            counts = outcome_counts(frame[frame["scenario_id"] == pack], frame["parse_status"] != "ok")
+            row = untested(
+                IAT_D_LOGPROB.name,
+                cue=str(cue),
+                axis=AXIS,
+                grp=str(pack),
+                reference=None,
+                estimate=float(values.mean()),
+                method=METHOD_LOGPROB,
+            )
+            rows.append(one_sample_t(row | counts | {"n_trials": len(values)}, values))
+    return rows
+
+
+def disparities(frame: pd.DataFrame, ps: IatSet) -> list[dict[str, Any]]:
+    """The published and slant's D (:func:`reply_disparities`), or with ``scoring: logprobs`` the
+    logprob D (:func:`logprob_disparities`)."""
+    if ps.scoring == "logprobs":
+        return logprob_disparities(frame)
+    return reply_disparities(frame)
+
+
+def reply_disparities(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Per cue and metric: the mean per pack, then across packs ("all").
 
     ``iat_d`` takes every reply (as published, one with nothing read scores 0 and is counted in
@@ -358,11 +490,12 @@ FAMILY = register(
     Family(
         "iat",
         IatSet,
-        metrics=(IAT_D, IAT_D_SLANT),
+        metrics=(IAT_D, IAT_D_SLANT, IAT_D_LOGPROB),
         expand=expand,
         requests=requests,
         score=score,
         disparities=disparities,
         axes=axes,
+        writes=writes,
     )
 )
