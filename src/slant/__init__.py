@@ -30,6 +30,10 @@ _PLACES: dict[str, list[str]] = {  # module → the names it gives the card
     "slant.detect.refusal": ["DEFAULT_REFUSAL_POLICY", "REFUSAL_POLICIES", "classify_refusal"],
     "slant.detect.refusal_io": ["label_file"],
     "slant.annotate": ["JudgeResult", "judge_refusals"],
+    # a family's published scoring of replies collected elsewhere
+    "slant.probes.iat": ["score_iat_reply"],
+    "slant.probes.iat_reply": ["IATScore"],
+    "slant.rescore": ["RESCORE_FAMILIES", "score_file"],
     # planning an audit's size
     "slant.stats.power": ["matched_sets_for_gap", "responses_for_rate_gap"],
     "slant.plan": ["model_advice"],
@@ -71,6 +75,8 @@ if TYPE_CHECKING:
     from slant.errors import SpecError as SpecError
     from slant.plan import model_advice as model_advice
     from slant.probes import FAMILIES as FAMILIES
+    from slant.probes.iat import score_iat_reply as score_iat_reply
+    from slant.probes.iat_reply import IATScore as IATScore
     from slant.regress.baseline import baseline_of as baseline_of
     from slant.regress.baseline import pin as pin
     from slant.regress.baseline import pins as pins
@@ -91,6 +97,8 @@ if TYPE_CHECKING:
     from slant.report import print_report as print_report
     from slant.report import summary as summary
     from slant.report.jsontext import to_json as to_json
+    from slant.rescore import RESCORE_FAMILIES as RESCORE_FAMILIES
+    from slant.rescore import score_file as score_file
     from slant.spec import Campaign as Campaign
     from slant.spec import load_campaign as load_campaign
     from slant.stats.power import matched_sets_for_gap as matched_sets_for_gap

@@ -129,6 +129,12 @@ def _refusals(a: argparse.Namespace) -> int:
     return errors.EXIT_OK
 
 
+def _score(a: argparse.Namespace) -> int:
+    rows = slant.score_file(a.family, a.file, a.pack, a.field)
+    _write(a.output or "-", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    return errors.EXIT_OK
+
+
 def _judge(a: argparse.Namespace) -> int:
     slant.open_existing(a.db).close()  # a missing file, a folder or another program's database stops here
     r = slant.judge_refusals(
@@ -618,6 +624,19 @@ def parser() -> argparse.ArgumentParser:
         help="xstest (default): an answer after a disclaimer is compliance; strict: a partial refusal",
     )
     ref.set_defaults(func=_refusals)
+
+    sc = sub.add_parser(
+        "score",
+        help="score replies collected elsewhere as a family's paper does (JSONL or CSV in, JSONL out)",
+    )
+    sc.add_argument("family", choices=slant.RESCORE_FAMILIES, help="the probe family the replies answer")
+    sc.add_argument("file", help="JSONL or CSV file, one reply per row")
+    sc.add_argument(
+        "--pack", required=True, help="the pack the replies answer: a YAML file or a shipped name"
+    )
+    sc.add_argument("--field", default="reply", help="the field/column holding the reply (default: reply)")
+    sc.add_argument("-o", "--output", help="JSONL output file (default: stdout)")
+    sc.set_defaults(func=_score)
 
     j = sub.add_parser(
         "judge",

@@ -12,19 +12,19 @@ from slant.errors import SpecError
 from slant.files import read_jsonl, read_text
 
 
-def read_rows(path: Path) -> list[dict[str, Any]]:
-    """All rows of a .jsonl or .csv file, each with a string ``text``; bad rows raise SpecError."""
+def read_rows(path: Path, field: str = "text") -> list[dict[str, Any]]:
+    """All rows of a .jsonl or .csv file, each with a string ``field``; bad rows raise SpecError."""
     if path.suffix.lower() == ".csv":
-        reader = csv.DictReader(read_text(path).splitlines())
-        if "text" not in (reader.fieldnames or []):
-            raise SpecError(str(path), "text", "the CSV has no 'text' column")
+        reader = csv.DictReader(read_text(path).splitlines(keepends=True))  # a quoted cell may span lines
+        if field not in (reader.fieldnames or []):
+            raise SpecError(str(path), field, f"the CSV has no {field!r} column")
         rows: list[dict[str, Any]] = list(reader)
         first_line = 2
     else:
         rows, first_line = [row for _, row in read_jsonl(path)], 1
     for i, row in enumerate(rows):
-        if not isinstance(row.get("text"), str):
-            raise SpecError(str(path), f"row {i + first_line}: text", "missing or not a string")
+        if not isinstance(row.get(field), str):
+            raise SpecError(str(path), f"row {i + first_line}: {field}", "missing or not a string")
     return rows
 
 

@@ -3,7 +3,7 @@
 A family is one module of this package that ends by registering itself::
 
     FAMILY = register(Family("iat", IatSet, expand=expand, score=score, disparities=disparities,
-                             metrics=(IAT_D, IAT_D_PUBLISHED), requests=requests, axes=axes))
+                             metrics=(IAT_D, IAT_D_SLANT), requests=requests, axes=axes))
 
 Its functions (the hooks) take any of the parameters :data:`PROTOCOL` lists for them, by those names,
 and leave out the ones they do not use; the contract calls every hook with all of them, in that order.
