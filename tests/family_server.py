@@ -123,11 +123,8 @@ def coverage_campaign(tmp: Path, sampled: bool) -> Path:
     usage = next(ps for ps in c["probes"] if ps["family"] == "usage")
     usage["tasks"] = ["association", "decision"]  # the limit would stop before association-paired
     c["probes"] += [prior, usage | {"name": "usage-paired", "tasks": ["association-paired"]}]
-    if sampled:
-        for ps in c["probes"]:
-            if ps["family"] in ("decision", "attack", "pairwise", "persona", "fill-in"):
-                ps["scoring"] = {"sample": {"n": 2}}
-    else:  # persona samples by default (the paper's pipeline); its logprob metrics need logprobs
-        next(ps for ps in c["probes"] if ps["family"] == "persona")["scoring"] = "logprobs"
+    for ps in c["probes"]:  # every family that can read logprobs, in one mode (attack samples by default)
+        if ps["family"] in ("decision", "attack", "pairwise", "persona", "fill-in"):
+            ps["scoring"] = {"sample": {"n": 2}} if sampled else "logprobs"
     path.write_text(yaml.safe_dump(c, sort_keys=False))
     return path

@@ -40,4 +40,6 @@ def test_full_campaign_writes_outcomes_for_every_family(tmp_path, server):
     text = console.file.getvalue()
     for name in sets:
         assert name in text
-    assert "attack · other estimates" in text and "agreement_p" in text
+    # the attack family samples by default (as BUMBLE does): both readings' agreement rates are shown
+    assert "attack · other estimates" in text and "agreement_rate_strict" in text
+    assert "agreement_p" not in text
