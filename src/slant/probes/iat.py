@@ -49,6 +49,7 @@ from slant.probes.family import Family, register
 from slant.probes.iat_reply import IATScore, Vocabulary, score_reply
 from slant.probes.packs import SCENARIOS_DIR, PackHeader, PackPaths
 from slant.prompts import load_prompt
+from slant.stats import degenerate
 from slant.stats.dscore import d_scores
 from slant.stats.groups import clustered_fit, outcome_counts
 from slant.stats.means import one_sample_t
@@ -362,6 +363,7 @@ METHOD_PACK = {
     "iat_d_slant": "mean of per-reply D, slant's tolerant reading, unsmoothed (replies with at least half "
     "their words assigned and D defined); one-sample t-test against 0 and t CI (scipy.stats.ttest_1samp)",
 }
+NO_DEFINED_D = "no reply with a defined D (every word in one group, or nothing read)"
 METHOD_ALL = "OLS mean of per-reply {}, cluster-robust SE by pack (t)"
 
 
@@ -442,7 +444,9 @@ def reply_disparities(frame: pd.DataFrame) -> list[dict[str, Any]]:
     Pack rows test the mean against 0 with a one-sample t-test over replies; the "all" row pools packs
     with standard errors clustered by pack (no interval with fewer than two packs). ``n_one_group``
     counts replies whose words all went to one group (the paper's D is undefined there; the published
-    one is about -0.5 and is tested, as published).
+    one is about -0.5 and is tested, as published) — unless no reply of the estimate has a defined D:
+    then ``iat_d`` is only the smoothing's artefact (a model that writes the first-listed group after
+    every word gets -0.5 everywhere) and the row is degenerate (:data:`NO_DEFINED_D`), never a finding.
     """
     df = frame.copy()
     answered = df["parse_status"] != ParseStatus.ERROR
@@ -469,12 +473,20 @@ def _row(d: pd.DataFrame, cue: str, metric: str, grp: str, method: str) -> dict[
     return row | ({"n_one_group": int(d["_one_group"].sum())} if metric == "iat_d" else {})
 
 
+def _artefact(d: pd.DataFrame, metric: str) -> str | None:
+    """Why ``iat_d`` over ``d`` says nothing about association: no reply has a defined D (every reply
+    put all its words in one group or had nothing read), so every value is the 0.01 smoothing or 0."""
+    defined = (d["parse_status"] == ParseStatus.OK) & ~d["_one_group"]
+    return NO_DEFINED_D if metric == "iat_d" and not defined.any() else None
+
+
 def _pack_row(d: pd.DataFrame, cue: str, metric: str, pack: str) -> list[dict[str, Any]]:
     values = d[metric].dropna().to_numpy(dtype=float)
     if not len(values):
         return []
     # replies are the units within a pack
-    return [one_sample_t(_row(d, cue, metric, pack, METHOD_PACK[metric]), values)]
+    row = one_sample_t(_row(d, cue, metric, pack, METHOD_PACK[metric]), values)
+    return [degenerate.mark(row, _artefact(d, metric))]
 
 
 def _overall_row(d: pd.DataFrame, cue: str, metric: str) -> list[dict[str, Any]]:
@@ -483,7 +495,8 @@ def _overall_row(d: pd.DataFrame, cue: str, metric: str) -> list[dict[str, Any]]
         return []
     row = _row(d, cue, metric, "all", METHOD_ALL.format(metric))
     fit = clustered_fit("score ~ 1", data, "Intercept")
-    return [fit.into(row if fit.degenerate else row | {"test": "cluster-robust t"})]
+    row = fit.into(row if fit.degenerate else row | {"test": "cluster-robust t"})
+    return [degenerate.mark(row, _artefact(d, metric))]
 
 
 FAMILY = register(
