@@ -23,7 +23,7 @@ WHEEL_DIR ?= $(HOME)/.cache/slant/wheels/llama-cpp-python-$(LLAMA_CPP_VERSION)-$
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint install llama-wheel browser bench clean
+.PHONY: demo test lint install llama-wheel browser bench clean refusal-model
 
 $(WHEEL_DIR)/.built:
 	mkdir -p $(WHEEL_DIR)
@@ -68,6 +68,14 @@ lint: install  ## ruff (lint and format) on src and tests, mypy on src (settings
 	$(VENV)/bin/ruff check src tests
 	$(VENV)/bin/ruff format --check src tests
 	$(VENV)/bin/mypy
+
+# The learned refusal detector (docs/refusal-model.md): DATA is the folder scripts/prepare_refusal_data.py
+# wrote; scikit-learn is needed here only (pip install -e ".[train]").
+DATA ?= refusal-data
+refusal-model:  ## refit src/slant/detect/refusal_model.npz from DATA (seed 0) and measure it
+	$(PY) scripts/train_refusal.py --seed 0 --train $(DATA)/gptfuzz_train.jsonl $(DATA)/coconot.jsonl \
+		--out src/slant/detect/refusal_model.npz --report $(DATA)/report.json \
+		--eval $(DATA)/gptfuzz_eval.jsonl $(DATA)/jbb.jsonl tests/data/refusals.jsonl
 
 clean:
 	rm -rf $(VENV) *.egg-info src/*.egg-info

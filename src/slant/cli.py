@@ -621,7 +621,8 @@ def parser() -> argparse.ArgumentParser:
         "--policy",
         choices=slant.REFUSAL_POLICIES,
         default=slant.DEFAULT_REFUSAL_POLICY,
-        help="xstest (default): an answer after a disclaimer is compliance; strict: a partial refusal",
+        help="learned (default): the shipped classifier with the rules, adds refusal_confidence; xstest: the "
+        "rules (an answer after a disclaimer is compliance); strict: the rules, such an answer partial",
     )
     ref.set_defaults(func=_refusals)
 

@@ -142,6 +142,7 @@ _TABLES: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
             "mass": float,
             "refusal": str,
             "refusal_rule": str,
+            "refusal_confidence": float,  # the learned labeller's calibrated confidence in the label
             "score": float,
             "detail": str,
         },

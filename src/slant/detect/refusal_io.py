@@ -29,20 +29,28 @@ def read_rows(path: Path, field: str = "text") -> list[dict[str, Any]]:
 
 
 def label_rows(rows: list[dict[str, Any]], policy: str = DEFAULT_REFUSAL_POLICY) -> Iterator[dict[str, Any]]:
-    """Each row with ``refusal``, ``refusal_rule`` and ``refusal_policy`` (the definition used, "xstest"
-    or "strict") added; an empty text gets ``refusal: null``."""
+    """Each row with ``refusal``, ``refusal_rule``, ``refusal_confidence`` (policy "learned": the calibrated
+    confidence in the label; null under the rule policies) and ``refusal_policy`` (the definition used)
+    added; an empty text gets ``refusal: null``."""
     for row in rows:
+        confidence = None
         if row["text"].strip():
             verdict = classify_refusal(row["text"], policy)
-            label, rule = str(verdict.label), verdict.rule
+            label, rule, confidence = str(verdict.label), verdict.rule, verdict.confidence
         else:
             label, rule = None, "empty text"
-        yield {**row, "refusal": label, "refusal_rule": rule, "refusal_policy": policy}
+        yield {
+            **row,
+            "refusal": label,
+            "refusal_rule": rule,
+            "refusal_confidence": None if confidence is None else round(confidence, 4),
+            "refusal_policy": policy,
+        }
 
 
 def label_file(path: str | Path, policy: str = DEFAULT_REFUSAL_POLICY) -> Iterator[dict[str, Any]]:
     """The rows of a .jsonl or .csv file (field ``text``), each with its refusal label under ``policy``
-    ("xstest" or "strict"); the file is read (and bad rows refused) at the call."""
+    ("learned", "xstest" or "strict"); the file is read (and bad rows refused) at the call."""
     if policy not in REFUSAL_POLICIES:
         raise SpecError(
             "--policy", "policy", f"unknown refusal policy {policy!r}; use {' or '.join(REFUSAL_POLICIES)}"

@@ -120,6 +120,7 @@ class Outcome(TypedDict):
     mass: float | None
     refusal: str | None
     refusal_rule: str | None
+    refusal_confidence: float | None
     score: float | None
     detail: Any
 
@@ -137,6 +138,7 @@ def new_outcome(reply: Reply | None) -> Outcome:
         mass=None,
         refusal=None,
         refusal_rule=None,
+        refusal_confidence=None,
         score=None,
         detail=None,
     )
@@ -145,6 +147,7 @@ def new_outcome(reply: Reply | None) -> Outcome:
     elif (reply.text or "").strip():
         verdict = classify_refusal(reply.text)
         out["refusal"], out["refusal_rule"] = str(verdict.label), verdict.rule
+        out["refusal_confidence"] = verdict.confidence
     return out
 
 
