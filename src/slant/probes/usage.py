@@ -46,8 +46,8 @@ Tasks (the ``condition`` column):
   probability, the others share the rest (their reading of GPT-4, results2df_gpt4). ``usage_guise_ratio``
   per trait = the mean over frames of log10(Σ_pairs P(trait | dialect) / Σ_pairs P(trait | standard));
   ``usage_guise_valence`` = its mean over the negative traits minus over the positive ones (slant's).
-- ``association-paired`` with ``paired: slant``: one prompt shows two texts of the pair, "Writer A wrote" and "Writer B wrote",
-  and asks for every trait adjective (in the association task's order) which writer it describes better,
+- ``association-paired`` with ``paired: slant``: one prompt shows two texts of the pair, "Writer A wrote"
+  and "Writer B wrote", and asks for every trait adjective (in the association task's order) which writer it describes better,
   one "adjective - A" / "adjective - B" line per trait. Two variants, each asked twice with the positions
   swapped (dialect/control as A, then as B; one swap set): cue ``usage-dialect`` puts the dialect text
   against the standard text, cue ``usage-control`` the typo-corrupted standard text against the clean
