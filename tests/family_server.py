@@ -83,6 +83,9 @@ class FamilyServer(FakeOpenAIServer):
         """One "word - choice" line per listed word (IAT terms, usage traits), or None."""
         if m := re.search(r'choose one of the two terms "(.+?)" or "(.+?)"', user):
             choices, words = m.groups(), re.search(r"Words: (.+)", user).group(1).split(", ")
+        elif m := re.search(r"write the writer it fits, A or B: (.+?)\. Put", user):  # usage, bui-2025
+            words = m.group(1).split(", ")
+            return "\n".join(f"{w}: {'AB'[self._u(user, seed, w) < 0.5]}" for w in words)
         elif m := re.search(r"Adjectives: (.+)", user):
             words = m.group(1).split(", ")
             choices = ("A", "B") if '"adjective - A"' in user else ("yes", "no")

@@ -64,7 +64,7 @@ def test_declared_metrics_follow_the_options(tmp_path):
     )
     assert c["prior"].metrics == {"prior_p_yes"} and c["prior"].axes == {"none": {"content-free"}}
     assert "refusal_cochran_q" in c["decision"].metrics and "white,Black,Asian" in c["decision"].axes["race"]
-    assert c["usage-paired"].metrics == {"usage_d", "usage_d_published", "usage_d_gap"}
+    assert c["usage-paired"].metrics == {"usage_bias", "usage_bias_gap"}  # default paired: bui-2025
 
 
 # --- a gate naming what the campaign cannot produce is refused before any call ---------------------
