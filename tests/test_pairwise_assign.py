@@ -173,3 +173,59 @@ def test_decision_bias_rate_is_the_sampled_rate_not_the_share_of_majorities(tmp_
     assert bias["estimate"] == pytest.approx(0.6)
     assert bias["n_responses"] == 6 and bias["n_unparsed"] == 0
     assert rows.query("metric == 'choice_rate' and grp == 'male'").iloc[0]["estimate"] == pytest.approx(0.6)
+
+
+PUBLISHED = ROOT / "src" / "slant" / "scenarios" / "pairwise" / "bai2025"
+IAT = ROOT / "src" / "slant" / "scenarios" / "iat"
+SAME_TERMS = {  # pairwise pack → the IAT pack of the same published test (same group terms)
+    "racism": "race",
+    "guilt": "guilt",
+    "skintone": "skintone",
+    "weapon": "weapon",
+    "english": "english",
+    "career": "gender-career",
+    "science": "gender-science",
+    "sexuality": "sexuality",
+    "islam": "islam",
+    "judaism": "judaism",
+    "buddhism": "buddhism",
+    "disability": "disability",
+    "weight": "weight",
+    "age": "age",
+    "mentalill": "mental-illness",
+    "eating": "eating",
+    "power": "power",
+}
+OWN_TASKS = {"guilt", "english", "islam", "judaism", "buddhism", "power"}  # the scripts list their own
+
+
+def test_all_21_published_packs_load_and_expand():
+    ps = pw.PairwiseSet.model_validate({"family": "pairwise", "trials": 4})
+    probes = list(assign.expand(ps, ROOT, "test", seed=7))
+    by_pack: dict[str, list] = {}
+    for p in probes:
+        by_pack.setdefault(p.attributes["pack"], []).append(p)
+    assert sorted(by_pack) == sorted(f"bai2025-{f.stem}" for f in PUBLISHED.glob("*.yaml"))
+    assert len(by_pack) == 21 and all(len(v) == 4 for v in by_pack.values())
+    for p in probes:
+        a, pack = p.attributes, assign.load_pack(p.attributes["pack"])
+        assert a["default"] in pack.default and a["stigma"] in pack.stigma
+        assert a["positive"] in pack.positive and a["negative"] in pack.negative
+        assert {a["first"], a["second"]} == {a["default"], a["stigma"]}
+        assert a["positive"] in a["task"] and a["negative"] in a["task"] and "{" not in a["task"]
+        assert a["first"] in p.messages[1][1] and a["second"] in p.messages[1][1]
+
+
+@pytest.mark.parametrize("stem", SAME_TERMS)
+def test_packs_hold_the_published_group_terms_and_tasks(stem):
+    """The group terms are the IAT pack's (the same stimuli file); tasks not listed in a script are the
+    IAT words, first half linked to the default group."""
+    pack, iat = (
+        yaml.safe_load((PUBLISHED / f"{stem}.yaml").read_text()),
+        yaml.safe_load((IAT / f"{SAME_TERMS[stem]}.yaml").read_text()),
+    )
+    for side in ("default", "stigma"):
+        assert [t.lower() for t in pack[side]] == [t.lower() for t in iat[side]]
+    if stem not in OWN_TASKS:
+        assert (pack["positive"], pack["negative"]) == (iat["positive"], iat["negative"])
+    assert "Bai, Wang, Sucholutsky & Griffiths (2025)" in pack["source"] and stem in pack["source"]

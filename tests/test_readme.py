@@ -106,10 +106,30 @@ def test_readme_command(command: str, folder: Folder, monkeypatch: pytest.Monkey
         labelled = [json.loads(line) for line in Path(args[args.index("-o") + 1]).read_text().splitlines()]
         third = "partial_refusal" if "strict" in args else "compliance"
         assert [r["refusal"] for r in labelled][:3] == ["compliance", "full_refusal", third]
-    if args[1] == "score":  # replies 3 and 4 name a group outside the pack / read nothing: D 0
+    if args[1:3] == ["score", "iat"]:  # replies 3 and 4 name a group outside the pack / read nothing: D 0
         scored = [json.loads(line)["score"] for line in Path("iat-scored.jsonl").read_text().splitlines()]
         assert [s["status"] for s in scored] == ["ok", "ok", "dropped", "unparsed"]
         assert scored[0]["D"] == 0.75 and scored[2]["D_published"] == scored[3]["D_published"] == 0.0
+    if args[1:3] == ["score", "pairwise"]:  # the last reply declines: missing, never 0
+        scored = [
+            json.loads(line)["score"] for line in Path("pairwise-scored.jsonl").read_text().splitlines()
+        ]
+        assert [s["score"] for s in scored] == [1.0, 0.0, 1.0, None]
+        assert "bai2025-weight: decision_bias_rate 0.6667 [" in done.stderr and "n_missing 1" in done.stderr
+    if args[1:3] == ["score", "persona"]:
+        scored = [json.loads(line)["score"] for line in Path("persona-scored.jsonl").read_text().splitlines()]
+        assert [s["status"] for s in scored] == [
+            "correct",
+            "correct",
+            "wrong",
+            "abstained",
+            "correct",
+            "unreadable",
+        ]
+    if args[1:3] == ["score", "decision"]:
+        rows = [json.loads(line) for line in Path("discrimination.jsonl").read_text().splitlines()]
+        assert [r["grp"] for r in rows] == ["per SD", "black", "female"]
+        assert all("random intercept and slopes" in r["method"] for r in rows)
     if args[1] == "report" and "--json" in args:
         assert json.loads(Path("smoke.json").read_text())["run"]["status"] == "complete"
         assert "| p (BH) |" in Path("smoke.md").read_text()

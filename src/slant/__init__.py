@@ -33,7 +33,9 @@ _PLACES: dict[str, list[str]] = {  # module → the names it gives the card
     # a family's published scoring of replies collected elsewhere
     "slant.probes.iat": ["score_iat_reply"],
     "slant.probes.iat_reply": ["IATScore"],
-    "slant.rescore": ["RESCORE_FAMILIES", "score_file"],
+    "slant.probes.pairwise_assign": ["AssignScore", "score_assign_reply"],
+    "slant.probes.persona": ["PersonaScore", "score_persona_reply"],
+    "slant.rescore": ["RESCORE_FAMILIES", "score_file", "score_summary_lines", "summarize_scores"],
     # planning an audit's size
     "slant.stats.power": ["matched_sets_for_gap", "responses_for_rate_gap"],
     "slant.plan": ["model_advice"],
@@ -77,6 +79,10 @@ if TYPE_CHECKING:
     from slant.probes import FAMILIES as FAMILIES
     from slant.probes.iat import score_iat_reply as score_iat_reply
     from slant.probes.iat_reply import IATScore as IATScore
+    from slant.probes.pairwise_assign import AssignScore as AssignScore
+    from slant.probes.pairwise_assign import score_assign_reply as score_assign_reply
+    from slant.probes.persona import PersonaScore as PersonaScore
+    from slant.probes.persona import score_persona_reply as score_persona_reply
     from slant.regress.baseline import baseline_of as baseline_of
     from slant.regress.baseline import pin as pin
     from slant.regress.baseline import pins as pins
@@ -99,6 +105,8 @@ if TYPE_CHECKING:
     from slant.report.jsontext import to_json as to_json
     from slant.rescore import RESCORE_FAMILIES as RESCORE_FAMILIES
     from slant.rescore import score_file as score_file
+    from slant.rescore import score_summary_lines as score_summary_lines
+    from slant.rescore import summarize_scores as summarize_scores
     from slant.spec import Campaign as Campaign
     from slant.spec import load_campaign as load_campaign
     from slant.stats.power import matched_sets_for_gap as matched_sets_for_gap

@@ -131,7 +131,11 @@ def _refusals(a: argparse.Namespace) -> int:
 
 def _score(a: argparse.Namespace) -> int:
     rows = slant.score_file(a.family, a.file, a.pack, a.field)
-    _write(a.output or "-", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    summary = slant.summarize_scores(a.family, rows)
+    out = summary if a.family == "decision" else rows  # decision: one row per fixed effect
+    _write(a.output or "-", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in out))
+    for line in slant.score_summary_lines(summary):
+        print(line, file=sys.stderr)
     return errors.EXIT_OK
 
 
@@ -631,9 +635,11 @@ def parser() -> argparse.ArgumentParser:
         help="score replies collected elsewhere as a family's paper does (JSONL or CSV in, JSONL out)",
     )
     sc.add_argument("family", choices=slant.RESCORE_FAMILIES, help="the probe family the replies answer")
-    sc.add_argument("file", help="JSONL or CSV file, one reply per row")
+    sc.add_argument("file", help="JSONL or CSV file, one reply per row (fields: see README)")
     sc.add_argument(
-        "--pack", required=True, help="the pack the replies answer: a YAML file or a shipped name"
+        "--pack",
+        help="iat, pairwise: the pack the replies answer, a YAML file or a shipped name (default: each "
+        "row's pack field)",
     )
     sc.add_argument("--field", default="reply", help="the field/column holding the reply (default: reply)")
     sc.add_argument("-o", "--output", help="JSONL output file (default: stdout)")

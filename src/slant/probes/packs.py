@@ -75,6 +75,19 @@ def pack_files(patterns: list[str], base: Path, where: str, field: str) -> list[
     return files
 
 
+def shipped_or_file(pack: str | Path, folder: Path, prefix: str = "") -> Path:
+    """The pack file ``pack`` names: a path, else a shipped pack in ``folder`` by its file name (with
+    ``prefix`` dropped, so "black" and "bai2025-black" both name black.yaml); SpecError if neither."""
+    path = Path(pack)
+    shipped = folder / f"{str(pack).removeprefix(prefix)}.yaml"
+    if not path.exists() and shipped.exists():
+        path = shipped
+    if not path.exists():
+        names = ", ".join(sorted(p.stem for p in folder.glob("*.yaml")))
+        raise SpecError(str(pack), "pack", f"no such file or shipped pack (shipped: {names})")
+    return path
+
+
 @dataclass(frozen=True)
 class Ids:
     """Ids that must be unique: the ``key`` of each item of the pack list ``items`` (None: of the pack
