@@ -75,6 +75,6 @@ def test_the_benchmark_runs_every_method_and_ends_with_a_result_line(tmp_path, c
         assert bench.main([*args, "--db", str(tmp_path / "b.db")]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     values = dict(kv.split("=") for kv in last.split()[2:])
-    assert last.startswith("RESULT preference ") and len(values) == 2 * len(bench.METHODS)
+    assert last.startswith("RESULT preference ") and len(values) == 3 * len(bench.METHODS)
     # the scripted model writes "&" only when told to: the oracle follows more of ada's rules than no-learning
     assert float(values["ppcm_oracle"]) > float(values["ppcm_no-learning"])

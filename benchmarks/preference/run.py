@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/preference/run.py [--target local] [--users N] [--demos 5]
 
 Each method learns every user from scratch; before learning from each demonstration it drafts that
-demonstration's task, and the draft is scored (PPCM by the rule checkers, normalised word edit distance).
+demonstration's task, and the draft is scored: PPCM by the rule checkers, slant's normalised word edit
+distance (mean) and PRELUDE's cost (word-level edit distance over Treebank tokens, summed over drafts).
 Calls are distinct requests a method made (cached ones included: the cost of the method, not of this
 run); tokens are prompt + completion tokens of those calls as stored. The last line is machine-readable.
 """
@@ -23,16 +24,17 @@ from rich.table import Table
 
 from slant.agents.baselines import make_learner
 from slant.agents.components import Sample
+from slant.agents.edit_cost import edit_cost
 from slant.agents.gateway import Gateway, Ledger
 from slant.agents.preference import PreferenceConfig
 
-METHODS = ["no-learning", "oracle", "icl", "cipher-1", "cipher-k", "prose", "prose-icl"]
+METHODS = ["no-learning", "oracle", "icl", "cipher-1", "cipher-n", "cipher-k", "prose", "prose-icl"]
 
 
 def run_method(llm: Gateway, method: str, users: list[str], n_demos: int, base: PreferenceConfig) -> dict:
     llm.ledger = Ledger()
     cfg = base.model_copy(update={"method": method})
-    ppcm, edit, precision, recall, failed = [], [], [], [], 0
+    ppcm, edit, precision, recall, failed, cost = [], [], [], [], 0, 0
     for user in users:
         rules = plume.USERS[user]
         others = [t for u in plume.USERS if u != user for _, t in plume.demos(u, 1)]
@@ -43,6 +45,7 @@ def run_method(llm: Gateway, method: str, users: list[str], n_demos: int, base: 
             failed += draft is None
             ppcm.append(plume.ppcm(draft or "", rules))
             edit.append(plume.edit(draft or "", text))
+            cost += edit_cost(draft or "", text)
         p, r = plume.precision_recall([c.text for c in learner.components() if c.status != "rejected"], rules)
         if p is not None:
             precision.append(p)
@@ -52,6 +55,7 @@ def run_method(llm: Gateway, method: str, users: list[str], n_demos: int, base: 
         "method": method,
         "ppcm": statistics.mean(ppcm),
         "edit": statistics.mean(edit),
+        "cost": cost,
         "precision": statistics.mean(precision) if precision else None,
         "recall": statistics.mean(recall),
         "calls": len(llm.ledger.keys) / n,
@@ -88,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         "method",
         "PPCM ↑",
         "edit ↓",
+        "cost ↓",
         "precision",
         "recall",
         "calls/sample",
@@ -101,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             r["method"],
             f"{r['ppcm']:.3f}",
             f"{r['edit']:.3f}",
+            str(r["cost"]),
             prec,
             f"{r['recall']:.2f}",
             f"{r['calls']:.1f}",
@@ -109,7 +115,11 @@ def main(argv: list[str] | None = None) -> int:
         )
     Console(width=120).print(table)
     print(f"{time.monotonic() - start:.0f} s; database {db}")
-    metrics = " ".join(f"ppcm_{r['method']}={r['ppcm']:.3f} edit_{r['method']}={r['edit']:.3f}" for r in rows)
+    metrics = " ".join(
+        f"ppcm_{r['method']}={r['ppcm']:.3f} edit_{r['method']}={r['edit']:.3f} "
+        f"cost_{r['method']}={r['cost']}"
+        for r in rows
+    )
     print(f"RESULT preference {metrics}")
     return 0
 

@@ -695,15 +695,17 @@ def parser() -> argparse.ArgumentParser:
     inf.add_argument(
         "--method",
         default="prose",
-        choices=["prose", "prose-icl", "cipher-1", "cipher-k", "icl"],
+        choices=["prose", "prose-icl", "cipher-1", "cipher-n", "cipher-k", "icl"],
         help="inference method (default: prose)",
     )
     inf.add_argument("--task", default="", help="what the samples are, e.g. email (the components' scope)")
-    inf.add_argument("--steps", type=int, default=2, help="PROSE refinement steps per sample (default 2)")
+    inf.add_argument("--steps", type=int, default=3, help="PROSE refinement steps per sample (default 3)")
     inf.add_argument(
-        "--k", type=int, default=2, help="earlier samples used to verify / as examples (default 2)"
+        "--k", type=int, default=5, help="earlier samples used to verify / as examples (default 5)"
     )
-    inf.add_argument("--tau", type=float, default=0.0, help="keep components whose mean verdict exceeds this")
+    inf.add_argument(
+        "--tau", type=float, default=0.5, help="keep components whose mean verdict exceeds this (default 0.5)"
+    )
     inf.add_argument("--yes", action="store_true", help="confirm every proposed component without asking")
     inf.set_defaults(func=_infer)
 

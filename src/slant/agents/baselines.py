@@ -5,9 +5,10 @@ has learned so far (the draft the benchmark scores), then learns from the user's
 
 - no-learning: drafts with no preferences. oracle: drafts with the true preferences (an upper bound).
 - icl (ICL-k): drafts with the user's last k samples as in-context examples.
-- cipher-1 / cipher-k (Gao et al., 2024): after each sample, one call infers a preference phrase from the
-  draft and the user's text; a draft retrieves the k past samples whose tasks are nearest (lexical
-  overlap, no downloads) and uses their preferences, merged by one call (CIPHER-k: k = max(2, k)).
+- cipher-1 / cipher-n (Gao et al., 2024): when the user's text differs from the draft, one call infers a
+  preference from the two; a draft uses the preference of the nearest past sample (cipher-1) or one
+  call's summary of the k nearest ones' (cipher-n). Nearness is lexical overlap of the tasks (no
+  downloads; the paper embeds them). cipher-k: slant's earlier variant (see ``Cipher``).
 - prose / prose-icl: the graph in ``preference.py``, without human review.
 """
 
@@ -25,6 +26,7 @@ from slant.agents.preference import (
     PreferenceConfig,
     State,
     build_graph,
+    bullet_list,
     draft_messages,
     list_call,
 )
@@ -86,43 +88,66 @@ class ICL(_Drafting):
 
 
 class Cipher(_Drafting):
-    """CIPHER-k: per-sample preference phrases, retrieved by task similarity and merged."""
+    """CIPHER (Gao et al., 2024): a preference per sample, retrieved by task similarity.
+
+    cipher-1 drafts with the nearest earlier sample's preference; cipher-n with one call's summary of
+    the k nearest ones' (k = 5 in the paper). Both infer a new preference only when the user's text
+    differs from the draft (otherwise the sample keeps the preference the draft used), and a preference
+    is the whole inferred reply. cipher-k is slant's variant: it always infers, keeps the reply's first
+    item and merges the max(2, k) nearest samples' preferences with the coalesce call.
+    """
 
     def __init__(self, llm: Gateway, cfg: PreferenceConfig) -> None:
         super().__init__(llm, cfg)
-        self.k = 1 if cfg.method == "cipher-1" else max(2, cfg.k)  # k = 1 would be CIPHER-1
-        self.name: str = cfg.method if cfg.method.startswith("cipher") else "cipher-k"
+        self.name: str = cfg.method if cfg.method in ("cipher-1", "cipher-n") else "cipher-k"
+        self.k = {"cipher-1": 1, "cipher-n": max(1, cfg.k)}.get(self.name, max(2, cfg.k))
         self.memory: list[tuple[Sample, list[str]]] = []
 
+    def nearest(self, sample: Sample) -> list[tuple[Sample, list[str]]]:
+        """The k earlier samples whose tasks overlap most with this one (earlier first among ties)."""
+        return sorted(self.memory, key=lambda m: -lexical_overlap(m[0].task_text, sample.task_text))[: self.k]
+
     def retrieved(self, sample: Sample) -> list[str]:
-        ranked = sorted(self.memory, key=lambda m: -lexical_overlap(m[0].task_text, sample.task_text))
-        prefs = coalesce_exact([p for _, ps in ranked[: self.k] for p in ps])
-        if len(prefs) > 1 and self.k > 1:
-            merged = list_call(
-                _ctx(self), "coalesce", "coalesce", preferences="\n".join(f"- {p}" for p in prefs)
-            )
+        nearest = self.nearest(sample)
+        if self.name == "cipher-1":
+            return nearest[0][1] if nearest else []
+        prefs = [p for _, ps in nearest for p in ps]
+        if self.name == "cipher-n" and prefs:  # repeats stay: the call is asked for the frequent ones
+            merged = list_call(_ctx(self), "aggregate", "cipher-aggregate", preferences=bullet_list(prefs))
+            return merged or prefs
+        prefs = coalesce_exact(prefs)
+        if len(prefs) > 1:
+            merged = list_call(_ctx(self), "coalesce", "coalesce", preferences=bullet_list(prefs))
             prefs = coalesce_exact(merged) if merged else prefs
         return prefs
 
     def observe(self, sample: Sample) -> str | None:
-        out = self.write(sample, self.retrieved(sample))
-        found = list_call(
-            _ctx(self),
-            "cipher",
-            "cipher",
-            task=sample.task_text,
-            draft=delimit(out or ""),
-            user=delimit(sample.text),
-        )
-        self.memory.append((sample, (found or [])[:1]))
+        used = self.retrieved(sample)
+        out = self.write(sample, used)
+        learned = used
+        if self.name == "cipher-k" or out != sample.text:
+            found = list_call(
+                _ctx(self),
+                "cipher",
+                "cipher",
+                task=sample.task_text,
+                draft=delimit(out or ""),
+                user=delimit(sample.text),
+            )
+            if self.name == "cipher-k":
+                learned = (found or [])[:1]
+            elif found:
+                learned = found
+        self.memory.append((sample, learned))
         return out
 
     def components(self) -> list[Component]:
-        return [
-            Component(text=p, status="proposed", scope=s.task, source_sample=s.id)
-            for s, ps in self.memory
-            for p in ps
-        ]
+        """Each stored preference once (a sample the user did not edit repeats the one it used)."""
+        out: dict[str, Component] = {}
+        for s, ps in self.memory:
+            for p in ps:
+                out.setdefault(p.lower(), Component(text=p, scope=s.task, source_sample=s.id))
+        return list(out.values())
 
 
 def _ctx(learner: _Drafting) -> Ctx:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -179,11 +180,12 @@ def parse_preferences(text: str) -> list[str]:
 
 _VERDICT = re.compile(r"verdict\s*[:=]?\s*\**\s*(?P<n>[+\-−]?\s?\d)", re.IGNORECASE)
 _NUMBER = re.compile(r"(?<![\w.])(?P<n>[+\-−]?\d)(?![\w.])")
-_WORDS = [
+_WORDS = [  # PROSE's verdict words (its prompt asks for them; slant's asks for the number)
     ("strongly contradicts", -2),
     ("strongly confirms", 2),
     ("contradicts", -1),
     ("confirms", 1),
+    ("neutral", 0),
 ]
 
 
@@ -191,7 +193,8 @@ def parse_verdict(text: str) -> int | None:
     """A 5-point verdict (+2 … −2) from a reply, or None when it gives none.
 
     "Verdict: N" wins; otherwise a reply that is only a number; otherwise the scale's words ("strongly
-    confirms" …). Numbers outside −2 … +2 are not verdicts.
+    confirms", "somewhat confirms", "neutral" …, as PROSE reads them). Numbers outside −2 … +2 are not
+    verdicts.
     """
 
     def value(raw: str) -> int | None:
@@ -230,21 +233,24 @@ def words(text: str) -> list[str]:
     return re.findall(r"\S+", text)
 
 
-def word_edit_distance(a: str, b: str) -> float:
-    """Word-level Levenshtein distance normalised by the longer text's length (0 same … 1 different).
-
-    Hand-written dynamic programme over whitespace tokens (a metric, not a test); two empty texts are 0.
-    """
-    x, y = words(a), words(b)
-    if not x and not y:
-        return 0.0
+def levenshtein(x: Sequence[str], y: Sequence[str]) -> int:
+    """Edit distance of two token sequences (insertions, deletions and substitutions cost 1)."""
     prev = list(range(len(y) + 1))
     for i, wx in enumerate(x, 1):
         cur = [i] + [0] * len(y)
         for j, wy in enumerate(y, 1):
             cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (wx != wy))
         prev = cur
-    return prev[-1] / max(len(x), len(y))
+    return prev[-1]
+
+
+def word_edit_distance(a: str, b: str) -> float:
+    """Word-level Levenshtein distance normalised by the longer text's length (0 same … 1 different).
+
+    slant's length-normalised distance over whitespace tokens (a metric, not a test); two empty texts are 0.
+    """
+    x, y = words(a), words(b)
+    return levenshtein(x, y) / max(len(x), len(y)) if x or y else 0.0
 
 
 def similarity(a: str, b: str) -> float:

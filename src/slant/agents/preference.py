@@ -10,9 +10,10 @@ Per new writing sample (task x, user text y):
   coalesced (near-repeats dropped; an LLM merge when they come from several samples).
 - draft / refine: draft y' for x with the current components; ask for the fewest component changes
   that explain y' → y; re-draft. The budget is explicit: at most ``steps`` refinements, and the loop stops
-  early when the word similarity of y' and y reaches ``similarity_stop`` (PROSE stops on y' = y only)
-  or when a refinement leaves the components unchanged.
-- breakdown: split the candidate components into atomic ones (PREDICT).
+  early when the word similarity of y' and y reaches ``similarity_stop`` (1.0 by default: y' = y, as
+  PROSE) or when a refinement leaves the components unchanged.
+- breakdown: split the candidates (as PROSE: the retrieved components and every step's) into atomic
+  ones (PREDICT).
 - verify: a 5-point verdict per (component, sample) over the current and up to k earlier samples, in
   waves fanned out with ``Send``; a component is skipped once its mean is decisive (the verdicts still
   to come could not move it across τ); kept when its mean exceeds τ. Beyond PROSE, each kept component
@@ -50,22 +51,22 @@ from slant.agents.components import (
 from slant.agents.gateway import Gateway
 from slant.prompts import load_prompt
 
-Method = Literal["prose", "prose-icl", "cipher-1", "cipher-k", "icl", "no-learning", "oracle"]
+Method = Literal["prose", "prose-icl", "cipher-1", "cipher-n", "cipher-k", "icl", "no-learning", "oracle"]
 
 
 class PreferenceConfig(BaseModel):
     """Every knob of preference inference, in one place."""
 
     method: Method = "prose"
-    steps: int = Field(2, ge=0, description="S: refinement steps per sample")
-    tau: float = Field(0.0, ge=-2, le=2, description="τ: keep a component whose mean verdict exceeds this")
-    k: int = Field(2, ge=0, description="earlier samples used for retrieval, verification and ICL examples")
-    candidate: Literal["iterate", "union"] = Field(
-        "iterate", description="iterate: the last refinement's components; union: every step's"
+    steps: int = Field(3, ge=0, description="S: refinement steps per sample")
+    tau: float = Field(0.5, ge=-2, le=2, description="τ: keep a component whose mean verdict exceeds this")
+    k: int = Field(5, ge=0, description="earlier samples used for retrieval, verification and ICL examples")
+    candidate: Literal["union", "iterate"] = Field(
+        "union", description="union: the retrieved and every step's components (PROSE); iterate: the last"
     )
     validation: bool = True
     specificity: bool = True
-    similarity_stop: float = Field(0.9, ge=0, le=1, description="stop refining at this word similarity")
+    similarity_stop: float = Field(1.0, ge=0, le=1, description="stop refining at this word similarity")
     coalesce: bool = True
     review: bool = True
     max_components: int = Field(8, ge=1, description="at most this many atomic components are verified")
@@ -93,6 +94,7 @@ class State(TypedDict, total=False):
     others: list[str]  # other users' texts, for the specificity check
     cursor: int  # index of the sample being learned
     components: list[str]  # the working components of the current sample
+    starting: list[str]  # the components retrieved for the current sample
     history: list[list[str]]  # the components after each refinement of the current sample
     step: int
     drafts: Annotated[list[dict], operator.add]  # {sample_id, step, text, similarity, key}
@@ -167,7 +169,7 @@ def retrieve(state: State, ctx: Ctx) -> dict:
             errors.append(f"{current(state).id}: coalesce call failed; kept the components unmerged")
         elif merged:
             keep = coalesce_exact(merged)
-    return {"components": keep, "history": [], "step": 0, "errors": errors}
+    return {"components": keep, "starting": keep, "history": [], "step": 0, "errors": errors}
 
 
 def draft(state: State, ctx: Ctx) -> dict:
@@ -239,11 +241,12 @@ def after_refine(state: State, ctx: Ctx) -> str:
 
 
 def breakdown(state: State, ctx: Ctx) -> dict:
-    """Atomic candidates from the working components (or every step's, in union mode)."""
+    """Atomic candidates from the retrieved and every step's components (union), or the last step's."""
     sample = current(state)
     pool = state.get("components", [])
     if ctx.cfg.candidate == "union":
-        pool = [c for step in state.get("history", []) for c in step] + pool
+        steps = [c for step in state.get("history", []) for c in step]
+        pool = state.get("starting", []) + steps + pool
     pool = coalesce_exact(pool)
     rejected = {c["text"].lower() for c in state.get("profile", []) if c["status"] == "rejected"}
     errors: list[str] = []
