@@ -26,6 +26,8 @@ def _user_text(body: dict[str, Any]) -> str:
 
 
 def _answer_space(user: str) -> tuple[str, ...]:
+    if options := re.findall(r"^Option \d: (.+)$", user, re.M):  # fill-in, published: the option text
+        return tuple(options)
     if "A, B, C or D" in user or "(A), (B), (C), (D)" in user:
         return ("A", "B", "C", "D")
     if "either A, B or C" in user:
@@ -122,7 +124,9 @@ def coverage_campaign(tmp: Path, sampled: bool) -> Path:
     }
     usage = next(ps for ps in c["probes"] if ps["family"] == "usage")
     usage["tasks"] = ["association", "decision"]  # the limit would stop before association-paired
-    c["probes"] += [prior, usage | {"name": "usage-paired", "tasks": ["association-paired"]}]
+    fill_in = next(ps for ps in c["probes"] if ps["family"] == "fill-in")
+    orders = fill_in | {"name": "fill-in-orders", "mode": "all-orders", "permutations": "rotations"}
+    c["probes"] += [prior, usage | {"name": "usage-paired", "tasks": ["association-paired"]}, orders]
     if sampled:
         for ps in c["probes"]:
             if ps["family"] in ("decision", "attack", "pairwise", "persona", "fill-in"):
