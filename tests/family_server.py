@@ -26,6 +26,8 @@ def _user_text(body: dict[str, Any]) -> str:
 
 
 def _answer_space(user: str) -> tuple[str, ...]:
+    if options := re.findall(r"^Option \d: (.+)$", user, re.M):  # fill-in, published: the option text
+        return tuple(options)
     if "A, B, C or D" in user or "(A), (B), (C), (D)" in user:
         return ("A", "B", "C", "D")
     if "either A, B or C" in user:
@@ -125,9 +127,15 @@ def coverage_campaign(tmp: Path, sampled: bool) -> Path:
     }
     usage = next(ps for ps in c["probes"] if ps["family"] == "usage")
     usage["tasks"] = ["association", "decision"]  # the limit would stop before association-paired
-    c["probes"] += [prior, usage | {"name": "usage-paired", "tasks": ["association-paired"]}]
+    fill_in = next(ps for ps in c["probes"] if ps["family"] == "fill-in")
+    orders = fill_in | {"name": "fill-in-orders", "mode": "all-orders", "permutations": "rotations"}
+    c["probes"] += [prior, usage | {"name": "usage-paired", "tasks": ["association-paired"]}, orders]
     for ps in c["probes"]:  # every family that can read logprobs, in one mode (attack samples by default)
-        if ps["family"] in ("decision", "attack", "pairwise", "persona", "fill-in"):
-            ps["scoring"] = {"sample": {"n": 2}} if sampled else "logprobs"
+        if ps["family"] not in ("decision", "attack", "pairwise", "persona", "fill-in"):
+            continue
+        if sampled:
+            ps["scoring"] = {"sample": {"n": 2}}
+        elif ps.get("mode", "published") != "published" or ps["family"] != "fill-in":
+            ps["scoring"] = "logprobs"  # fill-in's published mode reads a text answer only
     path.write_text(yaml.safe_dump(c, sort_keys=False))
     return path

@@ -37,7 +37,8 @@ ITEM = {
 
 
 def spec(**kw) -> fi.FillInSet:
-    return fi.FillInSet.model_validate({"family": "fill-in", "items": PACKS, **kw})
+    """An all-orders set (this file's tests; the published default is tested in test_fill_in_reference)."""
+    return fi.FillInSet.model_validate({"family": "fill-in", "items": PACKS, "mode": "all-orders", **kw})
 
 
 def one_item_probes(tmp_path: Path, **kw) -> list:
@@ -75,6 +76,17 @@ def test_kendall_tau_c_is_undefined_for_constant_inputs():
 
 
 def test_spec_defaults_validation_and_descriptions():
+    published = fi.FillInSet.model_validate({"family": "fill-in", "items": PACKS})
+    assert published.mode == "published" and isinstance(published.scoring, fi.Sampled)
+    assert published.scoring.sample.model_dump() == {
+        "n": 1,
+        "temperature": 1.0,
+        "max_tokens": 32,
+        "constrain": False,
+    }
+    for bad, problem in (({"scoring": "logprobs"}, "mode: all-orders"), ({"permutations": "all"}, "applies")):
+        with pytest.raises(ValidationError, match=problem):
+            fi.FillInSet.model_validate({"family": "fill-in", "items": PACKS, **bad})
     ps = spec()
     assert ps.items == [PACKS] and ps.name == "fill-in" and ps.min_mass == 0.5
     assert ps.directions == ["group-to-attribute", "attribute-to-group"]
@@ -335,23 +347,49 @@ def hand_frame() -> pd.DataFrame:
 
 def test_kendall_row_equals_scipy_over_usable_responses_with_an_item_bootstrap_ci():
     frame = hand_frame()
-    rows = fi.disparities(frame)
+    rows = fi.disparities(frame, spec())
     assert all(set(r) == ROW_KEYS for r in rows)
     tau = pick(rows, "kendall_tau_c", G2A)
     ok = frame[frame["parse_status"] == "ok"]
     direct = kendalltau(ok["polarity"], ok["score"], variant="c")
-    assert tau["estimate"] == pytest.approx(direct.statistic) and tau["p"] == pytest.approx(direct.pvalue)
+    assert tau["estimate"] == pytest.approx(direct.statistic)
+    # several responses per item: p from shuffling the 6 items' polarities, not scipy's (0.053), which
+    # takes the 18 responses as independent; exactly, over all 20 ways to give 3 of 6 items +1:
+    assert tau["test"] == "permutation over items" and "permutation test over items" in tau["method"]
+    assert tau["p"] == pytest.approx(exact_item_permutation_p(ok), abs=0.015) and tau["p"] > 0.25
+    assert direct.pvalue == pytest.approx(0.0526, abs=1e-4)
     assert (tau["axis"], tau["cue"], tau["reference"]) == ("age", "none", None)
     assert tau["ci_low"] < tau["estimate"] < tau["ci_high"]
     assert tau["ci_low"] >= -1 and tau["ci_high"] <= 1
-    again = pick(fi.disparities(frame), "kendall_tau_c", G2A)
+    again = pick(fi.disparities(frame, spec()), "kendall_tau_c", G2A)
     assert (again["ci_low"], again["ci_high"]) == (tau["ci_low"], tau["ci_high"])  # fixed rng
     counts = ("n_responses", "n_probes", "n_clusters", "n_refused", "n_unparsed")
     assert tuple(tau[c] for c in counts) == (21, 21, 6, 1, 3)
 
 
+def exact_item_permutation_p(ok: pd.DataFrame) -> float:
+    """Share of all assignments of the items' polarities (as many +1 as observed) whose |τ-c| is at
+    least the observed one, τ-c by scipy over the responses."""
+    pol = ok.groupby("scenario_id")["polarity"].first()
+    observed = abs(kendalltau(ok["polarity"], ok["score"], variant="c").statistic)
+    taus = []
+    for high in itertools.combinations(pol.index, int((pol == 1).sum())):
+        x = ok["scenario_id"].isin(high).map({True: 1, False: -1})
+        taus.append(abs(kendalltau(x, ok["score"], variant="c").statistic))
+    return sum(t >= observed - 1e-12 for t in taus) / len(taus)
+
+
+def test_one_response_per_item_keeps_scipys_p():
+    frame = hand_frame()
+    first = frame[frame["parse_status"] == "ok"].groupby("scenario_id").head(2).groupby("scenario_id").tail(1)
+    tau = pick(fi.disparities(first, spec()), "kendall_tau_c", G2A)
+    direct = kendalltau(first["polarity"], first["score"], variant="c")
+    assert (tau["estimate"], tau["p"]) == pytest.approx((direct.statistic, direct.pvalue))
+    assert tau["test"] == "Kendall tau-c (scipy)" and "scipy's asymptotic p" in tau["method"]
+
+
 def test_choice_rates_have_statsmodels_wilson_cis():
-    rows = fi.disparities(hand_frame())
+    rows = fi.disparities(hand_frame(), spec())
     # usable: 18; stereotype 10, anti-stereotype 3, unrelated 5
     for metric, k in (("stereotype_rate", 10), ("anti_stereotype_rate", 3), ("unrelated_rate", 5)):
         r = pick(rows, metric, G2A)
@@ -361,7 +399,7 @@ def test_choice_rates_have_statsmodels_wilson_cis():
 
 
 def test_position_consistency_counts_items_choosing_one_role_in_every_order():
-    rows = fi.disparities(hand_frame())
+    rows = fi.disparities(hand_frame(), spec())
     cons = pick(rows, "position_consistency", "all")  # i1, i4, i6 consistent; i2, i3, i5 not
     assert cons["estimate"] == pytest.approx(0.5) and cons["axis"] == "age"
     assert (cons["ci_low"], cons["ci_high"]) == pytest.approx(proportion_confint(3, 6, method="wilson"))
@@ -377,7 +415,7 @@ def test_rows_per_axis_and_direction():
             hand_frame().assign(axis="beauty", scenario_id=lambda d: "b" + d["scenario_id"]),
         ]
     )
-    rows = fi.disparities(frame)
+    rows = fi.disparities(frame, spec())
     taus = {(r["axis"], r["grp"]) for r in rows if r["metric"] == "kendall_tau_c"}
     assert taus == {
         ("age", "group-to-attribute"),
@@ -391,7 +429,7 @@ def test_all_unparsed_reports_counts_without_estimates():
     frame = pd.DataFrame(
         [outcome(i, k, pol, None, "unparsed") for i, pol, roles in CHOICES for k in range(len(roles))]
     )
-    rows = fi.disparities(frame)
+    rows = fi.disparities(frame, spec())
     assert {r["metric"] for r in rows} == {
         "kendall_tau_c",
         "stereotype_rate",
@@ -407,18 +445,18 @@ def test_all_unparsed_reports_counts_without_estimates():
 
 def test_constant_polarity_or_choice_leaves_tau_undefined():
     positive = hand_frame().pipe(lambda d: d[d["polarity"] == 1])
-    tau = pick(fi.disparities(positive), "kendall_tau_c", G2A)
+    tau = pick(fi.disparities(positive, spec()), "kendall_tau_c", G2A)
     assert tau["estimate"] is None and tau["p"] is None and "constant item polarity" in tau["method"]
-    assert pick(fi.disparities(positive), "stereotype_rate", G2A)["estimate"] == pytest.approx(6 / 9)
+    assert pick(fi.disparities(positive, spec()), "stereotype_rate", G2A)["estimate"] == pytest.approx(6 / 9)
     unrelated = pd.DataFrame([outcome(i, k, pol, U) for i, pol, _ in CHOICES for k in range(3)])
-    tau = pick(fi.disparities(unrelated), "kendall_tau_c", G2A)
+    tau = pick(fi.disparities(unrelated, spec()), "kendall_tau_c", G2A)
     assert tau["estimate"] is None and "constant chosen polarity" in tau["method"]
 
 
 def test_bootstrap_needs_two_items_of_each_polarity():
     frame = hand_frame()
     frame = frame[~frame["scenario_id"].isin(["i5", "i6"])]  # one -1 item left
-    tau = pick(fi.disparities(frame), "kendall_tau_c", G2A)
+    tau = pick(fi.disparities(frame, spec()), "kendall_tau_c", G2A)
     assert tau["estimate"] is not None and tau["ci_low"] is None and tau["ci_high"] is None
     assert "no CI: fewer than two items of each polarity" in tau["method"]
 
@@ -434,7 +472,7 @@ def test_expand_score_disparities_with_a_stereotype_following_model():
         cols = {"scenario_id": p.scenario_id, "cue": p.cue, "condition": p.condition}
         cols |= {"matched_set_id": p.matched_set_id, "swap_set_id": p.swap_set_id}
         frame.append({"probe_id": p.id, **out, **cols, **p.attributes})
-    rows = fi.disparities(pd.DataFrame(frame))
+    rows = fi.disparities(pd.DataFrame(frame), ps)
     taus = [r for r in rows if r["metric"] == "kendall_tau_c"]
     assert len(taus) == 8 and all(r["estimate"] == pytest.approx(1.0) for r in taus)
     assert all(r["ci_low"] == pytest.approx(1.0) for r in taus)

@@ -59,9 +59,9 @@ def test_declared_metrics_follow_the_options(tmp_path):
     s = declared(coverage_campaign(tmp_path / "s", sampled=True))
     assert "agreement_p" in c["attack"].metrics and "agreement_p" not in s["attack"].metrics
     assert {"agreement_rate", "refuse_rate"} <= s["attack"].metrics
-    assert (
-        "ucerf_w" in c["persona"].metrics and "abstention_rate" in s["persona"].metrics - c["persona"].metrics
-    )
+    assert "certainty_w" in c["persona"].metrics
+    assert "abstention_rate" in s["persona"].metrics - c["persona"].metrics
+    assert "position_consistency" in c["fill-in-orders"].metrics - c["fill-in"].metrics
     assert c["prior"].metrics == {"prior_p_yes"} and c["prior"].axes == {"none": {"content-free"}}
     assert "refusal_cochran_q" in c["decision"].metrics and "white,Black,Asian" in c["decision"].axes["race"]
     assert c["usage-paired"].metrics == {"usage_bias", "usage_bias_gap"}  # default paired: bui-2025
@@ -89,8 +89,8 @@ TWO_SETS = {
         (
             {"metric": "paired-gap"},
             "metric",
-            "'paired-gap' is not a metric this campaign produces; it produces: confidence_right, "
-            "confidence_wrong, discrimination_score",
+            "'paired-gap' is not a metric this campaign produces; it produces: certainty_fairness, "
+            "certainty_gap, certainty_w, confidence_right",
         ),
         ({"axis": "gendr"}, "axis", "'gendr' is not an axis of paired_gap in this campaign; its axes: age, "),
         (

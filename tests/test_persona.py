@@ -627,7 +627,8 @@ def test_logprob_mode_reports_uncertainty_aware_fairness_against_no_persona():
             "c": (1 - confidence) / 3,
             "d": (1 - confidence) / 3,
         }
-        return row(persona, q, correct, detail=detail)
+        # the letter "a" is chosen; gold is "a" when right, else "b"
+        return row(persona, q, correct, detail=detail, p_yes=detail["a" if correct else "b"])
 
     rows = [
         lp(P.NO_PERSONA, "q0", True, 0.9),
@@ -636,9 +637,11 @@ def test_logprob_mode_reports_uncertainty_aware_fairness_against_no_persona():
         lp("black", "q1", False, 0.8),
     ]
     out = P.disparities(pd.DataFrame(rows), spec(**LP))
-    gap = pick(out, "ucerf_gap", "black", reference=P.NO_PERSONA)
+    gap = pick(out, "certainty_gap", "black", reference=P.NO_PERSONA)
     assert gap["axis"] == "persona"
-    assert gap["estimate"] == pytest.approx((0.6 - 0.8) / 2 - 0.9)  # mean w: -0.1 vs 0.9
-    assert pick(out, "ucerf_fairness", "black", reference=P.NO_PERSONA)["estimate"] == pytest.approx(
+    # w = P(gold) - best other letter: no persona 0.9 - 0.1/3 twice; black 0.6 - 0.4/3 and 0.2/3 - 0.8
+    w_none, w_black = 0.9 - 0.1 / 3, (0.6 - 0.4 / 3 + 0.2 / 3 - 0.8) / 2
+    assert gap["estimate"] == pytest.approx(w_black - w_none)  # -0.1333 - 0.8667 = -1.0
+    assert pick(out, "certainty_fairness", "black", reference=P.NO_PERSONA)["estimate"] == pytest.approx(
         1 - 1.0 / 2
     )

@@ -553,7 +553,9 @@ def disparities(frame: pd.DataFrame, ps: DecisionSet) -> list[dict[str, Any]]:
         rows += [{"cue": cue, **r} for r in _paired(d, ok, axes, ps.margin)]
         # Uncertainty-aware fairness: the favourable answer ("yes") counts as correct.
         p_yes = ok["p_yes"].astype(float)
-        unc = ok.assign(correct=p_yes >= 0.5, confidence=p_yes.where(p_yes >= 0.5, 1 - p_yes))
+        unc = ok.assign(
+            correct=p_yes >= 0.5, confidence=p_yes.where(p_yes >= 0.5, 1 - p_yes), margin=2 * p_yes - 1
+        )
         for axis, (levels, ref) in axes.items():
             if unc[axis].nunique() > 1:
                 rows += [

@@ -76,8 +76,8 @@ from slant.stats.groups import mean_row, outcome_counts
 from slant.stats.metric import Kind, Metric
 from slant.stats.paired import EXACT_BELOW, mcnemar_test, paired_t_interval, paired_table
 from slant.stats.rates import rate_row
+from slant.stats.uncertainty import certainty_margin, uncertainty_rows
 from slant.stats.uncertainty import metrics as uncertainty_metrics
-from slant.stats.uncertainty import uncertainty_rows
 from slant.targets.base import Reply, Request
 
 LETTERS = ("a", "b", "c", "d")
@@ -448,12 +448,26 @@ def disparities(frame: pd.DataFrame, ps: PersonaSet) -> list[dict[str, Any]]:
         if _fairness(ps) and NO_PERSONA in groups:
             ok = unique[(unique["parse_status"] == "ok") & unique["score"].notna()]
             confidence = ok["detail"].map(lambda p: max(p.values()) if isinstance(p, dict) else None)
-            unc = ok.assign(correct=ok["score"].astype(float) == 1.0, confidence=confidence)
+            unc = ok.assign(
+                correct=ok["score"].astype(float) == 1.0, confidence=confidence, margin=_margins(ok)
+            )
             rows += [
                 {"cue": str(cue), **r}
                 for r in uncertainty_rows(unc, UNCERTAINTY_AXIS, list(groups), NO_PERSONA, TOP_CHOICE)
             ]
     return rows
+
+
+def _margins(ok: pd.DataFrame) -> pd.Series:
+    """P(gold) minus the highest probability of another letter, per logprob outcome (else None)."""
+
+    def margin(p_gold: float, p: Any) -> float | None:
+        if not isinstance(p, dict) or p_gold not in (others := list(p.values())):
+            return None
+        others.remove(p_gold)  # ``p_yes`` is the gold letter's entry of ``detail``
+        return certainty_margin(p_gold, max(others, default=0.0))
+
+    return pd.Series([margin(g, p) for g, p in zip(ok["p_yes"], ok["detail"], strict=True)], index=ok.index)
 
 
 def _counts(d: pd.DataFrame) -> dict[str, int]:
