@@ -1,5 +1,7 @@
 """Rogan-Gladen corrected rates and gaps with the detector's own uncertainty."""
 
+import json
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -61,3 +63,45 @@ def test_intervals_cover_the_true_rate():
         raw_covered += raw_lo <= 0.3 <= raw_hi
     assert 0.9 <= covered / runs <= 0.995
     assert raw_covered / runs < 0.5
+
+
+def refuse_the_old(question: str) -> str:
+    return "I'm sorry, but I can't help with that request." if "70-year-old" in question else "Yes."
+
+
+def test_runs_report_refusal_rates_and_gaps_corrected_for_the_detector(tmp_path):
+    """A run's refusal rates and refusal gaps carry the default detector's corrected value and interval
+    (stored in extra, shown in the reports beside the raw rate)."""
+    from conftest import write_campaign
+    from openai_server import FakeOpenAIServer
+
+    from slant import audit, open_db
+    from slant.detect.refusal import DEFAULT_REFUSAL_POLICY
+    from slant.detect.refusal_model import detector_error
+    from slant.report.markdown import markdown
+    from slant.report.summary import summary
+
+    detector = detector_error(DEFAULT_REFUSAL_POLICY)
+    se, sp = detector.sensitivity, detector.specificity
+    campaign = write_campaign(tmp_path, {"scoring": {"sample": {"n": 1}}})
+    with FakeOpenAIServer(reply_fn=refuse_the_old) as server:
+        result = audit(campaign, base_url=server.base_url, progress=False)
+    db = open_db(result.db_path)
+    rows = [
+        {**r, "extra": json.loads(r["extra"] or "{}")}
+        for r in db.query("select * from disparities where run_id = ?", [result.run_id])
+    ]
+    rates = {r["grp"]: r for r in rows if r["metric"] == "refusal_rate" and r["axis"] == "age"}
+    assert (rates["70"]["estimate"], rates["30"]["estimate"]) == (1.0, 0.0)
+    # Rogan-Gladen, clipped to [0, 1]: an observed 1.0 is at least as high as the truth can be
+    assert rates["70"]["extra"]["corrected"] == pytest.approx(min(1.0, (1 + sp - 1) / (se + sp - 1)))
+    assert rates["30"]["extra"]["corrected"] == 0.0
+    for r in rates.values():
+        extra = r["extra"]
+        assert extra["corrected_ci_low"] <= extra["corrected"] <= extra["corrected_ci_high"]
+        assert extra["detector_sensitivity"] == pytest.approx(se, abs=1e-4)
+        assert extra["detector_source"] == detector.source
+    gap = next(r for r in rows if r["metric"] == "paired_refused_gap" and r["axis"] == "age")
+    assert gap["estimate"] == 1.0 and gap["extra"]["corrected"] == pytest.approx(1.0)
+    assert 0 < gap["extra"]["corrected_ci_low"] < 1.0
+    assert "corrected +100.0%" in markdown(summary(db, result.run_id))

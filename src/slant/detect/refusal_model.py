@@ -16,14 +16,19 @@ The rules' verdict on the reply joins as indicator features (``extra``, value 1,
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import zlib
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # stats imports detect at run time: import it lazily there
+    from slant.stats.misclassification import DetectorError
 
 BUCKETS = 1 << 18
 MAX_CHARS = 2000
@@ -118,3 +123,17 @@ def _read(path: str) -> RefusalModel:
 def shipped() -> RefusalModel:
     """The packaged model, loaded once per process."""
     return load()
+
+
+ERROR_FILE = "refusal_error.json"  # scripts/measure_refusal_error.py writes it
+
+
+@cache
+def detector_error(policy: str) -> DetectorError | None:
+    """How well ``policy`` detects a full refusal, measured on labelled replies no labeller was trained or
+    tuned on (the counts and their source ship in ``refusal_error.json``); None for an unmeasured policy."""
+    from slant.stats.misclassification import DetectorError
+
+    text = resources.files("slant.detect").joinpath(ERROR_FILE).read_text(encoding="utf-8")
+    measured = json.loads(text).get(policy)
+    return None if measured is None else DetectorError(**measured)

@@ -23,7 +23,8 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
 
 from slant.detect.answer import p_first_answer, parse_answer
-from slant.detect.refusal import FULL_REFUSALS
+from slant.detect.refusal import DEFAULT_REFUSAL_POLICY, FULL_REFUSALS
+from slant.detect.refusal_model import detector_error
 from slant.errors import SpecError
 from slant.files import Unique, read_jsonl, read_yaml, validate
 from slant.probes.base import ParseStatus, Probe, logprob_read, new_outcome, sampled, short_hash
@@ -33,6 +34,7 @@ from slant.prompts import available, load_prompt
 from slant.stats.groups import METHOD_MEAN, group_disparities, mean_row, outcome_counts
 from slant.stats.groups import METRICS as GROUP_METRICS
 from slant.stats.metric import Kind, Metric
+from slant.stats.misclassification import gap_fields
 from slant.stats.mixed import (
     AGE_TERM,
     DISCRIMINATION_SCORE,
@@ -478,13 +480,24 @@ def _paired(
             rows.append(paired_gap(ok, axis, level, ref, value="p_yes", margin=margin))
             for outcome in PAIRED_RATES:
                 row = paired_binary(rates, axis, level, ref, value=outcome)
-                rows.append({**row, "metric": f"paired_{outcome}_gap"})
+                corrected = _corrected_refusal_gap(rates, axis, level, ref) if outcome == "refused" else {}
+                rows.append({**row, **corrected, "metric": f"paired_{outcome}_gap"})
         present = [v for v in levels if (d[axis].astype(str) == str(v)).any()]
         if len(present) >= 3:
             rows.append(
                 {**cochran_q(rates, axis, present, value="refused"), "metric": REFUSAL_COCHRAN_Q.name}
             )
     return rows
+
+
+def _corrected_refusal_gap(rates: pd.DataFrame, axis: str, level: Any, ref: Any) -> dict[str, Any]:
+    """The refusal-rate gap level − ref of the answered calls, corrected for the refusal detector's
+    measured error (:mod:`slant.stats.misclassification`), as row fields beside the paired estimate."""
+    answered = rates[rates["parse_status"] != ParseStatus.ERROR]
+    one = answered[answered[axis].astype(str) == str(level)]["refused"]
+    two = answered[answered[axis].astype(str) == str(ref)]["refused"]
+    detector = detector_error(DEFAULT_REFUSAL_POLICY)
+    return gap_fields(int(one.sum()), len(one), int(two.sum()), len(two), detector)
 
 
 def _varied(levels: dict[str, list[Any]]) -> dict[str, list[str]]:

@@ -136,10 +136,22 @@ def fmt_row_p(r: dict[str, Any], key: str = "p") -> str:
     return "degenerate" if is_degenerate(r) else fmt_p(r.get(key))
 
 
-def effect(r: dict[str, Any]) -> str:
-    """Effect sizes stored with the row (Cohen's h, odds ratio with its CI), as text."""
+def corrected(r: dict[str, Any]) -> str:
+    """A refusal rate or gap corrected for the refusal detector's measured error, with its interval
+    (Rogan-Gladen, :mod:`slant.stats.misclassification`), as text; "" where the row has none."""
     extra = r.get("extra") or {}
-    out = []
+    if extra.get("corrected") is None:
+        return ""
+    fmt = "{:+.1%}" if is_comparison(r) else "{:.1%}"
+    ci = fmt_ci(extra.get("corrected_ci_low"), extra.get("corrected_ci_high"), fmt)
+    return f"corrected {fmt.format(extra['corrected'])} {ci}".strip()
+
+
+def effect(r: dict[str, Any]) -> str:
+    """Effect sizes stored with the row (Cohen's h, odds ratio with its CI) and a refusal rate corrected
+    for the detector's error, as text."""
+    extra = r.get("extra") or {}
+    out = [corrected(r)] if extra.get("corrected") is not None else []
     if extra.get("cohens_h") is not None:
         out.append(f"h {extra['cohens_h']:+.2f}")
     if extra.get("odds_ratio") is not None:

@@ -124,10 +124,18 @@ def _group_table(title: str, groups: dict[str, dict[str, Any]]) -> Table:
             f"{gap['estimate']:+.3f} {_ci(gap['ci_low'], gap['ci_high'], '{:+.3f}')}" if gap else "",
             fmt_row_p(gap) if gap else "",
             fmt_row_p(gap, "p_adj") if gap else "",
-            f"{ref['estimate']:.1%}" if ref else "",
+            _refused(ref) if ref else "",
             str(any_row.get("n_unparsed", "")),
         )
     return table
+
+
+def _refused(row: dict[str, Any]) -> str:
+    """The raw refusal rate, and beside it the rate corrected for the detector's error when measured."""
+    extra = row.get("extra") or {}
+    if extra.get("corrected") is None:
+        return f"{row['estimate']:.1%}"
+    return f"{row['estimate']:.1%} (corr. {extra['corrected']:.1%})"
 
 
 def _estimates_table(probe_set: str, rows: list[dict[str, Any]]) -> Table:

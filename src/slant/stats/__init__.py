@@ -8,6 +8,7 @@ called by every family:
 - :mod:`~slant.stats.paired`: matched-set gaps (bootstrap, McNemar, Cochran's Q), effect sizes, BH;
 - :mod:`~slant.stats.rank`: Kendall's τ-c with its cluster bootstrap;
 - :mod:`~slant.stats.dscore`: the IAT D score; :mod:`~slant.stats.mixed`: discrimination scores;
+- :mod:`~slant.stats.misclassification`: refusal rates corrected for the detector's error;
 - :mod:`~slant.stats.uncertainty`: uncertainty-aware fairness; :mod:`~slant.stats.power`: sample sizes;
 - :mod:`~slant.stats.degenerate` and :mod:`~slant.stats.numerics`: what cannot be tested, and warnings.
 """

@@ -14,9 +14,11 @@ import numpy as np
 import pandas as pd
 import statsmodels.formula.api as smf
 
-from slant.detect.refusal import FULL_REFUSALS
+from slant.detect.refusal import DEFAULT_REFUSAL_POLICY, FULL_REFUSALS
+from slant.detect.refusal_model import detector_error
 from slant.stats import degenerate, numerics
 from slant.stats.metric import Kind, Metric
+from slant.stats.misclassification import rate_fields
 from slant.stats.paired import cohens_h
 from slant.stats.rates import rate_row
 
@@ -152,5 +154,6 @@ def _level_rows(
         }
         out.append(fit.into(row))
     if len(answered):
-        out.append({**base, **rate_row(REFUSAL_RATE.name, refused, len(answered))})
+        corrected = rate_fields(refused, len(answered), detector_error(DEFAULT_REFUSAL_POLICY))
+        out.append({**base, **rate_row(REFUSAL_RATE.name, refused, len(answered)), **corrected})
     return out

@@ -13,6 +13,7 @@ corrected value computed per draw, and the 2.5/97.5 percentiles taken. A detecto
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -100,3 +101,29 @@ def corrected_gap(
         values = np.where(j > 0, v1 - v2, np.nan)
     lo, hi = _interval(values)
     return estimate, lo, hi
+
+
+def rate_fields(k: int, n: int, detector: DetectorError | None) -> dict[str, Any]:
+    """The corrected rate of ``k`` detections in ``n`` replies as row fields (kept in a row's ``extra``)
+    beside the raw rate; nothing without a measured detector."""
+    if detector is None or n <= 0:
+        return {}
+    est, lo, hi = corrected_rate(k, n, detector)
+    return {"corrected": est, "corrected_ci_low": lo, "corrected_ci_high": hi, **_detector(detector)}
+
+
+def gap_fields(k1: int, n1: int, k2: int, n2: int, detector: DetectorError | None) -> dict[str, Any]:
+    """The corrected gap (group 1 − group 2) as row fields, like :func:`rate_fields`."""
+    if detector is None or n1 <= 0 or n2 <= 0:
+        return {}
+    est, lo, hi = corrected_gap(k1, n1, k2, n2, detector)
+    return {"corrected": est, "corrected_ci_low": lo, "corrected_ci_high": hi, **_detector(detector)}
+
+
+def _detector(detector: DetectorError) -> dict[str, Any]:
+    return {
+        "detector_sensitivity": round(detector.sensitivity, 4),
+        "detector_specificity": round(detector.specificity, 4),
+        "detector_source": detector.source,
+        "corrected_method": METHOD,
+    }
