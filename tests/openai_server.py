@@ -276,7 +276,7 @@ class FakeOpenAIServer(LoopbackServer):
         (-1.0 for the others), then the generated token."""
         tokens = re.findall(r"\s*\w+|\s*[^\w\s]|\s+$", prompt)
         context = prompt[: len(prompt) - len(tokens[-1])]
-        last = math.log(self.next_token(context).get(tokens[-1], 1e-9))
+        last = math.log(max(self.next_token(context).get(tokens[-1], 0.0), 1e-12))  # 1e-12: "impossible"
         logprobs = [None, *[-1.0] * (len(tokens) - 2), last][-len(tokens) :]
         offsets = [sum(len(t) for t in tokens[:i]) for i in range(len(tokens) + 1)]
         n = len(tokens) + 1

@@ -8,17 +8,19 @@ import asyncio
 import json
 import math
 from collections import Counter
+from pathlib import Path
 from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 from conftest import write_campaign
 from openai_server import FakeOpenAIServer
+from scipy.special import expit, logit
 
 from slant import audit, open_db
 from slant.detect.answer import p_first_answer_bound
 from slant.probes import decision
-from slant.targets import Request, VLLMEngineTarget
+from slant.targets import Reply, Request, VLLMEngineTarget
 from slant.targets.openai_compat import continuation_logprob
 from slant.targets.vllm_engine import sampling_kwargs
 
@@ -187,3 +189,20 @@ def test_vllm_engine_scores_continuations_from_prompt_logprobs():
     assert [p.get("prompt_logprobs") for p in params] == [None, 0, 0, 0, 0]
     p_yes = (math.exp(-0.5) + math.exp(-2.0)) / sum(map(math.exp, (-0.5, -2.0, -1.5, -3.0)))
     assert decision.read_p_yes(reply, ("yes", "no"), 0.5)["p_yes"] == pytest.approx(p_yes, abs=1e-12)
+
+
+def test_exact_p_yes_equals_lm_evaluation_harness():
+    """Continuation log-likelihoods → P(yes) as the reference's process_results computes it (its logit,
+    stored by running it), including values far beyond the old ±13.8 clip."""
+    cases = json.loads((Path(__file__).parent / "data" / "discrim_eval" / "p_yes_reference.json").read_text())
+    for case in cases["cases"]:
+        reply = Reply("yes", "length", "completions", continuation_logprobs=case["continuation_logprobs"])
+        p_yes = decision.read_p_yes(reply, ("yes", "no"), 0.5)["p_yes"]
+        assert p_yes == pytest.approx(expit(case["logit_yes"]), abs=1e-12, rel=1e-9)
+        assert logit(p_yes) == pytest.approx(case["logit_yes"], rel=1e-6)
+    assert (
+        min(c["logit_yes"] for c in cases["cases"])
+        < -13.9
+        < 13.9
+        < max(c["logit_yes"] for c in cases["cases"])
+    )
