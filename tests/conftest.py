@@ -66,6 +66,11 @@ def server() -> Iterator[FakeOpenAIServer]:
         yield s
 
 
+# decision scoring with one call per request (the first token's top-k), for tests that count calls as
+# requests; the default also scores the four answer continuations where the target can (4 more calls)
+TOPK = "topk"
+
+
 def write_campaign(tmp_path: Path, probe_overrides: dict[str, Any] | None = None, **top: Any) -> Path:
     """A small decision campaign (2 scenario packs, 2 ages × 2 genders × 2 races) in tmp_path."""
     probe_set = {

@@ -1,7 +1,9 @@
 """A small real OpenAI-compatible HTTP server on loopback, for tests that need a fast, scriptable model.
 
 It answers /v1/models, /v1/chat/completions and /v1/completions deterministically: P(yes) is a
-function of the prompt, so a rerun or a resumed run must reproduce every outcome exactly. Faults are
+function of the prompt, so a rerun or a resumed run must reproduce every outcome exactly. Completions
+with ``echo`` return the prompt's tokens with their logprobs (as llama-cpp-python does), so a prompt
+ending in an answer has that answer's log-probability: see ``FakeOpenAIServer.next_token``. Faults are
 scripted: the first ``fail_first`` attempts of each distinct request fail with ``fail_status`` (and a
 Retry-After header when ``retry_after`` is set); prompts containing ``fail_marker`` always fail.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import threading
 import time
 from collections import Counter
@@ -48,8 +51,8 @@ def reshape(payload: dict[str, Any], shape: str | None) -> Any:
         return payload
     logprobs = choice.get("logprobs") or {}
     tops = logprobs.get("top_logprobs") or [e["top_logprobs"] for e in logprobs.get("content") or []]
-    for top in tops:  # completions: {token: lp}; chat: [{token, logprob}]
-        for entry in top if isinstance(top, list) else [top]:
+    for top in tops:  # completions: {token: lp} (null for an echo's first token); chat: [{token, logprob}]
+        for entry in top if isinstance(top, list) else [top] if top else []:
             keys = ["logprob"] if "logprob" in entry else list(entry)
             for k in keys:
                 if shape == "inf_logprob":
@@ -60,8 +63,8 @@ def reshape(payload: dict[str, Any], shape: str | None) -> Any:
                     entry[k] = entry[k] + 5
     if shape in ("null_top_logprobs", "empty_top_logprobs") and logprobs:
         empty = None if shape == "null_top_logprobs" else []
-        if "top_logprobs" in logprobs:
-            logprobs["top_logprobs"] = empty
+        if "top_logprobs" in logprobs:  # completions: the tokens' own logprobs (an echo's) go too
+            logprobs["top_logprobs"] = logprobs["token_logprobs"] = empty
         for e in logprobs.get("content") or []:
             e["top_logprobs"] = empty
     return payload
@@ -115,6 +118,8 @@ class FakeOpenAIServer(LoopbackServer):
         p_yes: float | None = None,
         p_fn: Callable[[str], float] | None = None,
         tokens: tuple[str, str] = ("yes", "no"),
+        cased: tuple[float, float] = (0.02, 0.005),
+        top_k: int | None = None,
     ) -> None:
         self.fail_first, self.fail_status, self.retry_after = fail_first, fail_status, retry_after
         self.fail_marker, self.delay, self.mass = fail_marker, delay, mass
@@ -126,6 +131,10 @@ class FakeOpenAIServer(LoopbackServer):
         # When set, P(yes) is this constant for every prompt (a model that answers everyone identically);
         # 1.0 puts all of the answer mass on "yes" (logprob 0, no "no" and no off-answer token).
         self.p_yes = p_yes
+        # P("Yes") and P("No") after the prompt: below every top-logprob entry, so only an echo shows them
+        self.cased = cased
+        self.top_k = top_k  # when set, top logprobs are cut to the k most probable tokens (as servers do)
+        self.echo = True  # when False, completions ignore "echo" (as llama.cpp's own server does)
         self.reply_fn = reply_fn  # when set, a chat reply is reply_fn(the last message's content)
         # when set, a chat reply is messages_fn(every message): a judge that reads its system prompt too
         self.messages_fn = messages_fn
@@ -197,20 +206,39 @@ class FakeOpenAIServer(LoopbackServer):
             self.received.append({"path": path, "headers": headers, "body": body, "status": status})
         return status, payload, out_headers
 
+    def p(self, prompt: str) -> float:
+        """P(yes) among the lower-case answers after ``prompt``."""
+        if self.p_fn is not None:
+            return self.p_fn(prompt)
+        if self.p_yes is not None:
+            return self.p_yes
+        p = p_yes_for(prompt) + sum(v for k, v in self.shift.items() if k in prompt)
+        return min(max(p, 0.01), 0.99)
+
+    def next_token(self, prompt: str) -> dict[str, float]:
+        """The probability of each answer token after ``prompt``: the two answers (``tokens``: yes, no),
+        "The" for every other token, and the capitalised yes/no (``cased``) that no top-logprob list shows."""
+        p, (first, second) = self.p(prompt), self.tokens
+        probs = {first: p * self.mass, second: (1 - p) * self.mass, "The": 1 - self.mass}
+        if self.tokens == ("yes", "no"):
+            probs |= dict(zip(("Yes", "No"), self.cased, strict=True))
+        return probs
+
     def _completion(self, path: str, prompt: str, body: dict[str, Any]) -> dict[str, Any]:
-        if self.p_yes is not None or self.p_fn is not None:
-            p = self.p_yes if self.p_fn is None else self.p_fn(prompt)  # type: ignore[assignment]
-        else:
-            p = p_yes_for(prompt) + sum(v for k, v in self.shift.items() if k in prompt)
-            p = min(max(p, 0.01), 0.99)
+        p, probs = self.p(prompt), self.next_token(prompt)
         temperature = body.get("temperature") or 0.0
         if temperature > 0:
             u = int(hashlib.sha256(f"{prompt}{body.get('seed')}".encode()).hexdigest()[:8], 16) / 16**8
             word = self.tokens[0] if u < p else self.tokens[1]
         else:
             word = self.tokens[0] if p >= 0.5 else self.tokens[1]
-        probs = {self.tokens[0]: p * self.mass, self.tokens[1]: (1 - p) * self.mass, "The": 1 - self.mass}
-        top = {t: math.log(q) for t, q in probs.items() if q > 0}  # a certain "yes" is logprob 0
+        shown = {t: q for t, q in probs.items() if t in (*self.tokens, "The") and q > 0}
+        if self.top_k is not None:
+            shown = dict(sorted(shown.items(), key=lambda kv: -kv[1])[: self.top_k])
+        top = {t: math.log(q) for t, q in shown.items()}  # a certain "yes" is logprob 0
+        word_logprob = math.log(max(probs[word], 1e-30))
+        if body.get("echo") and self.echo and "chat" not in path:
+            return self._echo(prompt, word, body)
         usage = {
             "prompt_tokens": len(prompt.split()),
             "completion_tokens": 1,
@@ -228,7 +256,7 @@ class FakeOpenAIServer(LoopbackServer):
             if body.get("logprobs") and not self.drop_logprobs:
                 logprobs = {
                     "tokens": [word],
-                    "token_logprobs": [top[word]],
+                    "token_logprobs": [word_logprob],
                     "top_logprobs": [top],
                     "text_offset": [0],
                 }
@@ -241,7 +269,7 @@ class FakeOpenAIServer(LoopbackServer):
         if body.get("logprobs") and not self.drop_logprobs:
             entries = [{"token": t, "logprob": lp, "bytes": None} for t, lp in top.items()]
             logprobs = {
-                "content": [{"token": word, "logprob": top[word], "bytes": None, "top_logprobs": entries}]
+                "content": [{"token": word, "logprob": word_logprob, "bytes": None, "top_logprobs": entries}]
             }
         content = self.reply_text.replace("{word}", word) if self.reply_text else word
         if self.reply_fn:
@@ -253,4 +281,35 @@ class FakeOpenAIServer(LoopbackServer):
             **common,
             "object": "chat.completion",
             "choices": [{"index": 0, "message": message, "finish_reason": "length", "logprobs": logprobs}],
+        }
+
+    def _echo(self, prompt: str, word: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A completion that echoes the prompt: its tokens (words and single punctuation marks) and their
+        logprobs, the first null, the last one's from :meth:`next_token` of the prompt before it
+        (-1.0 for the others), then the generated token."""
+        tokens = re.findall(r"\s*\w+|\s*[^\w\s]|\s+$", prompt)
+        context = prompt[: len(prompt) - len(tokens[-1])]
+        last = math.log(max(self.next_token(context).get(tokens[-1], 0.0), 1e-12))  # 1e-12: "impossible"
+        logprobs = [None, *[-1.0] * (len(tokens) - 2), last][-len(tokens) :]
+        offsets = [sum(len(t) for t in tokens[:i]) for i in range(len(tokens) + 1)]
+        n = len(tokens) + 1
+        return {
+            "id": "cmpl-test",
+            "created": int(time.time()),
+            "model": body.get("model", "fake"),
+            "usage": {"prompt_tokens": len(tokens), "completion_tokens": 1, "total_tokens": n},
+            "object": "text_completion",
+            "choices": [
+                {
+                    "index": 0,
+                    "text": prompt + word,
+                    "finish_reason": "length",
+                    "logprobs": {
+                        "tokens": [*tokens, word],
+                        "token_logprobs": [*logprobs, -0.5],
+                        "top_logprobs": [None] * n,
+                        "text_offset": offsets,
+                    },
+                }
+            ],
         }

@@ -7,7 +7,7 @@ import signal
 import sqlite3
 import time
 
-from conftest import write_campaign
+from conftest import TOPK, write_campaign
 from openai_server import FakeOpenAIServer
 from test_resume import ALL_PACKS, count_responses, start_run
 
@@ -24,7 +24,8 @@ def campaign_keys(campaign, base_url: str) -> list[str]:
 
 
 def test_two_runs_of_one_campaign_share_the_calls(tmp_path):
-    campaign = write_campaign(tmp_path, {"scenarios": [ALL_PACKS]}, prefill="chatml", max_connections=2)
+    overrides = {"scenarios": [ALL_PACKS], "scoring": TOPK}
+    campaign = write_campaign(tmp_path, overrides, prefill="chatml", max_connections=2)
     db_path = tmp_path / "audit.db"
     with FakeOpenAIServer(delay=0.15) as srv:  # ~10 s of calls for one run alone: the two overlap
         first = start_run(campaign, srv.base_url, db_path, until=0)
@@ -78,7 +79,7 @@ def test_a_killed_runs_claims_do_not_block_the_next_run(tmp_path):
 def test_a_claim_on_another_host_is_waited_for_until_its_heartbeat_stops(tmp_path, monkeypatch):
     """A live claim of another machine's process is not sent; once its heartbeat is TIMEOUT old, it is."""
     monkeypatch.setattr(claims, "TIMEOUT", 2.0)
-    campaign = write_campaign(tmp_path, prefill="chatml")
+    campaign = write_campaign(tmp_path, {"scoring": TOPK}, prefill="chatml")
     with FakeOpenAIServer() as srv:
         keys = campaign_keys(campaign, srv.base_url)
         db = open_db(tmp_path / "audit.db")
@@ -98,7 +99,7 @@ def test_a_claim_on_another_host_is_waited_for_until_its_heartbeat_stops(tmp_pat
 def test_attempts_are_never_overwritten(tmp_path):
     """A call refused twice (400: not retried), by two runs within a second, then answered: every attempt is
     a row of its own (the old key, (key, attempt, at) with one-second times, kept one of the first two)."""
-    campaign = write_campaign(tmp_path, prefill="chatml", max_retries=0)
+    campaign = write_campaign(tmp_path, {"scoring": TOPK}, prefill="chatml", max_retries=0)
     with FakeOpenAIServer(fail_first=2, fail_status=400) as srv:
         statuses = [audit(campaign, base_url=srv.base_url, limit=1, progress=False).status for _ in range(3)]
         calls = len(srv.received)

@@ -21,22 +21,25 @@ def test_run_stores_each_request_once_and_rerun_sends_nothing(tmp_path, server):
     campaign = write_campaign(tmp_path, prefill="chatml")
     result = audit(campaign, base_url=server.base_url, progress=False)
     assert result.status == "complete"
-    assert (result.n_probes, result.n_requests, server.n_completions) == (48, N_REQUESTS, N_REQUESTS)
+    # each request is one read and four echoed continuations (yes, Yes, no, No), stored as one response
+    calls = 5 * N_REQUESTS
+    assert (result.n_probes, result.n_requests, server.n_completions) == (48, N_REQUESTS, calls)
     db = open_db(result.db_path)
     assert db.table("responses").count == N_REQUESTS
     # the prompt is the ChatML conversation with an explicit system message and the assistant prefill
     prompt = server.received[0]["body"]["prompt"]
     assert prompt.startswith("<|im_start|>system\nYou are an assistant")
     assert prompt.endswith('<|im_start|>assistant\nBased on the information provided, my answer is "')
-    # outcomes reproduce the server's P(yes) exactly (normalised over the answer space)
+    # outcomes reproduce the server's P(yes) exactly: yes + Yes over yes + Yes + no + No
     outcomes = result.outcomes()
-    assert outcomes["mass"].to_list() == pytest.approx([0.96] * N_REQUESTS)
-    expected = sorted(p_yes_for(r["body"]["prompt"]) for r in server.received)
-    assert sorted(outcomes["p_yes"]) == pytest.approx(expected)
+    assert outcomes["mass"].to_list() == pytest.approx([0.96 + 0.025] * N_REQUESTS)
+    reads = [r["body"]["prompt"] for r in server.received if not r["body"].get("echo")]
+    expected = sorted((0.96 * p_yes_for(p) + 0.02) / (0.96 + 0.025) for p in reads)
+    assert sorted(outcomes["p_yes"]) == pytest.approx(expected, abs=1e-12)
 
     again = audit(campaign, base_url=server.base_url, progress=False)
     assert again.run_id == result.run_id and again.engine.sent == 0
-    assert server.n_completions == N_REQUESTS
+    assert server.n_completions == calls
     assert db.table("responses").count == N_REQUESTS
 
 
@@ -53,7 +56,8 @@ def test_chat_endpoint_sends_system_message(tmp_path, server):
 @pytest.mark.parametrize(("status", "kind"), [(500, "http_500"), (429, "rate_limited")])
 def test_transient_failures_are_retried_and_every_attempt_counted(tmp_path, status, kind):
     with FakeOpenAIServer(fail_first=2, fail_status=status, retry_after=0.01) as srv:
-        campaign = write_campaign(tmp_path, prefill="chatml", max_retries=3)
+        # one call per request (topk): every call of a request fails twice (see test_decision_p_yes)
+        campaign = write_campaign(tmp_path, {"scoring": "topk"}, prefill="chatml", max_retries=3)
         result = audit(campaign, base_url=srv.base_url, progress=False, limit=8)
     assert result.status == "complete" and result.engine.attempts == 3 * 8
     db = open_db(result.db_path)
@@ -86,7 +90,7 @@ def test_permanent_failures_are_errors_never_answers(tmp_path):
 
     with FakeOpenAIServer(port=srv.port) as healthy:  # same URL, same target: only failed keys are resent
         again = audit(campaign, base_url=healthy.base_url, progress=False)
-    assert again.status == "complete" and healthy.n_completions == 8
+    assert again.status == "complete" and healthy.n_completions == 8 * 5  # a read and 4 continuations
     assert db.table("responses").count == N_REQUESTS
 
 

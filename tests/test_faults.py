@@ -7,7 +7,7 @@ import socket
 from collections import Counter
 
 import pytest
-from conftest import write_campaign
+from conftest import TOPK, write_campaign
 from fault_proxy import FAULTS, FaultProxy
 from openai_server import FakeOpenAIServer
 
@@ -45,7 +45,7 @@ def upstream():
 @pytest.fixture(scope="module")
 def fault_free(upstream, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("clean")
-    campaign = write_campaign(tmp, prefill="chatml")
+    campaign = write_campaign(tmp, {"scoring": TOPK}, prefill="chatml")
     result = audit(campaign, base_url=upstream.base_url, progress=False)
     assert result.status == "complete"
     return outcomes_by_request(result.db_path)
@@ -53,7 +53,7 @@ def fault_free(upstream, tmp_path_factory):
 
 def test_every_fault_is_retried_recorded_and_changes_nothing(tmp_path, upstream, fault_free):
     rates = dict.fromkeys(FAULTS, 0.05)  # 40% of attempts meet a fault, every kind about as often
-    campaign = write_campaign(tmp_path, prefill="chatml", max_retries=8, timeout=0.5)
+    campaign = write_campaign(tmp_path, {"scoring": TOPK}, prefill="chatml", max_retries=8, timeout=0.5)
     with FaultProxy(upstream.base_url, rates, seed=7, slow_seconds=0.8) as proxy:
         result = audit(campaign, base_url=proxy.base_url, progress=False)
     assert result.status == "complete"
@@ -78,7 +78,7 @@ def test_every_fault_is_retried_recorded_and_changes_nothing(tmp_path, upstream,
 
 def test_calls_that_fail_every_retry_are_errors_until_a_rerun_heals_them(tmp_path, upstream, fault_free):
     rates = {"http_500": 0.3, "reset": 0.2, "html": 0.2}  # 70%: with one retry, about half the calls fail
-    campaign = write_campaign(tmp_path, prefill="chatml", max_retries=1, timeout=0.5)
+    campaign = write_campaign(tmp_path, {"scoring": TOPK}, prefill="chatml", max_retries=1, timeout=0.5)
     with FaultProxy(upstream.base_url, rates, seed=3) as proxy:
         first = audit(campaign, base_url=proxy.base_url, progress=False)
         assert first.status == "incomplete" and first.engine.failed > 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import time
@@ -49,6 +50,13 @@ def test_local_audit_scores_with_logprobs_and_samples(tmp_path):
     assert (
         db.table("responses").count == 6 == len(set(r["key"] for r in db.query("select key from responses")))
     )
+    # P(yes) is exact: the echoed log-likelihood of each continuation, which for a one-token answer is
+    # the first token's logprob (llama-cpp-python aligns its echoed logprobs with the prompt's tokens)
+    assert logp["detail"].map(lambda d: json.loads(d)["p_yes_source"]).eq("exact").all()
+    for r in db.query("select * from responses where continuation_logprobs is not null"):
+        scored, top = json.loads(r["continuation_logprobs"]), json.loads(r["top_logprobs"])[0]
+        assert set(scored) == {"yes", "Yes", "no", "No"}
+        assert all(scored[c] == pytest.approx(top[c], abs=1e-5) for c in scored if c in top)
 
 
 def test_equal_requests_give_equal_replies_whatever_was_cached_and_the_server_stops():

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import SCENARIOS, write_campaign
+from conftest import SCENARIOS, TOPK, write_campaign
 from openai_server import FakeOpenAIServer
 
 from slant import audit, open_db, store
@@ -50,7 +50,8 @@ def start_run(campaign, base_url: str, db_path, until: int) -> subprocess.Popen[
 
 
 def test_killed_run_resumes_without_loss_or_duplicates(tmp_path):
-    campaign = write_campaign(tmp_path, {"scenarios": [ALL_PACKS]}, prefill="chatml", max_connections=2)
+    overrides = {"scenarios": [ALL_PACKS], "scoring": TOPK}
+    campaign = write_campaign(tmp_path, overrides, prefill="chatml", max_connections=2)
     db_path = tmp_path / "audit.db"
     total = 18 * 8
     with FakeOpenAIServer(delay=0.03) as srv:

@@ -275,6 +275,7 @@ def _reply_row(
         "text": reply.text,
         "finish_reason": reply.finish_reason,
         "top_logprobs": reply.top_logprobs,
+        "continuation_logprobs": reply.continuation_logprobs,
         "usage": reply.usage,
         "fingerprint": reply.fingerprint,
         "served_model": reply.served_model,
@@ -295,6 +296,7 @@ def _error_row(
         "text": None,
         "finish_reason": None,
         "top_logprobs": None,
+        "continuation_logprobs": None,
         "usage": None,
         "fingerprint": None,
         "served_model": None,
@@ -311,10 +313,12 @@ def reply_from_row(row: dict[str, Any]) -> Reply | None:
     if row.get("error_kind") is not None or row.get("text") is None:
         return None
     top = json.loads(row["top_logprobs"]) if row.get("top_logprobs") else None
+    continuations = row.get("continuation_logprobs")
     return Reply(
         text=row["text"],
         finish_reason=row["finish_reason"],
         endpoint=row["endpoint"],
         top_logprobs=top,
         prefill_applied=bool(row["prefill_applied"]),
+        continuation_logprobs=json.loads(continuations) if continuations else None,
     )

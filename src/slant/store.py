@@ -98,6 +98,7 @@ _TABLES: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
             "text": str,
             "finish_reason": str,
             "top_logprobs": str,
+            "continuation_logprobs": str,  # JSON: continuation → log-probability (a multiple-choice read)
             "usage": str,
             "fingerprint": str,
             "served_model": str,  # the model name the server reported in its reply

@@ -1,4 +1,5 @@
-"""Reading an answer out of a reply: from the first token's logprobs, or from the text."""
+"""Reading an answer out of a reply: from the first token's logprobs, from the log-likelihoods of answer
+continuations (:func:`p_first_answer` sums their variants alike), or from the text."""
 
 from __future__ import annotations
 
@@ -34,6 +35,27 @@ def p_first_answer(
     probs = answer_probabilities(top_logprobs, answers)
     mass = sum(probs.values())
     return (probs[answers[0]] / mass if mass > 0 else None), mass
+
+
+def p_first_answer_bound(
+    top_logprobs: dict[str, float], answers: Sequence[str] = ("yes", "no")
+) -> tuple[float | None, float, list[str]]:
+    """:func:`p_first_answer` for a top-k list that may miss an answer, and the answers it misses.
+
+    A missing answer is not counted as probability 0: it is set to the most it can have, the smaller of
+    the k-th (least) probability listed and the mass the list leaves out. P is then a bound (the least
+    extreme value the list allows), and the mass is what the listed answers received.
+    """
+    probs = answer_probabilities(top_logprobs, answers)
+    mass = sum(probs.values())
+    missing = [a for a in answers if probs[a] == 0]
+    if mass == 0:
+        return None, 0.0, missing
+    if missing:
+        listed = [math.exp(lp) for lp in top_logprobs.values()]
+        bound = min(min(listed), max(0.0, 1.0 - sum(listed)))
+        probs |= dict.fromkeys(missing, bound)
+    return probs[answers[0]] / sum(probs.values()), mass, missing
 
 
 def parse_answer(text: str, answers: Sequence[str] = ("yes", "no")) -> str | None:

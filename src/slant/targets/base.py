@@ -17,6 +17,10 @@ class Request:
     record that they did. ``sample`` distinguishes repeated draws of the same prompt. ``choices``
     constrains the reply to one of these strings where the backend can (vLLM ``structured_outputs``,
     a llama.cpp grammar); such a target checks the reply and reports a violated constraint as an error.
+    ``continuations`` asks, besides the reply, for the log-probability of each of these strings written
+    right after the prefill (a multiple-choice read, as lm-evaluation-harness scores answers); targets
+    that can compute it (completions with ``echo`` and prompt logprobs, vLLM ``prompt_logprobs``) put it
+    in ``Reply.continuation_logprobs``, others answer the rest of the request and leave it None.
     """
 
     messages: tuple[tuple[str, str], ...]  # (role, content), the system message first
@@ -27,12 +31,14 @@ class Request:
     prefill: str | None = None
     sample: int = 0
     choices: tuple[str, ...] | None = None
+    continuations: tuple[str, ...] | None = None
 
     def canonical(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in fields(self)}  # shallow: asdict's deep copy is slow
         d["messages"] = [{"role": r, "content": c} for r, c in self.messages]
-        if d["choices"] is None:
-            del d["choices"]  # requests without a constraint keep the keys they always had
+        for optional in ("choices", "continuations"):
+            if d[optional] is None:
+                del d[optional]  # requests without them keep the keys they always had
         return d
 
     def key(self, target_id: str, scope: str) -> str:
@@ -52,6 +58,8 @@ class Reply:
     prefill_applied: bool = False
     served_model: str | None = None  # the model name the server reported (an alias, a path …)
     extra: dict[str, Any] = field(default_factory=dict)
+    # each requested continuation → its summed token log-probability after the prefill (None: not computed)
+    continuation_logprobs: dict[str, float] | None = None
 
 
 class TargetError(Exception):

@@ -226,7 +226,48 @@ class OpenAICompatTarget:
             fingerprint=r.system_fingerprint,
             prefill_applied=True,
             served_model=_served_model(r),
+            continuation_logprobs=await self._continuations(request) if request.continuations else None,
         )
+
+    async def _continuations(self, request: Request) -> dict[str, float] | None:
+        """Each continuation's log-probability after the prefill, read from the prompt logprobs that a
+        completions server echoes (``echo`` with ``logprobs``: llama-cpp-python, vLLM); None when the
+        server echoes none, or a continuation does not start on a token boundary."""
+        out = {}
+        for continuation in request.continuations or ():
+            prompt = render_chatml(request.messages, (request.prefill or "") + continuation)
+            r = await self._client.completions.create(  # type: ignore[union-attr]
+                model=self.model, prompt=prompt, max_tokens=1, temperature=0.0, logprobs=1, echo=True
+            )
+            choice, usage = _parsed(r).choices[0], r.usage
+            lp = choice.logprobs
+            if not (
+                lp and lp.tokens and lp.token_logprobs and usage and (choice.text or "").startswith(prompt)
+            ):
+                return None  # the server ignored echo: no prompt logprobs
+            n_prompt = len(lp.tokens) - usage.completion_tokens  # the echo ends with the generated token
+            if n_prompt <= 0:
+                return None
+            value = continuation_logprob(lp.tokens[:n_prompt], lp.token_logprobs[:n_prompt], continuation)
+            if value is None:
+                return None
+            out[continuation] = value
+        return out
+
+
+def continuation_logprob(tokens: list[str], logprobs: list[float | None], continuation: str) -> float | None:
+    """The summed log-probability of the last prompt tokens, which must spell ``continuation`` exactly
+    (None when a token straddles the prefill and the continuation, or a logprob is missing); a logprob
+    that is not a finite number ≤ 0 is a ``bad_logprobs`` error."""
+    text, total, n = "", 0.0, 0
+    while len(text) < len(continuation) and n < len(tokens):
+        n += 1
+        lp = logprobs[-n]
+        if lp is None:
+            return None
+        checked_logprobs([{tokens[-n]: lp}])
+        text, total = tokens[-n] + text, total + min(float(lp), 0.0)
+    return total if text == continuation else None
 
 
 def checked_logprobs(positions: list[dict[str, Any]]) -> list[dict[str, float]] | None:

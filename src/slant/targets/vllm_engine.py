@@ -4,7 +4,8 @@ Requests that arrive together (the engine keeps ``max_connections`` in flight; s
 are gathered for ``batch_wait`` seconds and generated in one ``LLM.chat`` call, each with its own
 ``SamplingParams``; replies come back as the same ``Reply`` the server path gives, so outcomes are
 scored identically. Assistant prefills use ``continue_final_message``; answer constraints use
-``structured_outputs`` choices and are checked on the reply.
+``structured_outputs`` choices and are checked on the reply; requested continuations are scored from
+``prompt_logprobs`` of the prefill with each continuation written after it.
 
 Needs the ``vllm`` extra and a GPU. **Unverified on a GPU**: slant's tests cover the request →
 SamplingParams mapping, the reading of vLLM's output objects and the batching, with objects shaped
@@ -19,11 +20,12 @@ from typing import Any
 
 from slant.errors import TargetUnavailable
 from slant.targets.base import Reply, Request, TargetError
-from slant.targets.openai_compat import check_choice
+from slant.targets.openai_compat import check_choice, continuation_logprob
 
 
-def sampling_kwargs(request: Request) -> dict[str, Any]:
-    """The ``SamplingParams`` fields of a request (structured outputs are added by the caller)."""
+def sampling_kwargs(request: Request, prompt_logprobs: bool = False) -> dict[str, Any]:
+    """The ``SamplingParams`` fields of a request (structured outputs are added by the caller); with
+    ``prompt_logprobs``, the log-probability of every prompt token is asked for too."""
     out: dict[str, Any] = {
         "temperature": request.temperature,
         "max_tokens": request.max_tokens,
@@ -31,7 +33,41 @@ def sampling_kwargs(request: Request) -> dict[str, Any]:
     }
     if request.top_logprobs:
         out["logprobs"] = request.top_logprobs
+    if prompt_logprobs:
+        out["prompt_logprobs"] = 0  # the prompt's own tokens only
     return out
+
+
+def continuation_requests(request: Request) -> list[Request]:
+    """One greedy one-token call per continuation, with the continuation written after the prefill."""
+    return [
+        Request(request.messages, seed=request.seed, prefill=(request.prefill or "") + c)
+        for c in request.continuations or ()
+    ]
+
+
+def continuation_logprobs(outputs: list[Any], continuations: tuple[str, ...]) -> dict[str, float] | None:
+    """Each continuation's log-probability from its call's output; None unless every one was read."""
+    out = {}
+    for output, continuation in zip(outputs, continuations, strict=True):
+        value = prompt_continuation_logprob(output, continuation)
+        if value is None:
+            return None
+        out[continuation] = value
+    return out
+
+
+def prompt_continuation_logprob(output: Any, continuation: str) -> float | None:
+    """A continuation's log-probability from a ``RequestOutput`` with prompt logprobs: the prompt's last
+    tokens (each one's own entry, keyed by its token id) must spell it (see ``continuation_logprob``)."""
+    positions = output.prompt_logprobs or []
+    ids = output.prompt_token_ids or []
+    tokens, logprobs = [], []
+    for token_id, position in zip(ids, positions, strict=False):
+        entry = (position or {}).get(token_id)
+        tokens.append((entry.decoded_token or "") if entry is not None else "")
+        logprobs.append(entry.logprob if entry is not None else None)
+    return continuation_logprob(tokens, logprobs, continuation)
 
 
 def conversation(request: Request) -> list[dict[str, str]]:
@@ -70,7 +106,7 @@ class VLLMEngineTarget:
         self.batch_wait, self.max_batch, self.engine = batch_wait, max_batch, engine
         self.llm: Any = None
         self.server: dict[str, Any] = {}
-        self.make_params = vllm_params  # Request → SamplingParams
+        self.make_params = vllm_params  # Request (, prompt_logprobs) → SamplingParams
         self._queue: asyncio.Queue[tuple[Request, asyncio.Future[Reply]]] | None = None
         self._batcher: asyncio.Task[None] | None = None
 
@@ -128,37 +164,54 @@ class VLLMEngineTarget:
                     batch.append(await asyncio.wait_for(self._queue.get(), timeout))
                 except TimeoutError:
                     break
-            for prefilled in (True, False):  # continue_final_message applies to a whole call
-                part = [(r, f) for r, f in batch if bool(r.prefill) == prefilled]
-                if part:
-                    await self._generate(part, prefilled)
+            await self._serve(batch)
 
-    async def _generate(self, part: list[tuple[Request, asyncio.Future[Reply]]], prefilled: bool) -> None:
+    async def _serve(self, batch: list[tuple[Request, asyncio.Future[Reply]]]) -> None:
+        """Generate a batch, with the continuation calls its requests ask for, and answer each request."""
+        calls: list[tuple[Request, str | None]] = [(r, None) for r, _ in batch]  # (call, continuation)
+        for r, _ in batch:
+            calls += list(zip(continuation_requests(r), r.continuations or (), strict=True))
+        outputs: list[Any] = [None] * len(calls)
+        for prefilled in (True, False):  # continue_final_message applies to a whole call
+            part = [i for i, (r, _) in enumerate(calls) if bool(r.prefill) == prefilled]
+            if part:
+                got = await self._generate([calls[i] for i in part], prefilled)
+                for i, out in zip(part, got, strict=True):
+                    outputs[i] = out
+        scoring = iter(outputs[len(batch) :])
+        for (r, f), out in zip(batch, outputs, strict=False):
+            scored = [next(scoring) for _ in r.continuations or ()]
+            try:
+                for o in (out, *scored):
+                    if isinstance(o, TargetError):
+                        raise o
+                reply = reply_from_output(out, r)
+                if r.continuations:
+                    reply.continuation_logprobs = continuation_logprobs(scored, r.continuations)
+                f.set_result(reply)
+            except TargetError as e:
+                f.set_exception(e)
+
+    async def _generate(self, calls: list[tuple[Request, str | None]], prefilled: bool) -> list[Any]:
+        """vLLM's outputs for these calls, generated in one call; each gets the error if the engine fails."""
         try:
-            outputs = await asyncio.to_thread(
+            return await asyncio.to_thread(
                 self.llm.chat,
-                [conversation(r) for r, _ in part],
-                [self.make_params(r) for r, _ in part],
+                [conversation(r) for r, _ in calls],
+                [self.make_params(r, prompt_logprobs=c is not None) for r, c in calls],
                 add_generation_prompt=not prefilled,
                 continue_final_message=prefilled,
                 use_tqdm=False,
             )
         except Exception as e:  # the engine failed the whole call: each request gets the error
-            for _, f in part:
-                f.set_exception(TargetError("engine", f"{type(e).__name__}: {e}", retryable=True))
-            return
-        for (r, f), out in zip(part, outputs, strict=True):
-            try:
-                f.set_result(reply_from_output(out, r))
-            except TargetError as e:
-                f.set_exception(e)
+            return [TargetError("engine", f"{type(e).__name__}: {e}", retryable=True)] * len(calls)
 
 
-def vllm_params(request: Request) -> Any:
+def vllm_params(request: Request, prompt_logprobs: bool = False) -> Any:
     """vLLM's ``SamplingParams`` for a request (imported only when a vllm-engine target runs)."""
     from vllm import SamplingParams
 
-    kwargs = sampling_kwargs(request)
+    kwargs = sampling_kwargs(request, prompt_logprobs)
     if request.choices:
         from vllm.sampling_params import StructuredOutputsParams
 
