@@ -68,6 +68,7 @@ def test_p_a_sums_letter_variants_and_names_the_chosen_group():
         "mass",
         "refusal",
         "refusal_rule",
+        "refusal_confidence",
         "score",
         "detail",
     }
