@@ -135,6 +135,7 @@ class FakeOpenAIServer(LoopbackServer):
         self.cased = cased
         self.top_k = top_k  # when set, top logprobs are cut to the k most probable tokens (as servers do)
         self.echo = True  # when False, completions ignore "echo" (as llama.cpp's own server does)
+        self.list_cased = False  # when True, the top logprobs list "Yes" and "No" too
         self.reply_fn = reply_fn  # when set, a chat reply is reply_fn(the last message's content)
         # when set, a chat reply is messages_fn(every message): a judge that reads its system prompt too
         self.messages_fn = messages_fn
@@ -232,7 +233,8 @@ class FakeOpenAIServer(LoopbackServer):
             word = self.tokens[0] if u < p else self.tokens[1]
         else:
             word = self.tokens[0] if p >= 0.5 else self.tokens[1]
-        shown = {t: q for t, q in probs.items() if t in (*self.tokens, "The") and q > 0}
+        listed = (*self.tokens, "The", *(("Yes", "No") if self.list_cased else ()))
+        shown = {t: q for t, q in probs.items() if t in listed and q > 0}
         if self.top_k is not None:
             shown = dict(sorted(shown.items(), key=lambda kv: -kv[1])[: self.top_k])
         top = {t: math.log(q) for t, q in shown.items()}  # a certain "yes" is logprob 0

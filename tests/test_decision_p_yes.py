@@ -69,6 +69,19 @@ def test_exact_p_yes_from_continuations_equals_the_hand_computed_normalised_valu
     )
 
 
+def test_continuations_listed_in_the_top_k_are_read_there_without_echo_calls(tmp_path):
+    """log P(token | prefill) is the first token's logprob: when the top-k lists all four answers as whole
+    tokens, the exact read needs no echo call (one call per probe, as a top-k read)."""
+    campaign = write_campaign(tmp_path, prefill="chatml")
+    with FakeOpenAIServer(p_yes=0.7, mass=0.9, cased=(0.03, 0.01)) as server:
+        server.list_cased = True
+        result = audit(campaign, base_url=server.base_url, progress=False, limit=8)
+    o = outcomes(result)
+    assert server.n_completions == 8 and not [r for r in server.received if r["body"].get("echo")]
+    assert (o["source"] == "exact").all()
+    assert o["p_yes"].to_list() == pytest.approx([(0.63 + 0.03) / (0.63 + 0.03 + 0.27 + 0.01)] * 8, abs=1e-9)
+
+
 def test_the_exact_read_is_cached_and_retried_as_one_request(tmp_path):
     campaign = write_campaign(tmp_path, prefill="chatml", max_retries=5)
     with FakeOpenAIServer(fail_first=1, retry_after=0.01) as server:  # each of the 5 calls fails once

@@ -226,13 +226,19 @@ class OpenAICompatTarget:
             fingerprint=r.system_fingerprint,
             prefill_applied=True,
             served_model=_served_model(r),
-            continuation_logprobs=await self._continuations(request) if request.continuations else None,
+            continuation_logprobs=await self._continuations(request, top) if request.continuations else None,
         )
 
-    async def _continuations(self, request: Request) -> dict[str, float] | None:
+    async def _continuations(
+        self, request: Request, top: list[dict[str, float]] | None = None
+    ) -> dict[str, float] | None:
         """Each continuation's log-probability after the prefill, read from the prompt logprobs that a
         completions server echoes (``echo`` with ``logprobs``: llama-cpp-python, vLLM); None when the
-        server echoes none, or a continuation does not start on a token boundary."""
+        server echoes none, or a continuation does not start on a token boundary. When the first
+        generated token's top logprobs (``top``) list every continuation as a whole token, those are the
+        same numbers (log P(that token | the prefill)), so no echo call is sent."""
+        if top and all(c in top[0] for c in request.continuations or ()):
+            return {c: top[0][c] for c in request.continuations or ()}
         out = {}
         for continuation in request.continuations or ():
             prompt = render_chatml(request.messages, (request.prefill or "") + continuation)
