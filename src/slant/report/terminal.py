@@ -131,9 +131,10 @@ def _group_table(title: str, groups: dict[str, dict[str, Any]]) -> Table:
 
 
 def _refused(row: dict[str, Any]) -> str:
-    """The raw refusal rate, and beside it the rate corrected for the detector's error when measured."""
+    """The raw refusal rate, and beside it the rate corrected for the detector's error where measured and
+    different (a 0% rate stays 0%)."""
     extra = row.get("extra") or {}
-    if extra.get("corrected") is None:
+    if extra.get("corrected") is None or round(extra["corrected"], 3) == round(row["estimate"], 3):
         return f"{row['estimate']:.1%}"
     return f"{row['estimate']:.1%} (corr. {extra['corrected']:.1%})"
 
