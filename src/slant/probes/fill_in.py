@@ -179,7 +179,7 @@ class FillInSet(BaseModel):
         None,
         description="all-orders: logprobs (option letter probabilities after a prefill, the default) or "
         "{sample: {n, temperature, max_tokens, constrain}} (the letter read from n replies); published: "
-        "{sample: …} only (default n 1, temperature 1.0, max_tokens 32)",
+        "{sample: {n, temperature, max_tokens}} only (default n 1, temperature 1.0, max_tokens 32)",
     )
     min_mass: float = Field(0.5, ge=0, le=1, description="letter mass below which a logprob read is unused")
 
