@@ -27,12 +27,12 @@ from slant.detect.judge import (
     self_consistency,
     xstest_label,
 )
-from slant.detect.refusal import classify_refusal
+from slant.detect.refusal import DEFAULT_REFUSAL_POLICY, classify_refusal
 from slant.report.summary import latest_run
 from slant.run import execute
 from slant.targets import Request, resolve_target
 
-RULES = "rules:refusal-v2"
+RULES = f"refusal:{DEFAULT_REFUSAL_POLICY}"  # the annotator name of the default labeller's labels
 SCOPE = "judge"
 
 
