@@ -61,21 +61,27 @@ def _interval(values: np.ndarray) -> tuple[float | None, float | None]:
     return float(lo), float(hi)
 
 
+def _corrected(apparent: float | np.ndarray, se: float | np.ndarray, sp: float | np.ndarray) -> np.ndarray:
+    """Rogan-Gladen, clipped to [0, 1]; NaN where Se + Sp <= 1 (a detector no better than chance)."""
+    j = np.asarray(se + sp - 1, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(j > 0, np.clip((apparent + sp - 1) / j, 0, 1), np.nan)
+
+
+def _point(value: np.ndarray) -> float | None:
+    return float(value) if np.isfinite(value) else None
+
+
 def corrected_rate(
     k: int, n: int, detector: DetectorError, seed: int = 0
 ) -> tuple[float | None, float | None, float | None]:
     """(estimate, ci_low, ci_high) of the true rate behind ``k`` detections in ``n`` replies."""
     if n <= 0:
         return None, None, None
-    youden = detector.sensitivity + detector.specificity - 1
-    estimate = None if youden <= 0 else float(np.clip((k / n + detector.specificity - 1) / youden, 0, 1))
+    estimate = _point(_corrected(k / n, detector.sensitivity, detector.specificity))
     rng = np.random.default_rng(seed)
     se, sp = detector.draws(rng)
-    j = se + sp - 1
-    with np.errstate(divide="ignore", invalid="ignore"):
-        values = np.where(j > 0, np.clip((_apparent(k, n, rng) + sp - 1) / j, 0, 1), np.nan)
-    lo, hi = _interval(values)
-    return estimate, lo, hi
+    return (estimate, *_interval(_corrected(_apparent(k, n, rng), se, sp)))
 
 
 def corrected_gap(
@@ -86,21 +92,11 @@ def corrected_gap(
     if n1 <= 0 or n2 <= 0:
         return None, None, None
     se0, sp0 = detector.sensitivity, detector.specificity
-    estimate = None
-    if se0 + sp0 > 1:
-        one = np.clip((k1 / n1 + sp0 - 1) / (se0 + sp0 - 1), 0, 1)
-        two = np.clip((k2 / n2 + sp0 - 1) / (se0 + sp0 - 1), 0, 1)
-        estimate = float(one - two)
+    estimate = _point(_corrected(k1 / n1, se0, sp0) - _corrected(k2 / n2, se0, sp0))
     rng = np.random.default_rng(seed)
     se, sp = detector.draws(rng)
-    j = se + sp - 1
     a1, a2 = _apparent(k1, n1, rng), _apparent(k2, n2, rng)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        v1 = np.clip((a1 + sp - 1) / j, 0, 1)
-        v2 = np.clip((a2 + sp - 1) / j, 0, 1)
-        values = np.where(j > 0, v1 - v2, np.nan)
-    lo, hi = _interval(values)
-    return estimate, lo, hi
+    return (estimate, *_interval(_corrected(a1, se, sp) - _corrected(a2, se, sp)))
 
 
 def rate_fields(k: int, n: int, detector: DetectorError | None) -> dict[str, Any]:
@@ -108,15 +104,20 @@ def rate_fields(k: int, n: int, detector: DetectorError | None) -> dict[str, Any
     beside the raw rate; nothing without a measured detector."""
     if detector is None or n <= 0:
         return {}
-    est, lo, hi = corrected_rate(k, n, detector)
-    return {"corrected": est, "corrected_ci_low": lo, "corrected_ci_high": hi, **_detector(detector)}
+    return _fields(corrected_rate(k, n, detector), detector)
 
 
 def gap_fields(k1: int, n1: int, k2: int, n2: int, detector: DetectorError | None) -> dict[str, Any]:
     """The corrected gap (group 1 − group 2) as row fields, like :func:`rate_fields`."""
     if detector is None or n1 <= 0 or n2 <= 0:
         return {}
-    est, lo, hi = corrected_gap(k1, n1, k2, n2, detector)
+    return _fields(corrected_gap(k1, n1, k2, n2, detector), detector)
+
+
+def _fields(
+    corrected: tuple[float | None, float | None, float | None], detector: DetectorError
+) -> dict[str, Any]:
+    est, lo, hi = corrected
     return {"corrected": est, "corrected_ci_low": lo, "corrected_ci_high": hi, **_detector(detector)}
 
 
