@@ -97,7 +97,7 @@ async def run_looks(
         current = [
             restrict(ps, [p for b in cuts[ps.spec.name][: taken[ps.spec.name]] for p in b]) for ps in planned
         ]
-        await send({k: r for ps in current for reqs in ps.requests.values() for k, r in reqs})
+        await send({k: r for ps in current for _, keyed in ps.items() for k, r in keyed})
         rows = score(current)
         entry: dict[str, Any] = {"look": look, "alpha_per_look": alpha_look, "sets": {}}
         for ps in current:
@@ -107,7 +107,7 @@ async def run_looks(
             if v and all(x != "undecided" for x in v.values()):
                 done.add(name)
             entry["sets"][name] = {
-                "probes": len(ps.probes),
+                "probes": ps.n_probes,
                 "verdicts": v,
                 "stopped": name in done or finished,
             }

@@ -8,22 +8,25 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import importlib.metadata
 import json
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import sqlite_utils
 
 from slant import store
 from slant.adaptive import run_looks
 from slant.errors import ScoringFailed, SpecError, check_count, one_line
-from slant.plan import PlannedSet, follow_ups, plan, requests_of
-from slant.probes import Probe, family_of
-from slant.probes.base import USABLE_STATUSES, short_hash
+from slant.plan import CHUNK, PlannedSet, follow_ups, key_codes, plan
+from slant.probes import family_of
+from slant.probes.base import USABLE_STATUSES
 from slant.run import EngineStats, RetryPolicy, execute
 from slant.scoring import score_and_compare
 from slant.spec import Campaign, load_campaign
@@ -95,44 +98,43 @@ def audit(
     if c.adaptive and (chained := [ps.spec.name for ps in planned if family_of(ps.spec).follow]):
         problem = f"probe set {chained[0]!r} asks in chained calls, which adaptive runs do not support"
         raise SpecError(str(c.path or c.name), "adaptive", problem)
-    all_requests = requests_of(planned)
-    probe_ids = sorted(p.id for ps in planned for p in ps.probes)
-    run_id = short_hash(c.name, tgt.id, scope, probe_ids)[:12]
-    n_probes = len(probe_ids)
+    run_id = run_id_of(c.name, tgt.id, scope, planned)
+    n_probes = sum(ps.n_probes for ps in planned)
     if dry_run:
-        done = store.done_keys(open_db(db_path), all_requests) if db_path.exists() else set()
-        by_set = {ps.spec.name: _counts(ps, done) for ps in planned}
-        n = len(all_requests)
+        db_or_none = open_db(db_path) if db_path.exists() else None
+        tallies = {ps.spec.name: _tally(db_or_none, [ps]) for ps in planned}
+        by_set = {
+            n: {"probes": t.probes, "requests": t.asked, "cached": len(t.done)} for n, t in tallies.items()
+        }
+        total = _Tally.joined(tallies.values())
+        n, cached = len(total.codes), len(total.done)
         return AuditResult(
-            run_id, db_path, "dry-run", n_probes, n, len(done), None, pd.DataFrame(), by_set=by_set
+            run_id, db_path, "dry-run", n_probes, n, cached, None, pd.DataFrame(), by_set=by_set
         )
 
     sdb = open_db(db_path)
-    all_requests |= _stored_chains(sdb, planned, tgt.id, scope)
-    pending = len(all_requests) - len(store.done_keys(sdb, all_requests))
-    if not pending and _finished_as_is(sdb, run_id, c):
+    _stored_chains(sdb, planned, tgt.id, scope)
+    tally = _tally(sdb, planned)
+    if not tally.pending and _finished_as_is(sdb, run_id, c):
         # A rerun of a complete run with nothing to send: its outcomes and statistics stand as stored.
         rows = pd.DataFrame(store.disparities_of(sdb, run_id))
-        stats = EngineStats(requested=len(all_requests), cached=len(all_requests))
+        n = len(tally.codes)
+        stats = EngineStats(requested=n, cached=n)
         notes = store.provenance(sdb, run_id).get("notes", [])
-        return AuditResult(
-            run_id, db_path, "complete", n_probes, len(all_requests), stats.cached, stats, rows, notes
-        )
-    row = _run_row(c, tgt, planned, run_id, scope, len(all_requests))
-    store.record_run(sdb, row, tgt, {ps.spec.name: ps.probes for ps in planned})
-    stats = EngineStats(requested=len(all_requests))
+        return AuditResult(run_id, db_path, "complete", n_probes, n, stats.cached, stats, rows, notes)
+    row = _run_row(c, tgt, planned, run_id, scope, len(tally.codes))
+    store.record_run(sdb, row, tgt, {ps.spec.name: ps.iter_probes() for ps in planned})
+    stats = EngineStats(requested=len(tally.codes))
     try:
         if c.adaptive:
             planned, stats = asyncio.run(_execute_adaptive(sdb, tgt, planned, scope, c, progress, run_id))
-            all_requests = requests_of(planned)
-            n_probes = sum(len(ps.probes) for ps in planned)
+            n_probes = sum(ps.n_probes for ps in planned)
             store.record_target(sdb, tgt)
-        elif pending:
-            stats = asyncio.run(_execute(sdb, tgt, all_requests, scope, c, progress, planned))
-            all_requests = requests_of(planned)  # with the chained calls sent meanwhile
+        elif tally.pending:
+            stats = asyncio.run(_execute(sdb, tgt, planned, tally, scope, c, progress))
             store.record_target(sdb, tgt)  # now with what the server reported about itself
         else:
-            stats.cached = len(all_requests)
+            stats.cached = len(tally.codes)
     except BaseException as e:
         interrupted = not isinstance(e, Exception)  # Ctrl-C, SIGTERM
         status = "interrupted" if interrupted else "failed"
@@ -147,19 +149,64 @@ def audit(
             f"run {run_id}: {message}. This is a bug in slant; every reply is stored, so once it is fixed, "
             "rerunning the same command rescores them from the cache without new calls (--debug: traceback)"
         ) from e
-    status = _run_status(sdb, run_id, all_requests)
+    tally = _tally(sdb, planned)  # with the chained calls sent meanwhile
+    status = _run_status(sdb, run_id, tally.pending)
     notes = _record_served(sdb, run_id, tgt)
     prov = json.dumps({**store.capture_provenance(sdb, run_id), **({"notes": notes} if notes else {})})
     store.finish_run(sdb, run_id, status, provenance=prov)
     return AuditResult(
-        run_id, db_path, status, n_probes, len(all_requests), stats.cached, stats, disparities, notes
+        run_id, db_path, status, n_probes, len(tally.codes), stats.cached, stats, disparities, notes
     )
 
 
-def _counts(ps: PlannedSet, done: set[str]) -> dict[str, int]:
-    """A probe set's probes, requests and requests already answered (``done``)."""
-    keys = ps.keys()
-    return {"probes": len(ps.probes), "requests": len(keys), "cached": len(done.intersection(keys))}
+@dataclass
+class _Tally:
+    """The request keys of planned sets as 64-bit codes (see :func:`slant.plan.key_codes`): all of them
+    and those answered (distinct, sorted), how many keys the sets ask (a key asked twice: twice) and
+    how many probes ask them."""
+
+    codes: np.ndarray
+    done: np.ndarray
+    asked: int = 0
+    probes: int = 0
+
+    @property
+    def pending(self) -> int:
+        return len(self.codes) - len(self.done)
+
+    @staticmethod
+    def joined(tallies: Iterable[_Tally]) -> _Tally:
+        ts = list(tallies)
+        codes, done = (
+            np.unique(np.concatenate([EMPTY, *(getattr(t, f) for t in ts)])) for f in ("codes", "done")
+        )
+        return _Tally(codes, done, sum(t.asked for t in ts), sum(t.probes for t in ts))
+
+
+EMPTY = np.zeros(0, dtype=np.uint64)
+
+
+def _tally(db: sqlite_utils.Database | None, planned: list[PlannedSet]) -> _Tally:
+    """The request keys of planned sets and which of them are answered in ``db``, a chunk at a time."""
+    parts = []
+    for ps in planned:
+        for chunk in ps.chunks():
+            keys = [key for _, keyed in chunk for key, _ in keyed]
+            done = store.done_keys(db, keys) if db is not None else ()
+            parts.append(_Tally(key_codes(keys), key_codes(done), len(keys), len(chunk)))
+    return _Tally.joined(parts)
+
+
+def run_id_of(name: str, target_id: str, scope: str, planned: list[PlannedSet]) -> str:
+    """A run's id: ``short_hash(name, target_id, scope, sorted ids of every probe)[:12]``, the ids held
+    as 64-bit numbers meanwhile."""
+    ids = np.sort(np.fromiter((int(p.id, 16) for ps in planned for p in ps.iter_probes()), dtype=np.uint64))
+    h = hashlib.sha256(json.dumps([name, target_id, scope], sort_keys=True)[:-1].encode() + b", [")
+    for i in range(0, len(ids), CHUNK):
+        part = ", ".join(f'"{c:016x}"' for c in ids[i : i + CHUNK].tolist())
+        h.update(f"{', ' if i else ''}{part}".encode())
+    h.update(b"]]")
+    return h.hexdigest()[:12]
 
 
 def _run_row(
@@ -173,7 +220,7 @@ def _run_row(
         "target_id": target.id,
         "scope": scope,
         "slant_version": importlib.metadata.version("slant"),
-        "n_probes": sum(len(ps.probes) for ps in planned),
+        "n_probes": sum(ps.n_probes for ps in planned),
         "n_requests": n_requests,
         "config": c.model_dump(mode="json"),
     }
@@ -182,20 +229,34 @@ def _run_row(
 async def _execute(
     db: sqlite_utils.Database,
     target: Target,
-    requests: dict[str, Request],
+    planned: list[PlannedSet],
+    tally: _Tally,
     scope: str,
     c: Campaign,
     progress: bool,
-    planned: list[PlannedSet],
 ) -> EngineStats:
-    """Send the requests, then the chained calls that follow their replies, round by round."""
+    """Send the plan's pending requests (streamed), then the chained calls that follow their replies,
+    round by round."""
     async with target:
-        stats = await _send(db, target, requests, scope, c, progress)
+        stats = await _send(db, target, _distinct(planned, tally.codes), scope, c, progress, tally.pending)
         while chained := follow_ups(db, planned, target.id, scope):
             more = await _send(db, target, chained, scope, c, progress)
             _add(stats, more)
             stats.requested, stats.cached = stats.requested + more.requested, stats.cached + more.cached
         return stats
+
+
+def _distinct(planned: list[PlannedSet], codes: np.ndarray) -> Iterator[tuple[str, Request]]:
+    """Every request of a plan once (``codes``: the plan's key codes, sorted), in the plan's order."""
+    seen = np.zeros(len(codes), dtype=bool)
+    for ps in planned:
+        for chunk in ps.chunks():
+            keyed = [kr for _, pairs in chunk for kr in pairs]
+            at = np.searchsorted(codes, np.fromiter((int(k[:16], 16) for k, _ in keyed), dtype=np.uint64))
+            for kr, i in zip(keyed, at.tolist(), strict=True):
+                if not seen[i]:
+                    seen[i] = True
+                    yield kr
 
 
 def _add(total: EngineStats, more: EngineStats) -> None:
@@ -207,32 +268,30 @@ def _add(total: EngineStats, more: EngineStats) -> None:
     total.shared_with += [w for w in more.shared_with if w not in total.shared_with]
 
 
-def _stored_chains(
-    db: sqlite_utils.Database, planned: list[PlannedSet], target_id: str, scope: str
-) -> dict[str, Request]:
-    """The chained calls that follow replies stored before (a rerun), round by round while every call
-    of a round is stored too; the calls of the last round found may still have to be sent."""
-    found: dict[str, Request] = {}
+def _stored_chains(db: sqlite_utils.Database, planned: list[PlannedSet], target_id: str, scope: str) -> None:
+    """Add to the plan the chained calls that follow replies stored before (a rerun), round by round
+    while every call of a round is stored too; the calls of the last round found may still have to be
+    sent."""
     while chained := follow_ups(db, planned, target_id, scope):
-        found |= chained
         if len(store.done_keys(db, chained)) < len(chained):
             break
-    return found
 
 
 async def _send(
     db: sqlite_utils.Database,
     target: Target,
-    requests: dict[str, Request],
+    requests: Mapping[str, Request] | Iterable[tuple[str, Request]],
     scope: str,
     c: Campaign,
     progress: bool,
+    pending: int | None = None,
 ) -> EngineStats:
     """The engine with the campaign's settings, on a target that is already open."""
     return await execute(
         db,
         target,
         requests,
+        pending=pending,
         scope=scope,
         max_connections=c.max_connections,
         retry=RetryPolicy(max_retries=c.max_retries),
@@ -257,22 +316,19 @@ async def _execute_adaptive(
     async def send(requests: dict[str, Request]) -> None:
         _add(total, await _send(db, target, requests, scope, c, progress))
 
-    def restrict(ps: PlannedSet, probes: list[Probe]) -> PlannedSet:
-        return PlannedSet(ps.spec, probes, {p.id: ps.requests[p.id] for p in probes})
-
     assert c.adaptive is not None, "only an adaptive campaign is run in looks"
     async with target:
         used, log = await run_looks(
-            planned, c.adaptive, send, lambda cur: score_and_compare(db, run_id, cur), restrict
+            planned, c.adaptive, send, lambda cur: score_and_compare(db, run_id, cur), PlannedSet.restrict
         )
-    n_requests = sum(len(reqs) for ps in used for reqs in ps.requests.values())
+    n_requests = sum(len(keyed) for ps in used for _, keyed in ps.items())
     total.requested, total.cached = n_requests, n_requests - total.sent - total.shared
     fields = {
         "adaptive": json.dumps(log),
-        "n_probes": sum(len(ps.probes) for ps in used),
+        "n_probes": sum(ps.n_probes for ps in used),
         "n_requests": n_requests,
     }
-    store.narrow_run(db, run_id, {ps.spec.name: ps.probes for ps in used}, fields)
+    store.narrow_run(db, run_id, {ps.spec.name: ps.iter_probes() for ps in used}, fields)
     return used, total
 
 
@@ -311,9 +367,9 @@ def _finished_as_is(db: sqlite_utils.Database, run_id: str, c: Campaign) -> bool
     )
 
 
-def _run_status(db: sqlite_utils.Database, run_id: str, requests: dict[str, Request]) -> str:
+def _run_status(db: sqlite_utils.Database, run_id: str, unanswered: int) -> str:
     """``incomplete``: calls failed (rerun to retry); ``unusable``: every call answered but no outcome
     could be scored (a server that drops logprobs); ``complete``: answered, with usable outcomes."""
-    if len(requests) - len(store.done_keys(db, requests)):
+    if unanswered:
         return "incomplete"
     return "complete" if store.count_usable(db, run_id, USABLE_STATUSES) else "unusable"

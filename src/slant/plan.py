@@ -1,13 +1,21 @@
 """Planning a campaign: every probe set expanded into probes and keyed requests, every input (gates
-included) validated, before any model call."""
+included) validated, before any model call.
+
+A planned set does not hold a large campaign in memory: a set of at most :data:`KEEP` probes keeps its
+expansion, a larger one is expanded again (deterministically: expansion may only use the campaign seed)
+each time its probes are read, so that planning, the engine and scoring hold a chunk at a time.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+import itertools
+import json
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import sqlite_utils
 
 from slant import store
@@ -18,22 +26,68 @@ from slant.spec import Campaign, Gate, ProbeSet
 from slant.targets import Request, Target
 
 NARROWING = ("metric", "probe_set", "cue", "axis", "group")  # what a gate may narrow its estimates by
+KEEP = 10_000  # a probe set of at most this many probes keeps its expansion in memory
+CHUNK = 2_000  # probes read, sent or scored at a time
+
+Keyed = list[tuple[str, Request]]  # a probe's requests with their keys
 
 
 @dataclass
 class PlannedSet:
-    """One probe set of a campaign, expanded: its probes and, per probe, its request keys."""
+    """One probe set of a campaign, expanded on demand: its probes, and per probe its keyed requests.
+
+    ``items()`` is the one way to read them (in the order of expansion); ``only`` narrows the set to
+    some probes (adaptive looks), ``chained`` holds the follow-up calls of chained probes.
+    """
 
     spec: ProbeSet
-    probes: list[Probe]
-    requests: dict[str, list[tuple[str, Request]]] = field(
-        default_factory=dict
-    )  # probe id → [(key, request)]
+    source: Callable[[], Iterable[Probe]]  # the set's probes, expanded anew on each call
+    target_id: str
+    scope: str
+    seed: int
+    n_probes: int = 0
+    kept: list[tuple[Probe, Keyed]] | None = None  # the expansion, for a set of at most KEEP probes
+    only: frozenset[str] | None = None  # probe ids: the set cut down to these probes
+    chained: dict[str, Keyed] = field(default_factory=dict)  # probe id → follow-up calls, in order
     after: dict[str, str] = field(default_factory=dict)  # chained calls: request key → its follow-up's key
 
-    def keys(self) -> list[str]:
-        """The request keys of every probe of the set."""
-        return [k for reqs in self.requests.values() for k, _ in reqs]
+    def items(self) -> Iterator[tuple[Probe, Keyed]]:
+        """Every probe with its keyed requests, chained calls included."""
+        for probe, keyed in self.kept if self.kept is not None else self._expanded():
+            if self.only is None or probe.id in self.only:
+                yield probe, keyed + self.chained.get(probe.id, [])
+
+    def _expanded(self) -> Iterator[tuple[Probe, Keyed]]:
+        family = family_of(self.spec)
+        for probe in self.source():
+            reqs = family.requests(probe, self.spec, self.seed)
+            yield probe, [(r.key(self.target_id, self.scope), r) for r in reqs]
+
+    def chunks(self, size: int = CHUNK) -> Iterator[list[tuple[Probe, Keyed]]]:
+        """``items()`` a chunk at a time."""
+        return _batched(self.items(), size)
+
+    def iter_probes(self) -> Iterator[Probe]:
+        return (probe for probe, _ in self.items())
+
+    @property
+    def probes(self) -> list[Probe]:
+        """Every probe of the set, in memory (for a small set; large ones stream with ``items()``)."""
+        return list(self.iter_probes())
+
+    @property
+    def requests(self) -> dict[str, Keyed]:
+        """Probe id → its keyed requests, in memory (for a small set; large ones stream with ``items()``)."""
+        return {probe.id: keyed for probe, keyed in self.items()}
+
+    def keys(self) -> Iterator[str]:
+        """The request keys of every probe of the set (a key asked by two probes: twice)."""
+        return (key for _, keyed in self.items() for key, _ in keyed)
+
+    def restrict(self, probes: Iterable[Probe]) -> PlannedSet:
+        """The set cut down to these probes (sharing its chained calls)."""
+        ids = frozenset(p.id for p in probes)
+        return PlannedSet(**{**self.__dict__, "only": ids, "n_probes": len(ids)})
 
 
 def plan(
@@ -46,17 +100,74 @@ def plan(
     scope = scope or campaign.name
     planned, produced = [], {}
     for i, spec in enumerate(campaign.probes):
-        family = family_of(spec)
-        every = list(family.expand(spec, base, f"{where}: probes[{i}]", campaign.seed))
-        produced[spec.name] = outputs(spec, every)
-        probes = _take_whole_sets(every, limit)
-        ps = PlannedSet(spec, probes)
-        for probe in probes:
-            reqs = family.requests(probe, spec, campaign.seed)
-            ps.requests[probe.id] = [(r.key(target.id, scope), r) for r in reqs]
+        here = f"{where}: probes[{i}]"
+
+        def every(spec: ProbeSet = spec, here: str = here) -> Iterable[Probe]:
+            return family_of(spec).expand(spec, base, here, campaign.seed)
+
+        ps = PlannedSet(spec, every, target.id, scope, campaign.seed)
+        sets = _SetSizes()
+        kept: list[tuple[Probe, Keyed]] | None = []
+        seen: dict[tuple[Any, ...], Probe] = {}  # what gates read: one probe per scenario and group
+        for item in ps._expanded():  # the one pass over a set: validates its inputs, counts its probes
+            probe = item[0]
+            sets.add(probe.matched_set_id)
+            if kept is not None:
+                kept.append(item)
+                kept = kept if len(kept) <= KEEP else None
+            if campaign.gates:
+                attrs = json.dumps(probe.attributes, sort_keys=True, default=str)
+                seen.setdefault((probe.scenario_id, probe.cue, probe.condition, attrs), probe)
+        produced[spec.name] = outputs(spec, list(seen.values()))
+        if sets.contiguous and limit is None:
+            ps.kept, ps.n_probes = kept, sets.n
+        else:  # matched sets in order (each whole, as many as the limit allows): held in memory
+            taken = sets.taken(limit)
+            grouped: dict[str, list[Probe]] = {s: [] for s in taken}
+            for probe in every():
+                if probe.matched_set_id in grouped:
+                    grouped[probe.matched_set_id].append(probe)
+            probes = [p for group in grouped.values() for p in group]
+            ps.source = lambda probes=probes: probes  # type: ignore[misc]
+            ps.kept = list(ps._expanded())
+            ps.n_probes = len(probes)
         planned.append(ps)
     check_gates(campaign.gates, produced, where)
     return planned
+
+
+class _SetSizes:
+    """Matched set sizes in order of first appearance, and whether each set came in one run."""
+
+    def __init__(self) -> None:
+        self.sizes: dict[str, int] = {}
+        self.last: str | None = None
+        self.contiguous = True
+        self.n = 0
+
+    def add(self, set_id: str) -> None:
+        self.n += 1
+        if set_id != self.last:
+            self.contiguous = self.contiguous and set_id not in self.sizes
+            self.last = set_id
+        self.sizes[set_id] = self.sizes.get(set_id, 0) + 1
+
+    def taken(self, limit: int | None) -> list[str]:
+        """The sets of at most ``limit`` probes, whole sets in order (always at least one set)."""
+        out: list[str] = []
+        n = 0
+        for set_id, size in self.sizes.items():
+            if limit is not None and out and n + size > limit:
+                break
+            out.append(set_id)
+            n += size
+        return out
+
+
+def _batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    it = iter(items)
+    while chunk := list(itertools.islice(it, size)):
+        yield chunk
 
 
 def model_advice(campaign: Campaign) -> list[str]:
@@ -74,8 +185,14 @@ def model_advice(campaign: Campaign) -> list[str]:
 
 
 def requests_of(planned: list[PlannedSet]) -> dict[str, Request]:
-    """Every request of a plan, by key."""
-    return {k: r for ps in planned for reqs in ps.requests.values() for k, r in reqs}
+    """Every request of a plan, by key, in memory (adaptive looks and chained rounds: small plans)."""
+    return {k: r for ps in planned for _, keyed in ps.items() for k, r in keyed}
+
+
+def key_codes(keys: Iterable[str]) -> np.ndarray:
+    """Request keys (hex) as their first 64 bits, sorted and distinct: a plan's keys counted and
+    compared in 8 bytes each."""
+    return np.unique(np.fromiter((int(k[:16], 16) for k in keys), dtype=np.uint64))
 
 
 def follow_ups(
@@ -89,34 +206,18 @@ def follow_ups(
         family = family_of(ps.spec)
         if family.follow is None:
             continue
-        unfollowed = [k for reqs in ps.requests.values() for k, _ in reqs if k not in ps.after]
-        responses = store.responses_by_key(db, unfollowed)
-        for probe in ps.probes:
-            for key, request in list(ps.requests[probe.id]):
-                reply = reply_from_row(responses[key]) if key in responses else None
-                if reply is None or (nxt := family.follow(probe, ps.spec, request, reply)) is None:
-                    continue
-                ps.after[key] = nxt_key = nxt.key(target_id, scope)
-                ps.requests[probe.id].append((nxt_key, nxt))
-                new[nxt_key] = nxt
+        for chunk in ps.chunks():
+            unfollowed = [k for _, keyed in chunk for k, _ in keyed if k not in ps.after]
+            responses = store.responses_by_key(db, unfollowed)
+            for probe, keyed in chunk:
+                for key, request in keyed:
+                    reply = reply_from_row(responses[key]) if key in responses else None
+                    if reply is None or (nxt := family.follow(probe, ps.spec, request, reply)) is None:
+                        continue
+                    ps.after[key] = nxt_key = nxt.key(target_id, scope)
+                    ps.chained.setdefault(probe.id, []).append((nxt_key, nxt))
+                    new[nxt_key] = nxt
     return new
-
-
-def _take_whole_sets(probes: Any, limit: int | None) -> list[Probe]:
-    """At most ``limit`` probes, keeping matched sets whole (always at least one set)."""
-    out: list[Probe] = []
-    for _, group in _by_set(probes):
-        if limit is not None and out and len(out) + len(group) > limit:
-            break
-        out += group
-    return out
-
-
-def _by_set(probes: Any) -> list[tuple[str, list[Probe]]]:
-    sets: dict[str, list[Probe]] = {}
-    for p in probes:
-        sets.setdefault(p.matched_set_id, []).append(p)
-    return list(sets.items())
 
 
 def check_gates(gates: list[Gate], produced: dict[str, Outputs], where: str) -> None:

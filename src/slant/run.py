@@ -10,9 +10,11 @@ the work.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import random
 import time
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -30,6 +32,9 @@ REFUSED_HINTS = {
     "http_403": "the server forbids this request (403): check the API key's access to this model",
     "http_404": "not found (404): check the model name and the base URL (it usually ends in /v1)",
 }
+
+
+WINDOW = 4_096  # requests checked against the cache and put in order at a time
 
 
 @dataclass
@@ -92,7 +97,7 @@ class _Writer:
 async def execute(
     db: sqlite_utils.Database,
     target: Target,
-    requests: dict[str, Request],
+    requests: Mapping[str, Request] | Iterable[tuple[str, Request]],
     *,
     scope: str,
     max_connections: int = 4,
@@ -101,24 +106,39 @@ async def execute(
     progress: bool = True,
     abort_after: int = 10,
     order: Literal["prefix", "given", "random"] = "prefix",
+    pending: int | None = None,
 ) -> EngineStats:
     """Send every request whose key has no successful response yet; store responses as they finish.
 
-    ``requests`` maps request key → request (see ``Request.key``). After ``abort_after`` requests in a
-    row fail (each after all its retries) the target is taken to be down: the run stops with
-    TargetUnavailable instead of spending every remaining request's retries. ``order``: ``prefix``
-    sends requests sorted by their messages, so prompts sharing a long prefix go one after another
-    (llama.cpp reuses the previous prompt's cache, vLLM its prefix cache); ``given`` keeps the dict's
-    order; ``random`` shuffles (seeded; for benchmarks).
+    ``requests`` maps request key → request (see ``Request.key``), or streams distinct (key, request)
+    pairs, with ``pending`` saying how many of them have no successful response yet; they are read
+    :data:`WINDOW` at a time, so memory does not grow with their number. After ``abort_after``
+    requests in a row fail (each after all its retries) the target is taken to be down: the run stops
+    with TargetUnavailable instead of spending every remaining request's retries. ``order``:
+    ``prefix`` sends the requests of each window sorted by their messages, so prompts sharing a long
+    prefix go one after another (llama.cpp reuses the previous prompt's cache, vLLM its prefix cache);
+    ``given`` keeps their order; ``random`` shuffles each window (seeded; for benchmarks).
     """
     retry = retry or RetryPolicy()
-    done = store.done_keys(db, requests)
-    todo = [(k, r) for k, r in requests.items() if k not in done]
-    if order == "prefix":
-        todo.sort(key=lambda kr: (kr[1].messages, kr[1].prefill or "", kr[1].sample))
-    elif order == "random":
-        random.Random(0).shuffle(todo)
-    stats = EngineStats(requested=len(requests), cached=len(done))
+    if isinstance(requests, Mapping):
+        pending = len(requests) - len(store.done_keys(db, requests))
+    assert pending is not None, "a stream of requests comes with its number of pending requests"
+    stats = EngineStats()
+    shuffle = random.Random(0).shuffle
+
+    def windows() -> Iterator[list[tuple[str, Request]]]:
+        """The requests still to send, a window at a time (in the order asked for)."""
+        pairs = iter(requests.items() if isinstance(requests, Mapping) else requests)
+        while window := list(itertools.islice(pairs, WINDOW)):
+            done = store.done_keys(db, (k for k, _ in window))
+            stats.requested, stats.cached = stats.requested + len(window), stats.cached + len(done)
+            todo = [(k, r) for k, r in window if k not in done]
+            if order == "prefix":
+                todo.sort(key=lambda kr: (kr[1].messages, kr[1].prefill or "", kr[1].sample))
+            elif order == "random":
+                shuffle(todo)
+            yield todo
+
     claims = Claims(db)
     writer = _Writer(db, claims)
     bar = Progress(
@@ -127,7 +147,7 @@ async def execute(
         MofNCompleteColumn(),
         TimeRemainingColumn(),
         TextColumn("{task.fields[errors]} errors"),
-        disable=not progress or not todo,
+        disable=not progress or not pending,
         transient=False,
     )
 
@@ -160,7 +180,7 @@ async def execute(
                 f"{kind}: {response['error'][:300]}); stopped. Finished calls are saved; rerun to resume"
             )
 
-    n_workers = min(max_connections, len(todo))
+    n_workers = min(max_connections, pending)
     # max_connections workers take claimed requests from one bounded queue: the concurrency bound, and
     # no task per request (a million-probe campaign would otherwise hold a million coroutines)
     queue: asyncio.Queue[tuple[str, Request] | None] = asyncio.Queue(maxsize=max(16, 2 * n_workers))
@@ -182,9 +202,10 @@ async def execute(
 
     async def feed() -> None:
         waiting: dict[str, Request] = {}
-        for i in range(0, len(todo), queue.maxsize):
-            for item in hand_out(dict(todo[i : i + queue.maxsize]), waiting):
-                await queue.put(item)
+        for todo in windows():
+            for i in range(0, len(todo), queue.maxsize):
+                for item in hand_out(dict(todo[i : i + queue.maxsize]), waiting):
+                    await queue.put(item)
         while waiting:  # sent by another process: wait for its responses (or for it to die)
             writer.flush()  # what this one finished, the other may be waiting for
             await asyncio.sleep(0.5)
@@ -199,14 +220,17 @@ async def execute(
 
     started = time.perf_counter()
     with bar:
-        task = bar.add_task(f"{target.name}", total=len(todo), errors=0)
+        task = bar.add_task(f"{target.name}", total=pending, errors=0)
         heartbeat = asyncio.create_task(claims.keep_alive())
         try:
-            if todo:
+            if pending:
                 async with asyncio.TaskGroup() as group:  # one task's exception cancels the others
                     group.create_task(feed())
                     for _ in range(n_workers):
                         group.create_task(worker())
+            else:
+                for _ in windows():  # nothing to send: the counts of what is cached
+                    pass
         except* TargetUnavailable as eg:
             raise eg.exceptions[0] from None
         finally:

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import sqlite_utils
 
 from slant import store
-from slant.plan import PlannedSet
+from slant.plan import CHUNK, Keyed, PlannedSet
 from slant.probes import Probe, family_of
 from slant.run import reply_from_row
 from slant.stats import degenerate, numerics
@@ -19,38 +20,70 @@ from slant.targets import Reply
 DISPARITY_COLUMNS = set(store.columns("disparities"))
 
 
-def score_and_compare(db: sqlite_utils.Database, run_id: str, planned: list[PlannedSet]) -> pd.DataFrame:
-    """Score every stored response into outcomes, then write the run's disparity rows."""
+def score_and_compare(
+    db: sqlite_utils.Database, run_id: str, planned: list[PlannedSet], chunk: int = CHUNK
+) -> pd.DataFrame:
+    """Score every stored response into outcomes (``chunk`` probes at a time), then write the run's
+    disparity rows; a family's statistics see the whole set's outcomes as one DataFrame."""
     all_rows: list[dict[str, Any]] = []
     for ps in planned:
-        responses = store.responses_by_key(db, ps.keys())
-        outcomes, frame = [], []
-        before = {nxt: key for key, nxt in ps.after.items()}
-        for probe in ps.probes:
-            for key, request in ps.requests[probe.id]:
-                row = responses.get(key)
-                if row is None or key in ps.after:
-                    continue  # never sent (interrupted): not an outcome yet; chained: its follow-up is
-                o = {
-                    "run_id": run_id,
-                    "probe_set": ps.spec.name,
-                    "probe_id": probe.id,
-                    "sample": request.sample,
-                    "request_key": key,
-                    **family_of(ps.spec).score(probe, ps.spec, _with_earlier(row, key, before, responses)),
-                }
-                outcomes.append(o)
-                frame.append({**o, **_probe_columns(probe)})
-        store.write_outcomes(db, run_id, ps.spec.name, outcomes)
-        if not frame:
+        frame = _Rows()
+        store.write_outcomes(db, run_id, ps.spec.name, [])  # the set's outcomes of an earlier scoring go
+        for items in ps.chunks(chunk):
+            outcomes = _outcomes(db, run_id, ps, items, frame)
+            store.write_outcomes(db, run_id, ps.spec.name, outcomes, replace=False)
+        if not frame.rows:
             continue
         # a numerical warning no estimator noted itself goes into the rows' method, not onto stderr
-        rows = numerics.recorded(family_of(ps.spec).disparities)(pd.DataFrame(frame), ps.spec)
+        rows = numerics.recorded(family_of(ps.spec).disparities)(frame.frame(), ps.spec)
         keys = {"run_id": run_id, "family": ps.spec.family, "probe_set": ps.spec.name}
         all_rows += [_disparity_row(keys, degenerate.settle(r)) for r in rows]
     adjust_within_families(all_rows)
     store.write_disparities(db, run_id, all_rows)
     return pd.DataFrame(all_rows)
+
+
+def _outcomes(
+    db: sqlite_utils.Database, run_id: str, ps: PlannedSet, items: list[tuple[Probe, Keyed]], frame: _Rows
+) -> list[dict[str, Any]]:
+    """The outcome rows of some probes of a set (each also added to ``frame`` with its probe's columns)."""
+    responses = store.responses_by_key(db, (key for _, keyed in items for key, _ in keyed))
+    before = {nxt: key for key, nxt in ps.after.items()}
+    outcomes = []
+    for probe, keyed in items:
+        for key, request in keyed:
+            row = responses.get(key)
+            if row is None or key in ps.after:
+                continue  # never sent (interrupted): not an outcome yet; chained: its follow-up is
+            o = {
+                "run_id": run_id,
+                "probe_set": ps.spec.name,
+                "probe_id": probe.id,
+                "sample": request.sample,
+                "request_key": key,
+                **family_of(ps.spec).score(probe, ps.spec, _with_earlier(row, key, before, responses)),
+            }
+            outcomes.append(o)
+            frame.add({**o, **_probe_columns(probe)})
+    return outcomes
+
+
+class _Rows:
+    """Rows of a DataFrame held as tuples, a fraction of the memory of dicts: ``frame()`` is
+    ``pd.DataFrame`` of the same dicts (columns in order of first appearance, NaN where a row lacks one)."""
+
+    def __init__(self) -> None:
+        self.columns: dict[str, None] = {}
+        self.rows: list[tuple[Any, ...]] = []
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.columns.update(dict.fromkeys(row))
+        self.rows.append(tuple(row.get(c, np.nan) for c in self.columns))
+
+    def frame(self) -> pd.DataFrame:
+        n = len(self.columns)
+        pad = [(*r, *(np.nan,) * (n - len(r))) if len(r) < n else r for r in self.rows]
+        return pd.DataFrame(pad, columns=list(self.columns))
 
 
 def _with_earlier(

@@ -14,6 +14,7 @@ Views: ``outcomes_full`` joins outcomes with probes.
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -396,9 +397,13 @@ def dumps(value: Any) -> str | None:
 
 
 def upsert(db: sqlite_utils.Database, table: str, rows: Iterable[dict[str, Any]]) -> None:
-    """Insert or replace rows by the table's primary key, JSON-encoding dicts and lists."""
-    encoded = [{k: dumps(v) if isinstance(v, dict | list | tuple) else v for k, v in r.items()} for r in rows]
-    if encoded:
+    """Insert or replace rows by the table's primary key, JSON-encoding dicts and lists (1,000 rows
+    at a time: ``rows`` may stream)."""
+    it = iter(rows)
+    while chunk := list(itertools.islice(it, 1000)):
+        encoded = [
+            {k: dumps(v) if isinstance(v, dict | list | tuple) else v for k, v in r.items()} for r in chunk
+        ]
         db.table(table).upsert_all(encoded, pk=_TABLES[table][1], alter=False)
 
 
@@ -497,7 +502,7 @@ def record_target(db: sqlite_utils.Database, target: Target) -> None:
 
 
 def record_run(
-    db: sqlite_utils.Database, run: dict[str, Any], target: Target, probes: dict[str, list[Probe]]
+    db: sqlite_utils.Database, run: dict[str, Any], target: Target, probes: dict[str, Iterable[Probe]]
 ) -> None:
     """Store a run about to send its calls (status ``running``): its row (``started`` kept on a rerun),
     its target when new, and its probes by probe set name."""
@@ -505,8 +510,9 @@ def record_run(
         if not db.table("targets").count_where("id = ?", [target.id]):
             record_target(db, target)
         for name, those in probes.items():
-            upsert(db, "probes", (p.row() for p in those))
-            upsert(db, "run_probes", _run_probes(run["id"], {name: those}))
+            for chunk in _batched(those, 1000):
+                upsert(db, "probes", (p.row() for p in chunk))
+                upsert(db, "run_probes", _run_probes(run["id"], {name: chunk}))
         row = {**run, "status": "running", "message": None}
         if not db.table("runs").count_where("id = ?", [run["id"]]):
             row["started"] = now()
@@ -514,7 +520,7 @@ def record_run(
 
 
 def narrow_run(
-    db: sqlite_utils.Database, run_id: str, probes: dict[str, list[Probe]], fields: dict[str, Any]
+    db: sqlite_utils.Database, run_id: str, probes: dict[str, Iterable[Probe]], fields: dict[str, Any]
 ) -> None:
     """Keep only these probes (by probe set name) in a run, updating its row with ``fields``."""
     with db.atomic():
@@ -523,11 +529,17 @@ def narrow_run(
         db.table("runs").update(run_id, fields)
 
 
-def _run_probes(run_id: str, probes: dict[str, list[Probe]]) -> list[dict[str, Any]]:
+def _run_probes(run_id: str, probes: dict[str, Iterable[Probe]]) -> Iterator[dict[str, Any]]:
     """The ``run_probes`` rows of probes by probe set name."""
-    return [
+    return (
         {"run_id": run_id, "probe_id": p.id, "probe_set": name} for name, ps in probes.items() for p in ps
-    ]
+    )
+
+
+def _batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    it = iter(items)
+    while chunk := list(itertools.islice(it, size)):
+        yield chunk
 
 
 def finish_run(db: sqlite_utils.Database, run_id: str, status: str, **fields: Any) -> None:
@@ -541,11 +553,12 @@ def record_served(db: sqlite_utils.Database, target_id: str, served: list[str]) 
 
 
 def write_outcomes(
-    db: sqlite_utils.Database, run_id: str, probe_set: str, rows: list[dict[str, Any]]
+    db: sqlite_utils.Database, run_id: str, probe_set: str, rows: list[dict[str, Any]], replace: bool = True
 ) -> None:
-    """Replace a probe set's outcomes in a run."""
+    """Replace a probe set's outcomes in a run (``replace=False``: add to them, as chunks are scored)."""
     with db.atomic():
-        db.execute("delete from outcomes where run_id = ? and probe_set = ?", [run_id, probe_set])
+        if replace:
+            db.execute("delete from outcomes where run_id = ? and probe_set = ?", [run_id, probe_set])
         upsert(db, "outcomes", rows)
 
 

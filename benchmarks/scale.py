@@ -1,0 +1,205 @@
+"""Scale and whole-command overhead: memory and time of `slant run` as a user runs it.
+
+1. Dry runs of 10k / 100k / 1M decision probes (time should grow linearly, peak memory stay flat) and
+   a 100k-probe run against the instant server: peak RSS of the `slant` process, target < 250 MiB.
+2. The job of issue 20: 2,016 one-token decision requests with logprobs (chat endpoint), concurrency 16,
+   `slant run` (send, score, statistics, report) against a bare AsyncOpenAI loop storing rows with
+   sqlite-utils (this file run with ``--bare``), both as whole commands in their own process, in paired
+   rounds (who goes first alternating); medians of wall time and peak RSS; targets ≤ 1.15× and ≤ 1.5×.
+
+    python benchmarks/scale.py [--rounds 5] [--sizes 10000,100000,1000000] [--run-size 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+from common import ROOT, instant_server, result
+
+PER_SCENARIO = 14 * 2 * 4  # ages × genders × races of one scenario
+AGES = [18, 25, 30, 35, 40, 45, 50, 55, 60, 65, 70, 75, 80, 85]
+
+
+def scenario_files(tmp: Path, n_scenarios: int) -> str:
+    """``n_scenarios`` decision scenarios (the project's 18, repeated under new ids) in one pack file."""
+    own = [s for f in sorted((ROOT / "scenarios" / "decisions").glob("*.yaml"))
+           for s in yaml.safe_load(f.read_text())["scenarios"]]  # fmt: skip
+    scenarios = [
+        {**s, "id": f"{s['id']}-{i}", "text": s["text"].replace("{person}", f"{{person}} (case {i})", 1)}
+        for i, s in ((i, own[i % len(own)]) for i in range(n_scenarios))
+    ]
+    folder = tmp / f"scenarios{n_scenarios}"
+    folder.mkdir(exist_ok=True)
+    pack = {"pack": "scale", "description": "copies", "source": "benchmarks/scale.py", "scenarios": scenarios}
+    (folder / "scale.yaml").write_text(yaml.safe_dump(pack))
+    return str(folder / "*.yaml")
+
+
+def campaign(tmp: Path, name: str, n_probes: int) -> Path:
+    """A decision campaign of about ``n_probes`` probes (112 per scenario, explicit cue)."""
+    n_scenarios = -(-n_probes // PER_SCENARIO)
+    scenarios = (
+        str(ROOT / "scenarios" / "decisions" / "*.yaml") if n_scenarios == 18 else scenario_files(tmp, n_scenarios)
+    )
+    spec = {
+        "name": name,
+        "target": "openai-compat/instant",
+        "db": str(tmp / f"{name}.db"),
+        "probes": [
+            {
+                "family": "decision",
+                "name": "decisions",
+                "scenarios": scenarios,
+                "demographics": {"age": AGES, "gender": ["male", "female"],
+                                 "race": ["white", "Black", "Asian", "Hispanic"]},  # fmt: skip
+                "cues": ["explicit"],
+            }
+        ],
+    }
+    path = tmp / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def measured(cmd: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of one command in its own process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed: {proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+    return seconds, usage.ru_maxrss / 1024
+
+
+def slant_cmd(path: Path, url: str, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "slant", "run", str(path), "--base-url", url, "--no-progress",
+            "--prefill", "none", "--max-connections", "16", *extra]  # fmt: skip
+
+
+def bare_requests(path: Path, url: str, out: Path) -> int:
+    """The chat requests slant sends for the campaign, as JSON lines for the bare client."""
+    from slant.api import plan
+    from slant.spec import load_campaign
+    from slant.targets import resolve_target
+
+    c = load_campaign(path)
+    target = resolve_target(c.target, url, "none")
+    with out.open("w") as f:
+        n = 0
+        for ps in plan(c, target):
+            for reqs in ps.requests.values():
+                for key, r in reqs:
+                    messages = [{"role": role, "content": text} for role, text in r.messages]
+                    f.write(json.dumps({"key": key, "messages": messages, "top_logprobs": r.top_logprobs}) + "\n")
+                    n += 1
+    return n
+
+
+async def bare(requests_file: str, url: str, db_path: str, connections: int) -> None:
+    """The bare client: AsyncOpenAI, `connections` workers, one response and one attempt row each."""
+    import sqlite_utils
+    from openai import AsyncOpenAI
+
+    requests = [json.loads(line) for line in Path(requests_file).read_text().splitlines()]
+    client = AsyncOpenAI(base_url=url, api_key="none", max_retries=0)
+    db = sqlite_utils.Database(db_path)
+    db.enable_wal()
+    responses: list[dict] = []
+    attempts: list[dict] = []
+
+    def flush() -> None:
+        with db.conn:
+            db["responses"].insert_all(responses, pk="key", replace=True)
+            db["attempts"].insert_all(attempts, pk=("key", "attempt"), replace=True)
+        responses.clear()
+        attempts.clear()
+
+    todo = iter(requests)
+
+    async def worker() -> None:
+        for r in todo:
+            t0 = time.perf_counter()
+            out = await client.chat.completions.create(
+                model="instant", messages=r["messages"], max_tokens=1, temperature=0.0,
+                logprobs=True, top_logprobs=r["top_logprobs"],
+            )  # fmt: skip
+            ms = (time.perf_counter() - t0) * 1000
+            choice = out.choices[0]
+            top = [{t.token: t.logprob for t in pos.top_logprobs} for pos in choice.logprobs.content]
+            responses.append({"key": r["key"], "request": json.dumps(r), "text": choice.message.content,
+                              "top_logprobs": json.dumps(top), "usage": json.dumps(out.usage.model_dump()),
+                              "latency_ms": ms})  # fmt: skip
+            attempts.append({"key": r["key"], "attempt": 0, "ok": 1, "latency_ms": ms})
+            if len(responses) >= 200:
+                flush()
+
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    flush()
+    await client.close()
+
+
+def overhead(tmp: Path, url: str, rounds: int) -> tuple[float, float, float, float]:
+    """Paired rounds of the 2,016-request job: median wall ratio, median memory ratio, slant's medians."""
+    ratios, mem_ratios, walls, mems = [], [], [], []
+    for i in range(rounds):
+        path = campaign(tmp, f"job{i}", 2016)
+        reqs = tmp / f"job{i}.jsonl"
+        bare_requests(path, url, reqs)
+        bare_cmd = [sys.executable, __file__, "--bare", str(reqs), url, str(tmp / f"bare{i}.db")]
+        runs = {}
+        for who in ("bare", "slant") if i % 2 == 0 else ("slant", "bare"):
+            runs[who] = measured(bare_cmd if who == "bare" else slant_cmd(path, url))
+        (bw, bm), (sw, sm) = runs["bare"], runs["slant"]
+        print(f"round {i}: bare {bw:.2f} s {bm:.0f} MiB, slant run {sw:.2f} s {sm:.0f} MiB: {sw / bw:.2f}×")
+        ratios.append(sw / bw)
+        mem_ratios.append(sm / bm)
+        walls.append(sw)
+        mems.append(sm)
+    return statistics.median(ratios), statistics.median(mem_ratios), statistics.median(walls), statistics.median(mems)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--sizes", default="10000,100000,1000000")
+    ap.add_argument("--run-size", type=int, default=100_000)
+    ap.add_argument("--bare", nargs=3, metavar=("REQUESTS", "URL", "DB"), help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.bare:
+        asyncio.run(bare(*a.bare, connections=16))
+        return
+    with tempfile.TemporaryDirectory() as tmp, instant_server() as url:
+        t = Path(tmp)
+        ratio, mem_ratio, wall, mem = overhead(t, url, a.rounds)
+        print(f"2,016-request job: slant run {wall:.2f} s, {mem:.0f} MiB (medians)")
+        dry = {}
+        for n in [int(s) for s in a.sizes.split(",")]:
+            dry[n] = measured(slant_cmd(campaign(t, f"dry{n}", n), url, "--dry-run"))
+            print(f"dry run, {n:,} probes: {dry[n][0]:.1f} s, {dry[n][1]:.0f} MiB")
+        run_s, run_mem = (0.0, 0.0)
+        if a.run_size:
+            run_s, run_mem = measured(slant_cmd(campaign(t, "big", a.run_size), url))
+            print(f"run, {a.run_size:,} probes: {run_s:.0f} s, {run_mem:.0f} MiB")
+    sizes = sorted(dry)
+    for n in sizes:
+        result("scale", f"dry_run_{n}_seconds", dry[n][0], dry[sizes[0]][0] * n / sizes[0] * 1.2, False)
+    result("scale", "dry_run_peak_mib", max(m for _, m in dry.values()), 250, higher_is_better=False)
+    if a.run_size:
+        result("scale", "run_peak_mib", run_mem, 250, higher_is_better=False)
+    result("scale", "memory_vs_bare", mem_ratio, 1.5, higher_is_better=False)
+    result("scale", "wall_vs_bare", ratio, 1.15, higher_is_better=False)
+
+
+if __name__ == "__main__":
+    main()
