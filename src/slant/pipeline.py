@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -101,12 +102,18 @@ def audit(
     run_id = run_id_of(c.name, tgt.id, scope, planned)
     n_probes = sum(ps.n_probes for ps in planned)
     if dry_run:
-        db_or_none = open_db(db_path) if db_path.exists() else None
-        tallies = {ps.spec.name: _tally(db_or_none, [ps]) for ps in planned}
-        by_set = {
-            n: {"probes": t.probes, "requests": t.asked, "cached": len(t.done)} for n, t in tallies.items()
+        tallies = {
+            ps.spec.name: _tally(open_db(db_path) if db_path.exists() else None, [ps]) for ps in planned
         }
-        total = _Tally.joined(tallies.values())
+        by_set = {
+            ps.spec.name: {
+                "probes": ps.n_probes,
+                "requests": ps.asked,
+                "cached": len(tallies[ps.spec.name].done),
+            }
+            for ps in planned
+        }
+        total = _tally(open_db(db_path) if db_path.exists() else None, planned)
         n, cached = len(total.codes), len(total.done)
         return AuditResult(
             run_id, db_path, "dry-run", n_probes, n, cached, None, pd.DataFrame(), by_set=by_set
@@ -161,46 +168,28 @@ def audit(
 
 @dataclass
 class _Tally:
-    """The request keys of planned sets as 64-bit codes (see :func:`slant.plan.key_codes`): all of them
-    and those answered (distinct, sorted), how many keys the sets ask (a key asked twice: twice) and
-    how many probes ask them."""
+    """The distinct request keys of planned sets as codes (:func:`slant.plan.key_codes`), and those
+    with a successful response."""
 
     codes: np.ndarray
     done: np.ndarray
-    asked: int = 0
-    probes: int = 0
 
     @property
     def pending(self) -> int:
         return len(self.codes) - len(self.done)
 
-    @staticmethod
-    def joined(tallies: Iterable[_Tally]) -> _Tally:
-        ts = list(tallies)
-        codes, done = (
-            np.unique(np.concatenate([EMPTY, *(getattr(t, f) for t in ts)])) for f in ("codes", "done")
-        )
-        return _Tally(codes, done, sum(t.asked for t in ts), sum(t.probes for t in ts))
-
-
-EMPTY = np.zeros(0, dtype=np.uint64)
-
 
 def _tally(db: sqlite_utils.Database | None, planned: list[PlannedSet]) -> _Tally:
-    """The request keys of planned sets and which of them are answered in ``db``, a chunk at a time."""
-    parts = []
-    for ps in planned:
-        for chunk in ps.chunks():
-            keys = [key for _, keyed in chunk for key, _ in keyed]
-            done = store.done_keys(db, keys) if db is not None else ()
-            parts.append(_Tally(key_codes(keys), key_codes(done), len(keys), len(chunk)))
-    return _Tally.joined(parts)
+    """The request keys of planned sets and which of them are answered in ``db``."""
+    codes = functools.reduce(np.union1d, (ps.all_codes() for ps in planned), np.zeros(0, np.uint64))
+    answered = key_codes(store.answered_keys(db)) if db is not None else codes[:0]
+    return _Tally(codes, np.intersect1d(codes, answered, assume_unique=True))
 
 
 def run_id_of(name: str, target_id: str, scope: str, planned: list[PlannedSet]) -> str:
     """A run's id: ``short_hash(name, target_id, scope, sorted ids of every probe)[:12]``, the ids held
-    as 64-bit numbers meanwhile."""
-    ids = np.sort(np.fromiter((int(p.id, 16) for ps in planned for p in ps.iter_probes()), dtype=np.uint64))
+    as 64-bit numbers."""
+    ids = np.sort(np.concatenate([np.zeros(0, np.uint64), *(ps.ids for ps in planned)]))
     h = hashlib.sha256(json.dumps([name, target_id, scope], sort_keys=True)[:-1].encode() + b", [")
     for i in range(0, len(ids), CHUNK):
         part = ", ".join(f'"{c:016x}"' for c in ids[i : i + CHUNK].tolist())

@@ -8,6 +8,7 @@ each time its probes are read, so that planning, the engine and scoring hold a c
 
 from __future__ import annotations
 
+import array
 import itertools
 import json
 from collections.abc import Callable, Collection, Iterable, Iterator
@@ -46,6 +47,9 @@ class PlannedSet:
     scope: str
     seed: int
     n_probes: int = 0
+    ids: np.ndarray = field(default_factory=lambda: CODES())  # every probe's id as a 64-bit number
+    codes: np.ndarray = field(default_factory=lambda: CODES())  # its distinct request keys (key_codes)
+    asked: int = 0  # its requests (a key asked by two probes: twice)
     kept: list[tuple[Probe, Keyed]] | None = None  # the expansion, for a set of at most KEEP probes
     only: frozenset[str] | None = None  # probe ids: the set cut down to these probes
     chained: dict[str, Keyed] = field(default_factory=dict)  # probe id → follow-up calls, in order
@@ -68,7 +72,14 @@ class PlannedSet:
         return _batched(self.items(), size)
 
     def iter_probes(self) -> Iterator[Probe]:
-        return (probe for probe, _ in self.items())
+        """Every probe (without keying its requests)."""
+        probes = (p for p, _ in self.kept) if self.kept is not None else self.source()
+        return (p for p in probes if self.only is None or p.id in self.only)
+
+    def all_codes(self) -> np.ndarray:
+        """The distinct request keys of the set as codes (:func:`key_codes`), chained calls included."""
+        chained = key_codes(k for keyed in self.chained.values() for k, _ in keyed)
+        return np.union1d(self.codes, chained) if len(chained) else self.codes
 
     @property
     def probes(self) -> list[Probe]:
@@ -86,8 +97,15 @@ class PlannedSet:
 
     def restrict(self, probes: Iterable[Probe]) -> PlannedSet:
         """The set cut down to these probes (sharing its chained calls)."""
-        ids = frozenset(p.id for p in probes)
-        return PlannedSet(**{**self.__dict__, "only": ids, "n_probes": len(ids)})
+        cut = PlannedSet(**{**self.__dict__, "only": frozenset(p.id for p in probes)})
+        cut.count(_Counts.of(cut.items()))
+        return cut
+
+    def count(self, counts: _Counts) -> None:
+        """Set the set's numbers of probes and requests, its probe ids and its request key codes."""
+        self.n_probes, self.asked = counts.n, counts.asked
+        self.ids = np.frombuffer(counts.ids, np.uint64)
+        self.codes = np.unique(np.frombuffer(counts.keys, np.uint64))
 
 
 def plan(
@@ -106,12 +124,13 @@ def plan(
             return family_of(spec).expand(spec, base, here, campaign.seed)
 
         ps = PlannedSet(spec, every, target.id, scope, campaign.seed)
-        sets = _SetSizes()
+        sets, counts = _SetSizes(), _Counts()
         kept: list[tuple[Probe, Keyed]] | None = []
         seen: dict[tuple[Any, ...], Probe] = {}  # what gates read: one probe per scenario and group
         for item in ps._expanded():  # the one pass over a set: validates its inputs, counts its probes
             probe = item[0]
             sets.add(probe.matched_set_id)
+            counts.add(item)
             if kept is not None:
                 kept.append(item)
                 kept = kept if len(kept) <= KEEP else None
@@ -120,7 +139,7 @@ def plan(
                 seen.setdefault((probe.scenario_id, probe.cue, probe.condition, attrs), probe)
         produced[spec.name] = outputs(spec, list(seen.values()))
         if sets.contiguous and limit is None:
-            ps.kept, ps.n_probes = kept, sets.n
+            ps.kept = kept
         else:  # matched sets in order (each whole, as many as the limit allows): held in memory
             taken = sets.taken(limit)
             grouped: dict[str, list[Probe]] = {s: [] for s in taken}
@@ -130,10 +149,33 @@ def plan(
             probes = [p for group in grouped.values() for p in group]
             ps.source = lambda probes=probes: probes  # type: ignore[misc]
             ps.kept = list(ps._expanded())
-            ps.n_probes = len(probes)
+            counts = _Counts.of(ps.kept)
+        ps.count(counts)
         planned.append(ps)
     check_gates(campaign.gates, produced, where)
     return planned
+
+
+class _Counts:
+    """A set's probes and requests counted as they are expanded, probe ids and request keys as 64-bit
+    numbers (8 bytes each)."""
+
+    def __init__(self) -> None:
+        self.ids, self.keys = array.array("Q"), array.array("Q")
+        self.n = self.asked = 0
+
+    def add(self, item: tuple[Probe, Keyed]) -> None:
+        self.n += 1
+        self.asked += len(item[1])
+        self.ids.append(int(item[0].id, 16))
+        self.keys.extend(int(k[:16], 16) for k, _ in item[1])
+
+    @staticmethod
+    def of(items: Iterable[tuple[Probe, Keyed]]) -> _Counts:
+        counts = _Counts()
+        for item in items:
+            counts.add(item)
+        return counts
 
 
 class _SetSizes:
@@ -143,10 +185,8 @@ class _SetSizes:
         self.sizes: dict[str, int] = {}
         self.last: str | None = None
         self.contiguous = True
-        self.n = 0
 
     def add(self, set_id: str) -> None:
-        self.n += 1
         if set_id != self.last:
             self.contiguous = self.contiguous and set_id not in self.sizes
             self.last = set_id
@@ -193,6 +233,10 @@ def key_codes(keys: Iterable[str]) -> np.ndarray:
     """Request keys (hex) as their first 64 bits, sorted and distinct: a plan's keys counted and
     compared in 8 bytes each."""
     return np.unique(np.fromiter((int(k[:16], 16) for k in keys), dtype=np.uint64))
+
+
+def CODES() -> np.ndarray:  # noqa: N802
+    return np.zeros(0, dtype=np.uint64)
 
 
 def follow_ups(

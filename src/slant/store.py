@@ -434,6 +434,11 @@ def done_keys(db: sqlite_utils.Database, keys: Iterable[str]) -> set[str]:
     return done
 
 
+def answered_keys(db: sqlite_utils.Database) -> Iterator[str]:
+    """Every request key with a successful response, streamed."""
+    return (r[0] for r in db.execute("select key from responses where error_kind is null"))
+
+
 def served_models(db: sqlite_utils.Database, run_id: str) -> list[str]:
     """The model names the server reported in the replies a run scored (sorted)."""
     sql = (
