@@ -1,0 +1,92 @@
+"""Bounded memory: a large probe set is expanded again instead of held, the engine reads requests a window
+at a time and scoring a chunk at a time; each path gives what the in-memory one gives."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pandas as pd
+from conftest import write_campaign
+from openai_server import FakeOpenAIServer
+
+from slant import audit, open_db, run, store
+from slant.api import plan
+from slant.pipeline import run_id_of
+from slant.probes.base import short_hash
+from slant.scoring import _Rows, score_and_compare
+from slant.spec import load_campaign
+from slant.targets import resolve_target
+
+
+def _planned(campaign, url: str, scope: str = "test"):
+    c = load_campaign(campaign)
+    return plan(c, resolve_target(c.target, url), scope=scope)
+
+
+def test_a_streamed_set_scored_in_tiny_chunks_gives_the_same_outcomes_and_statistics(tmp_path, monkeypatch):
+    campaign = write_campaign(tmp_path)
+    with FakeOpenAIServer() as srv:
+        result = audit(campaign, base_url=srv.base_url, progress=False)
+        db = open_db(result.db_path)
+        outcomes = pd.DataFrame(store.outcomes_of(db, result.run_id))
+        disparities = pd.DataFrame(store.disparities_of(db, result.run_id))
+        monkeypatch.setattr("slant.plan.KEEP", 5)  # 48 probes: expanded anew on every read
+        planned = _planned(campaign, srv.base_url)
+    assert planned[0].kept is None and planned[0].n_probes == 48
+    score_and_compare(db, result.run_id, planned, chunk=7)
+    again = pd.DataFrame(store.outcomes_of(db, result.run_id))
+    pd.testing.assert_frame_equal(again, outcomes)
+    pd.testing.assert_frame_equal(pd.DataFrame(store.disparities_of(db, result.run_id)), disparities)
+    assert len(disparities) > 10 and disparities["estimate"].notna().any()
+
+
+def test_the_run_id_is_the_hash_of_the_sorted_probe_ids(tmp_path):
+    planned = _planned(write_campaign(tmp_path), "http://unused/v1")
+    ids = sorted(p.id for ps in planned for p in ps.probes)
+    assert run_id_of("test", "t1", "s", planned) == short_hash("test", "t1", "s", ids)[:12]
+
+
+def test_a_request_two_probe_sets_ask_is_sent_and_counted_once(tmp_path):
+    campaign = write_campaign(tmp_path)
+    c = load_campaign(campaign)
+    twin = c.probes[0].model_copy(update={"name": "twin"})
+    c = c.model_copy(update={"probes": [c.probes[0], twin]})
+    with FakeOpenAIServer() as srv:
+        dry = audit(c, base_url=srv.base_url, dry_run=True)
+        result = audit(c, base_url=srv.base_url, progress=False)
+        n_calls = len(srv.received)
+    assert dry.by_set == {name: {"probes": 48, "requests": 48, "cached": 0} for name in ("decisions", "twin")}
+    assert (dry.n_probes, dry.n_requests, dry.n_cached) == (96, 48, 0)
+    assert n_calls == 48 and result.n_requests == 48 and result.status == "complete"
+    assert result.engine is not None and (result.engine.requested, result.engine.sent) == (48, 48)
+
+
+def test_the_engine_reads_a_stream_of_requests_window_by_window(tmp_path, monkeypatch):
+    campaign = write_campaign(tmp_path)
+    monkeypatch.setattr(run, "WINDOW", 5)
+    with FakeOpenAIServer() as srv:
+        planned = _planned(campaign, srv.base_url)
+        pairs = [kr for ps in planned for _, keyed in ps.items() for kr in keyed]
+        db = open_db(tmp_path / "audit.db")
+        target = resolve_target("openai-compat/fake", srv.base_url)
+
+        async def send(pending: int) -> run.EngineStats:
+            async with target:
+                return await run.execute(
+                    db, target, iter(pairs), scope="test", pending=pending, progress=False
+                )
+
+        store.upsert(db, "responses", [{"key": pairs[0][0], "text": "yes", "error_kind": None}])
+        stats = asyncio.run(send(len(pairs) - 1))
+    assert (stats.requested, stats.cached, stats.sent, stats.succeeded) == (48, 1, 47, 47)
+    assert len(store.done_keys(db, (k for k, _ in pairs))) == 48
+
+
+def test_rows_held_as_tuples_make_the_frame_dicts_make():
+    rows = [{"a": 1, "b": None}, {"a": 2.5, "c": "x"}, {"b": 3, "d": True}, {"a": None, "b": 4, "c": None}]
+    held = _Rows()
+    for r in rows:
+        held.add(r)
+    pd.testing.assert_frame_equal(held.frame(), pd.DataFrame(rows))
+    assert held.frame()["a"].dtype == np.float64
