@@ -49,7 +49,9 @@ def campaign(tmp: Path, name: str, n_probes: int) -> Path:
     """A decision campaign of about ``n_probes`` probes (112 per scenario, explicit cue)."""
     n_scenarios = -(-n_probes // PER_SCENARIO)
     scenarios = (
-        str(ROOT / "scenarios" / "decisions" / "*.yaml") if n_scenarios == 18 else scenario_files(tmp, n_scenarios)
+        str(ROOT / "scenarios" / "decisions" / "*.yaml")
+        if n_scenarios == 18
+        else scenario_files(tmp, n_scenarios)
     )
     spec = {
         "name": name,
@@ -60,8 +62,11 @@ def campaign(tmp: Path, name: str, n_probes: int) -> Path:
                 "family": "decision",
                 "name": "decisions",
                 "scenarios": scenarios,
-                "demographics": {"age": AGES, "gender": ["male", "female"],
-                                 "race": ["white", "Black", "Asian", "Hispanic"]},  # fmt: skip
+                "demographics": {
+                    "age": AGES,
+                    "gender": ["male", "female"],
+                    "race": ["white", "Black", "Asian", "Hispanic"],
+                },  # fmt: skip
                 "cues": ["explicit"],
             }
         ],
@@ -101,7 +106,9 @@ def bare_requests(path: Path, url: str, out: Path) -> int:
             for reqs in ps.requests.values():
                 for key, r in reqs:
                     messages = [{"role": role, "content": text} for role, text in r.messages]
-                    f.write(json.dumps({"key": key, "messages": messages, "top_logprobs": r.top_logprobs}) + "\n")
+                    f.write(
+                        json.dumps({"key": key, "messages": messages, "top_logprobs": r.top_logprobs}) + "\n"
+                    )
                     n += 1
     return n
 
@@ -166,7 +173,12 @@ def overhead(tmp: Path, url: str, rounds: int) -> tuple[float, float, float, flo
         mem_ratios.append(sm / bm)
         walls.append(sw)
         mems.append(sm)
-    return statistics.median(ratios), statistics.median(mem_ratios), statistics.median(walls), statistics.median(mems)
+    return (
+        statistics.median(ratios),
+        statistics.median(mem_ratios),
+        statistics.median(walls),
+        statistics.median(mems),
+    )
 
 
 def main() -> None:
