@@ -61,7 +61,7 @@ test: lint browser  ## lint and type-check, then the test suite (a few small rea
 	$(VENV)/bin/pytest -q
 
 bench: install  ## every benchmark that needs no peer tool (a few minutes; prints RESULT lines)
-	cd benchmarks && for b in engine_overhead replicas adaptive tokens_per_estimate prefix_order local_build resume_memory; do \
+	cd benchmarks && for b in engine_overhead replicas adaptive tokens_per_estimate prefix_order local_build resume_memory scale; do \
 		../$(PY) $$b.py || exit 1; done
 
 lint: install  ## ruff (lint and format) on src and tests, mypy on src (settings in pyproject.toml)

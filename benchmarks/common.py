@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -48,6 +49,15 @@ def timed() -> Iterator[dict[str, float]]:
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def store_rows(db: Any, responses: list[dict], attempts: list[dict]) -> None:
+    """The bare clients' storage: one sqlite-utils transaction per batch of response and attempt rows."""
+    with db.conn:
+        db["responses"].insert_all(responses, pk="key", replace=True)
+        db["attempts"].insert_all(attempts, pk=("key", "attempt"), replace=True)
+    responses.clear()
+    attempts.clear()
 
 
 def result(name: str, metric: str, value: float, target: float, higher_is_better: bool = True) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import sqlite_utils
 import yaml
-from common import ROOT, instant_server, result, timed
+from common import ROOT, instant_server, result, store_rows, timed
 from openai import AsyncOpenAI
 
 from slant import audit
@@ -88,11 +88,7 @@ async def bare_loop(requests: dict[str, Request], url: str, db_path: Path, conne
     semaphore = asyncio.Semaphore(connections)
 
     def flush() -> None:
-        with db.conn:
-            db["responses"].insert_all(responses, pk="key", replace=True)
-            db["attempts"].insert_all(attempts, pk=("key", "attempt"), replace=True)
-        responses.clear()
-        attempts.clear()
+        store_rows(db, responses, attempts)
 
     async def one(key: str, r: Request) -> None:
         async with semaphore:
