@@ -26,8 +26,13 @@ from pathlib import Path
 import yaml
 from common import ROOT, instant_server, result, store_rows
 
-PER_SCENARIO = 14 * 2 * 4  # ages × genders × races of one scenario
 AGES = [18, 25, 30, 35, 40, 45, 50, 55, 60, 65, 70, 75, 80, 85]
+JOB = {"age": AGES, "gender": ["male", "female"], "race": ["white", "Black", "Asian", "Hispanic"]}
+# the sizes: every age, three genders, four races and six conditions, 5,976 probes per scenario (a large
+# campaign is many people per scenario: its scenario packs stay small files)
+DENSE = {"age": list(range(18, 101)), "gender": ["male", "female", "non-binary"], "race": JOB["race"]}
+CONDITIONS = ["none", "unbiased", "illegal-to-discriminate", "dont-discriminate-1", "dont-discriminate-2",
+              "dont-discriminate-3"]  # fmt: skip
 
 
 def scenario_files(tmp: Path, n_scenarios: int) -> str:
@@ -46,8 +51,10 @@ def scenario_files(tmp: Path, n_scenarios: int) -> str:
 
 
 def campaign(tmp: Path, name: str, n_probes: int) -> Path:
-    """A decision campaign of about ``n_probes`` probes (112 per scenario, explicit cue)."""
-    n_scenarios = -(-n_probes // PER_SCENARIO)
+    """A decision campaign of about ``n_probes`` probes (explicit cue): the job's 2,016 (18 scenarios ×
+    112 people), or else 5,976 per scenario (83 ages × 3 genders × 4 races × 6 conditions)."""
+    dense = n_probes != 2016
+    n_scenarios = -(-n_probes // (83 * 3 * 4 * 6)) if dense else 18
     scenarios = (
         str(ROOT / "scenarios" / "decisions" / "*.yaml")
         if n_scenarios == 18
@@ -62,12 +69,9 @@ def campaign(tmp: Path, name: str, n_probes: int) -> Path:
                 "family": "decision",
                 "name": "decisions",
                 "scenarios": scenarios,
-                "demographics": {
-                    "age": AGES,
-                    "gender": ["male", "female"],
-                    "race": ["white", "Black", "Asian", "Hispanic"],
-                },  # fmt: skip
+                "demographics": DENSE if dense else JOB,
                 "cues": ["explicit"],
+                "conditions": CONDITIONS if dense else ["none"],
             }
         ],
     }
