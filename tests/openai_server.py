@@ -148,6 +148,10 @@ class FakeOpenAIServer(LoopbackServer):
         self.shape: str | None = None
         # when set, replies name this model instead of the one asked for (an alias, a GGUF path …)
         self.served_model: str | None = None
+        # when set, an echoed prompt token's logprob is token_logprob(the text before it, the token), for
+        # every token but the first (a whole-sequence log-likelihood of any shape); the generated token is
+        # left out of the echo, as llama-cpp-python does
+        self.token_logprob: Callable[[str, str], float] | None = None
         self.received: list[dict[str, Any]] = []  # every request: path, headers, body
         self.attempts: Counter[str] = Counter()
         self.lock = threading.Lock()
@@ -290,6 +294,8 @@ class FakeOpenAIServer(LoopbackServer):
         logprobs, the first null, the last one's from :meth:`next_token` of the prompt before it
         (-1.0 for the others), then the generated token."""
         tokens = re.findall(r"\s*\w+|\s*[^\w\s]|\s+$", prompt)
+        if self.token_logprob is not None:
+            return self._echo_scored(prompt, tokens, word, body)
         context = prompt[: len(prompt) - len(tokens[-1])]
         last = math.log(max(self.next_token(context).get(tokens[-1], 0.0), 1e-12))  # 1e-12: "impossible"
         logprobs = [None, *[-1.0] * (len(tokens) - 2), last][-len(tokens) :]
@@ -311,6 +317,32 @@ class FakeOpenAIServer(LoopbackServer):
                         "token_logprobs": [*logprobs, -0.5],
                         "top_logprobs": [None] * n,
                         "text_offset": offsets,
+                    },
+                }
+            ],
+        }
+
+    def _echo_scored(self, prompt: str, tokens: list[str], word: str, body: dict[str, Any]) -> dict[str, Any]:
+        """An echo whose token logprobs come from ``token_logprob``, without the generated token."""
+        assert self.token_logprob is not None
+        before = ["".join(tokens[:i]) for i in range(len(tokens))]
+        logprobs = [None, *(self.token_logprob(b, t) for b, t in zip(before[1:], tokens[1:], strict=True))]
+        return {
+            "id": "cmpl-test",
+            "created": int(time.time()),
+            "model": body.get("model", "fake"),
+            "usage": {"prompt_tokens": len(tokens), "completion_tokens": 1, "total_tokens": len(tokens) + 1},
+            "object": "text_completion",
+            "choices": [
+                {
+                    "index": 0,
+                    "text": prompt + word,
+                    "finish_reason": "length",
+                    "logprobs": {
+                        "tokens": tokens,
+                        "token_logprobs": logprobs,
+                        "top_logprobs": [None] * len(tokens),
+                        "text_offset": [len(b) for b in before],
                     },
                 }
             ],

@@ -14,6 +14,9 @@ from slant.targets.base import Reply, Request, TargetError
 
 PrefillMode = Literal["chatml", "continue", "none"]
 HOSTED_URL = "https://api.openai.com/v1"  # where the client sends calls when no base URL is given
+HOSTED_NO_ECHO = "the hosted OpenAI API gives no prompt log-probabilities (chat models only)"
+NO_ECHO = "the server echoed no prompt log-probabilities (completions with echo and logprobs)"
+VOCABULARY = 1 << 20  # top logprobs asked for to read a whole distribution (servers cap it)
 
 
 def is_hosted(base_url: str | None) -> bool:
@@ -59,6 +62,9 @@ class OpenAICompatTarget:
     ) -> None:
         self.name, self.model, self.base_url, self.prefill = name, model, base_url, prefill
         self._api_key = api_key or "EMPTY"
+        # the model's start-of-text token, written before every raw-text prompt where it is set
+        self.bos: str | None = None
+        self._first_token: dict[str, float] | None = None  # log P(token | bos), where read
         self.timeout = timeout
         self._client: openai.AsyncOpenAI | None = None
         self.server: dict[str, Any] = {}
@@ -115,6 +121,8 @@ class OpenAICompatTarget:
     async def _complete(self, request: Request) -> Reply:
         assert self._client is not None, "use the target as an async context manager"
         try:
+            if request.is_loglikelihood:
+                return await self._loglikelihood(request)
             if request.prefill and self.prefill == "chatml":
                 return await self._completions(request)
             return await self._chat(request)
@@ -242,29 +250,93 @@ class OpenAICompatTarget:
         out = {}
         for continuation in request.continuations or ():
             prompt = render_chatml(request.messages, (request.prefill or "") + continuation)
-            r = await self._client.completions.create(  # type: ignore[union-attr]
-                model=self.model, prompt=prompt, max_tokens=1, temperature=0.0, logprobs=1, echo=True
-            )
-            choice, usage = _parsed(r).choices[0], r.usage
-            lp = choice.logprobs
-            if not (
-                lp and lp.tokens and lp.token_logprobs and usage and (choice.text or "").startswith(prompt)
-            ):
-                return None  # the server ignored echo: no prompt logprobs
-            n_prompt = len(lp.tokens) - usage.completion_tokens  # the echo ends with the generated token
-            if n_prompt <= 0:
+            read = continuation_logprob(*(await self._echo(prompt)), continuation)
+            if read is None:
                 return None
-            value = continuation_logprob(lp.tokens[:n_prompt], lp.token_logprobs[:n_prompt], continuation)
-            if value is None:
-                return None
-            out[continuation] = value
+            out[continuation] = read[0]
         return out
 
+    async def _loglikelihood(self, request: Request) -> Reply:
+        """A log-likelihood request: one echo call per continuation, written after the prompt."""
+        if is_hosted(self.base_url):
+            raise TargetError("no_loglikelihood", HOSTED_NO_ECHO, retryable=False)
+        if request.text is None:
+            context = render_chatml(request.messages, request.prefill)
+        else:
+            context = (self.bos or "") + request.text
+        sums, counts = {}, {}
+        for continuation in request.continuations or ():
+            tokens, logprobs = await self._echo(context + continuation)
+            if not tokens:
+                raise TargetError("no_loglikelihood", NO_ECHO, retryable=False)
+            if self.bos and request.text == "" and logprobs[0] is None and "".join(tokens) == continuation:
+                # llama-cpp-python drops the start token from the echo and nulls the first logprob after it
+                logprobs[0] = (await self._after_bos()).get(tokens[0])
+            read = continuation_logprob(tokens, logprobs, continuation)
+            if read is None:
+                raise TargetError(
+                    "no_loglikelihood",
+                    f"no log-likelihood for {continuation[:40]!r}: it does not start on a token boundary "
+                    "after the prompt, or the server gave its first token no log-probability (an empty "
+                    "prompt on a server that adds no start-of-text token)",
+                    retryable=False,
+                )
+            sums[continuation], counts[continuation] = read
+        return Reply(
+            text="",
+            finish_reason="loglikelihood",
+            endpoint="completions",
+            prefill_applied=request.text is None,
+            continuation_logprobs=sums,
+            continuation_tokens=counts,
+        )
 
-def continuation_logprob(tokens: list[str], logprobs: list[float | None], continuation: str) -> float | None:
-    """The summed log-probability of the last prompt tokens, which must spell ``continuation`` exactly
-    (None when a token straddles the prefill and the continuation, or a logprob is missing); a logprob
-    that is not a finite number ≤ 0 is a ``bad_logprobs`` error."""
+    async def _after_bos(self) -> dict[str, float]:
+        """log P(first token | the start token) for the whole vocabulary (read once per target)."""
+        if self._first_token is None:
+            r = await self._client.completions.create(  # type: ignore[union-attr]
+                model=self.model, prompt=self.bos, max_tokens=1, temperature=0.0, logprobs=VOCABULARY
+            )
+            lp = _parsed(r).choices[0].logprobs
+            top = checked_logprobs([dict(lp.top_logprobs[0] or {})]) if lp and lp.top_logprobs else None
+            self._first_token = top[0] if top else {}
+        return self._first_token
+
+    async def _echo(self, prompt: str) -> tuple[list[str], list[float | None]]:
+        """The prompt's tokens and their log-probabilities as the server echoes them (one greedy token is
+        generated and left out); empty lists when the server echoes none."""
+        r = await self._client.completions.create(  # type: ignore[union-attr]
+            model=self.model, prompt=prompt, max_tokens=1, temperature=0.0, logprobs=1, echo=True
+        )
+        choice = _parsed(r).choices[0]
+        text, lp = choice.text or "", choice.logprobs
+        if not (lp and lp.tokens and lp.token_logprobs and text.startswith(prompt)):
+            return [], []  # the server ignored echo: no prompt logprobs
+        return prompt_part(list(lp.tokens), list(lp.token_logprobs), text[len(prompt) :])
+
+
+def prompt_part(
+    tokens: list[str], logprobs: list[float | None], generated: str
+) -> tuple[list[str], list[float | None]]:
+    """The echoed tokens without the ``generated`` text after the prompt: vLLM and OpenAI list it,
+    llama-cpp-python does not; a generated end-of-text token shows as an empty string."""
+    k, tail = len(tokens), ""
+    while k and len(tail) < len(generated):
+        k -= 1
+        tail = tokens[k] + tail
+    if not generated or tail != generated:
+        k = len(tokens)
+    while k and tokens[k - 1] == "":
+        k -= 1
+    return tokens[:k], logprobs[:k]
+
+
+def continuation_logprob(
+    tokens: list[str], logprobs: list[float | None], continuation: str
+) -> tuple[float, int] | None:
+    """The summed log-probability of the last prompt tokens, which must spell ``continuation`` exactly,
+    and their number (None when a token straddles the prefill and the continuation, or a logprob is
+    missing); a logprob that is not a finite number ≤ 0 is a ``bad_logprobs`` error."""
     text, total, n = "", 0.0, 0
     while len(text) < len(continuation) and n < len(tokens):
         n += 1
@@ -273,7 +345,7 @@ def continuation_logprob(tokens: list[str], logprobs: list[float | None], contin
             return None
         checked_logprobs([{tokens[-n]: lp}])
         text, total = tokens[-n] + text, total + min(float(lp), 0.0)
-    return total if text == continuation else None
+    return (total, n) if text == continuation else None
 
 
 def checked_logprobs(positions: list[dict[str, Any]]) -> list[dict[str, float]] | None:
