@@ -291,47 +291,29 @@ class FakeOpenAIServer(LoopbackServer):
 
     def _echo(self, prompt: str, word: str, body: dict[str, Any]) -> dict[str, Any]:
         """A completion that echoes the prompt: its tokens (words and single punctuation marks) and their
-        logprobs, the first null, the last one's from :meth:`next_token` of the prompt before it
-        (-1.0 for the others), then the generated token."""
+        logprobs, the first null. With ``token_logprob`` unset, the last one's is from :meth:`next_token`
+        of the prompt before it (-1.0 for the others) and the generated token follows, as vLLM lists it;
+        with it set, each comes from ``token_logprob`` and the generated token is left out, as
+        llama-cpp-python does."""
         tokens = re.findall(r"\s*\w+|\s*[^\w\s]|\s+$", prompt)
-        if self.token_logprob is not None:
-            return self._echo_scored(prompt, tokens, word, body)
-        context = prompt[: len(prompt) - len(tokens[-1])]
-        last = math.log(max(self.next_token(context).get(tokens[-1], 0.0), 1e-12))  # 1e-12: "impossible"
-        logprobs = [None, *[-1.0] * (len(tokens) - 2), last][-len(tokens) :]
-        offsets = [sum(len(t) for t in tokens[:i]) for i in range(len(tokens) + 1)]
-        n = len(tokens) + 1
-        return {
-            "id": "cmpl-test",
-            "created": int(time.time()),
-            "model": body.get("model", "fake"),
-            "usage": {"prompt_tokens": len(tokens), "completion_tokens": 1, "total_tokens": n},
-            "object": "text_completion",
-            "choices": [
-                {
-                    "index": 0,
-                    "text": prompt + word,
-                    "finish_reason": "length",
-                    "logprobs": {
-                        "tokens": [*tokens, word],
-                        "token_logprobs": [*logprobs, -0.5],
-                        "top_logprobs": [None] * n,
-                        "text_offset": offsets,
-                    },
-                }
-            ],
-        }
-
-    def _echo_scored(self, prompt: str, tokens: list[str], word: str, body: dict[str, Any]) -> dict[str, Any]:
-        """An echo whose token logprobs come from ``token_logprob``, without the generated token."""
-        assert self.token_logprob is not None
         before = ["".join(tokens[:i]) for i in range(len(tokens))]
-        logprobs = [None, *(self.token_logprob(b, t) for b, t in zip(before[1:], tokens[1:], strict=True))]
+        if self.token_logprob is not None:
+            scored = [self.token_logprob(b, t) for b, t in zip(before[1:], tokens[1:], strict=True)]
+            return self._echoed(prompt, word, body, tokens, [None, *scored])
+        last = math.log(max(self.next_token(before[-1]).get(tokens[-1], 0.0), 1e-12))  # 1e-12: "impossible"
+        logprobs = [None, *[-1.0] * (len(tokens) - 2), last][-len(tokens) :]
+        return self._echoed(prompt, word, body, [*tokens, word], [*logprobs, -0.5])
+
+    def _echoed(
+        self, prompt: str, word: str, body: dict[str, Any], tokens: list[str], logprobs: list[float | None]
+    ) -> dict[str, Any]:
+        """The completion payload of an echo of ``prompt`` listing ``tokens`` with ``logprobs``."""
+        n_prompt = len(re.findall(r"\s*\w+|\s*[^\w\s]|\s+$", prompt))
         return {
             "id": "cmpl-test",
             "created": int(time.time()),
             "model": body.get("model", "fake"),
-            "usage": {"prompt_tokens": len(tokens), "completion_tokens": 1, "total_tokens": len(tokens) + 1},
+            "usage": {"prompt_tokens": n_prompt, "completion_tokens": 1, "total_tokens": n_prompt + 1},
             "object": "text_completion",
             "choices": [
                 {
@@ -342,7 +324,7 @@ class FakeOpenAIServer(LoopbackServer):
                         "tokens": tokens,
                         "token_logprobs": logprobs,
                         "top_logprobs": [None] * len(tokens),
-                        "text_offset": [len(b) for b in before],
+                        "text_offset": [sum(len(t) for t in tokens[:i]) for i in range(len(tokens))],
                     },
                 }
             ],
