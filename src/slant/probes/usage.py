@@ -90,11 +90,12 @@ texts, which were written for slant and not reviewed by AAE speakers.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import random
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
@@ -593,24 +594,25 @@ def _control(ps: UsageSet, pair: TextPair, seed: int, attrs: dict[str, Any], wor
     return text
 
 
-def _writer_pairs(
+def _paired_probes(
     ps: UsageSet,
     pack: UsagePack,
     pair: TextPair,
     seed: int,
     words: list[str] | None,
     common: dict[str, Any],
-    swap_key: tuple[Any, ...],
-) -> Iterator[tuple[str, dict[str, Any], dict[str, str], str]]:
-    """(cue, attributes, letter → text, swap set id) of a paired task: per selected variant
-    (usage-dialect, usage-control, named-dialect), its writer as A, then as B. ``swap_key``: the task and
-    what follows the cue in the swap set's hash (task, system, "positions", …)."""
-    task, *rest = swap_key
+    key: tuple[str, str, tuple[tuple[str, str], ...], tuple[Any, ...]],
+    render: Callable[..., str],
+) -> Iterator[Probe]:
+    """The probes of a paired task: per selected variant (usage-dialect, usage-control, named-dialect),
+    its writer as A, then as B. ``key``: (task, matched set id, the messages before the user message,
+    what follows the cue in the swap set's hash); ``render(text_a=…, text_b=…)``: the user message."""
+    task, set_id, head, swap_tail = key
     for cue in [c for c in ps.cues if c in PAIRED_CUES]:
         role = PAIRED_CUES[cue]
         variant = {**common, "register": role}
         stigma_text, default_text = _paired_texts(ps, pack, pair, cue, seed, variant, words)
-        swap_id = short_hash("usage", pair.id, task, cue, *rest)
+        swap_id = short_hash("usage", pair.id, task, cue, *swap_tail)
         for stigma, default in (LETTERS, LETTERS[::-1]):
             attrs = {
                 **variant,
@@ -618,7 +620,18 @@ def _writer_pairs(
                 "default_letter": default,
                 "writers": {x: role if x == stigma else "standard" for x in LETTERS},
             }
-            yield cue, attrs, {stigma: stigma_text, default: default_text}, swap_id
+            texts = {stigma: stigma_text, default: default_text}
+            yield Probe(
+                family="usage",
+                scenario_id=pair.id,
+                matched_set_id=set_id,
+                attributes=attrs,
+                cue=cue,
+                condition=task,
+                messages=(*head, ("user", render(text_a=texts["A"], text_b=texts["B"]))),
+                answer_space=LETTERS,
+                swap_set_id=swap_id,
+            )
 
 
 def _paired_set(
@@ -627,27 +640,15 @@ def _paired_set(
     """association-paired: per dimension (bui-2025: Bui et al.'s six; slant: the pack's traits) and
     selected variant (usage-dialect, usage-control, named-dialect), its writer as A, then as B."""
     bui = ps.paired == "bui-2025"
+    template = load_prompt("usage/association-bui.md" if bui else "usage/association-paired.md")
     for dimension, common in _paired_dimensions(ps, pack, pair, seed):
         set_id = short_hash(
             "usage", pair.id, PAIRED, None, system, *([dimension, ps.per_pole] if bui else [])
         )
-        template = load_prompt("usage/association-bui.md" if bui else "usage/association-paired.md")
-        swap_key = (PAIRED, system, "positions", *([dimension] if bui else []))
-        for cue, attrs, texts, swap_id in _writer_pairs(ps, pack, pair, seed, words, common, swap_key):
-            user = template.format(
-                text_a=texts["A"], text_b=texts["B"], traits=", ".join(common["trait_order"])
-            )
-            yield Probe(
-                family="usage",
-                scenario_id=pair.id,
-                matched_set_id=set_id,
-                attributes=attrs,
-                cue=cue,
-                condition=PAIRED,
-                messages=(("system", system), ("user", user)),
-                answer_space=LETTERS,
-                swap_set_id=swap_id,
-            )
+        swap_tail = (system, "positions", *([dimension] if bui else []))
+        render = functools.partial(template.format, traits=", ".join(common["trait_order"]))
+        key = (PAIRED, set_id, (("system", system),), swap_tail)
+        yield from _paired_probes(ps, pack, pair, seed, words, common, key, render)
 
 
 def bui_decisions() -> dict[str, dict[str, Any]]:
@@ -685,22 +686,9 @@ def _decision_set(
             }
             choice = scenario["choice"].format(first=concepts[0], second=concepts[1])
             set_id = short_hash("usage", pair.id, DECISION_PAIRED, name, system)
-            swap_key = (DECISION_PAIRED, system, "positions", name)
-            for cue, attrs, texts, swap_id in _writer_pairs(ps, pack, pair, seed, words, common, swap_key):
-                user = template.format(
-                    text_a=texts["A"], text_b=texts["B"], people=scenario["people"], choice=choice
-                )
-                yield Probe(
-                    family="usage",
-                    scenario_id=pair.id,
-                    matched_set_id=set_id,
-                    attributes=attrs,
-                    cue=cue,
-                    condition=DECISION_PAIRED,
-                    messages=(*system, ("user", user)),
-                    answer_space=LETTERS,
-                    swap_set_id=swap_id,
-                )
+            render = functools.partial(template.format, people=scenario["people"], choice=choice)
+            key = (DECISION_PAIRED, set_id, system, (system, "positions", name))
+            yield from _paired_probes(ps, pack, pair, seed, words, common, key, render)
 
 
 def bui_dimensions() -> dict[str, tuple[list[str], list[str]]]:
