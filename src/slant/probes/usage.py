@@ -453,21 +453,18 @@ def bui_corrupt(text: str, words: list[str], rate: float, seed: int) -> tuple[st
             continue
         if rng.random() < 0.5:
             op = rng.choice(("insert", "substitute", "delete"))
-            new = (
-                [word, rng.choice(words)]
-                if op == "insert"
-                else [rng.choice(words)]
-                if op == "substitute"
-                else []
-            )
+            if op == "delete":
+                new = []
+            else:
+                new = [word, rng.choice(words)] if op == "insert" else [rng.choice(words)]
         else:
             op = rng.choice(("insert_char", "substitute_char", "delete_char"))
             j = rng.randint(0, len(word) - 1)
             if op == "delete_char":
                 new = [word[:j] + word[j + 1 :] if len(word) > 1 else word]
             else:
-                letter = chr(rng.randint(97, 122))
-                new = [word[:j] + letter + word[j + (op == "substitute_char") :]]
+                rest = word[j + 1 :] if op == "substitute_char" else word[j:]
+                new = [word[:j] + chr(rng.randint(97, 122)) + rest]
         out += new
         edits.append({"word": i, "original": word, "op": op, "new": " ".join(new)})
     return " ".join(out), edits, len(tokens)
