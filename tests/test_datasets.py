@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from slant.datasets import DATASETS, Dataset, data_files, download, register_dataset
+from slant.datasets import DATASETS, Dataset, data_files, download_dataset, register_dataset
 from slant.errors import SlantError, SpecError
 
 
@@ -35,7 +35,7 @@ def test_a_download_that_cannot_connect_says_where_to_get_the_data(tmp_path):
         with pytest.raises(
             SlantError, match=r"^cannot download unreachable from .*get it from https://example.org/t"
         ):
-            download(ds.name, tmp_path / "out", timeout=2)
+            download_dataset(ds.name, tmp_path / "out", timeout=2)
     finally:
         del DATASETS[ds.name]
 

@@ -44,6 +44,8 @@ _PLACES: dict[str, list[str]] = {  # module → the names it gives the card
     "slant.agents.samples": ["read_samples"],
     "slant.agents.scenario_session": ["ScenarioSession"],
     "slant.agents.personas": ["StyleDraft", "draft_style_packs", "spec_pack"],
+    # released benchmark data sets (the user's copy)
+    "slant.datasets": ["DATASETS", "download_dataset"],
     # tools
     "slant.browse": ["browse"],
     "slant.targets.local": ["LocalServer", "MODEL_ALIAS"],
@@ -69,6 +71,8 @@ if TYPE_CHECKING:
     from slant.api import audit as audit
     from slant.api import plan as plan
     from slant.browse import browse as browse
+    from slant.datasets import DATASETS as DATASETS
+    from slant.datasets import download_dataset as download_dataset
     from slant.detect.refusal import DEFAULT_REFUSAL_POLICY as DEFAULT_REFUSAL_POLICY
     from slant.detect.refusal import REFUSAL_POLICIES as REFUSAL_POLICIES
     from slant.detect.refusal import classify_refusal as classify_refusal

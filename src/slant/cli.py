@@ -254,9 +254,7 @@ def _probes(a: argparse.Namespace) -> int:
 
 
 def _data_download(a: argparse.Namespace) -> int:
-    from slant.datasets import download
-
-    for path in download(a.name, Path(a.dest)):
+    for path in slant.download_dataset(a.name, Path(a.dest)):
         console.print(f"{a.name} → {path}")
     return errors.EXIT_OK
 

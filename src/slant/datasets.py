@@ -48,7 +48,7 @@ def data_files(pattern: str, base: Path, where: str, field: str = "data") -> lis
     return found
 
 
-def download(name: str, dest: Path, timeout: float = 30.0) -> list[Path]:
+def download_dataset(name: str, dest: Path, timeout: float = 30.0) -> list[Path]:
     """Fetch a data set's released files into ``dest``; a failed fetch is one line saying where to get
     them by hand."""
     if name not in DATASETS:
