@@ -102,6 +102,13 @@ class OpenAICompatTarget:
             await self._client.close()
             self._client = None
 
+    def batch_client(self) -> openai.OpenAI:
+        """A client of the same server and key for its files and batches endpoints (slant.batch); no
+        retries of its own: a crashed submit is resumed from the database."""
+        return openai.OpenAI(
+            base_url=self.base_url, api_key=self._api_key, max_retries=0, timeout=self.timeout
+        )
+
     async def complete(self, request: Request) -> Reply:
         try:
             return await self._complete(request)
