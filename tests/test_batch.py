@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from batch_server import BatchAPIServer, answer_lines, jsonl
-from conftest import SCENARIOS, write_campaign
+from conftest import ROOT, SCENARIOS, write_campaign
 from openai_server import FakeOpenAIServer
 from test_pairwise_assign import assign_campaign, stereotyped_model
 
@@ -240,3 +240,18 @@ def test_submit_resumes_after_a_crash_and_never_submits_twice(tmp_path, server, 
         assert batch_cli(capsys, "collect", path, other)[0] == 0
         assert batch_cli(capsys, "collect", path, db)[0] == 0
     assert open_db(other).table("responses").count == open_db(db).table("responses").count == 24
+
+
+def test_the_readme_example_output_answers_the_example_campaign(tmp_path, capsys, monkeypatch):
+    """README's commands: scenarios/examples/batch-results.jsonl answers every request the example
+    campaign exports (regenerate it with answer_lines if the lending pack or the request keys change)."""
+    monkeypatch.chdir(tmp_path)
+    example = ROOT / "scenarios" / "examples"
+    assert main(["batch", "export", str(example / "batch.yaml"), "-o", "requests.jsonl", "--db", "b.db"]) == 0
+    exported = {json.loads(x)["custom_id"] for x in Path("requests.jsonl").read_text().splitlines()}
+    shipped = {json.loads(x)["custom_id"] for x in (example / "batch-results.jsonl").read_text().splitlines()}
+    assert exported == shipped and len(exported) == 12
+    capsys.readouterr()
+    results = str(example / "batch-results.jsonl")
+    assert main(["batch", "import", results, str(example / "batch.yaml"), "--db", "b.db"]) == 0
+    assert "12 replies stored, 0 errors stored" in capsys.readouterr().out
