@@ -146,3 +146,9 @@ class BatchAPIServer(LoopbackServer):
             total = len(done) + len(failed)
             batch["request_counts"] = {"total": total, "completed": len(done), "failed": len(failed)}
             batch["status"] = "completed"
+
+    def fail(self, message: str) -> None:
+        """Fail every batch in progress, as a Batch API does when a file does not validate (no output)."""
+        for batch in self.batches.values():
+            if batch["status"] == "in_progress":
+                batch.update(status="failed", errors={"data": [{"code": "invalid", "message": message}]})

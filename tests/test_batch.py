@@ -255,3 +255,15 @@ def test_the_readme_example_output_answers_the_example_campaign(tmp_path, capsys
     results = str(example / "batch-results.jsonl")
     assert main(["batch", "import", results, str(example / "batch.yaml"), "--db", "b.db"]) == 0
     assert "12 replies stored, 0 errors stored" in capsys.readouterr().out
+
+
+def test_a_failed_batch_is_collected_and_its_requests_submitted_again(tmp_path, server, capsys):
+    with BatchAPIServer(server) as api:
+        path, db = campaign(tmp_path, api), tmp_path / "batch.db"
+        assert batch_cli(capsys, "submit", path, db)[0] == 0
+        api.fail("line 3: bad body")
+        code, out = batch_cli(capsys, "collect", path, db)
+        assert code == 3 and "failed (line 3: bad body): the next submit sends its unanswered" in out
+        assert open_db(db).table("responses").count == 0
+        assert "24 lines): in_progress" in batch_cli(capsys, "submit", path, db)[1]
+        assert len(api.batches) == 2

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import io
 import json
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
@@ -35,7 +36,6 @@ from slant.errors import SlantError, SpecError, TargetUnavailable, one_line
 from slant.pipeline import AuditResult, _stored_chains, audit
 from slant.plan import PlannedSet, plan, requests_of
 from slant.probes import family_of
-from slant.probes.base import short_hash
 from slant.run import _error_row, _reply_row
 from slant.spec import Campaign, load_campaign
 from slant.targets import Reply, Request, Target, TargetError, resolve_target
@@ -132,7 +132,8 @@ def export_batch(
     keys = unsent(p)
     lines = batch_lines(p, keys)
     _write_lines(Path(output), lines)
-    record(p, "exported", _url(lines), keys, len(lines))
+    if keys:
+        record(p, "exported", _url(lines), keys, len(lines))
     out = Exported(len(lines), len(keys), export_notes(p, keys, lines))
     if busy := len(open_keys(p).intersection(keys)):
         out.notes.append(f"{busy} of them are in a submitted batch not collected yet (`slant batch collect`)")
@@ -407,7 +408,7 @@ def record(p: Planned, status: str, url: str, keys: list[str], n_lines: int) -> 
     """Store a new batch of these request keys; returns its row."""
     now = store.now()
     row = {
-        "id": "slant-" + short_hash(p.target.id, p.scope, keys, now, url)[:12],
+        "id": f"slant-{uuid.uuid4().hex[:16]}",  # unique: the server's batches are found again by it
         "campaign": p.campaign.name,
         "target_id": p.target.id,
         "scope": p.scope,
@@ -545,22 +546,21 @@ def _refresh(p: Planned, client: openai.OpenAI, row: dict[str, Any]) -> dict[str
 
 def collect_batch(campaign: str | Path | Campaign, **options: Any) -> tuple[Imported, list[dict[str, Any]]]:
     """Store the replies of every finished batch of the campaign (output and error files), mark those
-    batches collected, and score the campaign; returns what was stored and the batches still open."""
+    batches collected, and score the campaign; returns what was stored and every open batch as the
+    server reported it (``status``: in_progress …, or completed, failed, expired, cancelled: collected
+    now; ``errors``: why a batch failed)."""
     p = load(campaign, **options)
     client = _client(p)
     total = Imported()
-    waiting = []
-    for row in batches_of(p):
-        row = _refresh(p, client, row)
-        if row["status"] not in FINAL:
-            waiting.append(row)
-            continue
-        for file_id in (row["output_file_id"], row["error_file_id"]):
-            if file_id:
-                _add(total, store_results(p, _download(p, client, file_id), f"batch file {file_id}"))
-        _update(p, row, status="collected")
+    seen = [_refresh(p, client, row) for row in batches_of(p)]
+    for row in seen:
+        if row["status"] in FINAL:
+            for file_id in (row["output_file_id"], row["error_file_id"]):
+                if file_id:
+                    _add(total, store_results(p, _download(p, client, file_id), f"batch file {file_id}"))
+            _update(p, {**row}, status="collected")
     total.run = score(p)
-    return total, waiting
+    return total, seen
 
 
 def _download(p: Planned, client: openai.OpenAI, file_id: str) -> list[tuple[int, dict[str, Any]]]:

@@ -544,8 +544,8 @@ def _batch(a: argparse.Namespace) -> int:
         if not rows:
             console.print(f"no open batch of campaign {p.campaign.name} in {p.db_path}")
         return errors.EXIT_OK
-    got, waiting = slant.collect_batch(a.campaign, **options)
-    return _batch_scored(got, "the finished batches", waiting)
+    got, batches = slant.collect_batch(a.campaign, **options)
+    return _batch_scored(got, "the finished batches", batches)
 
 
 def _notes(notes: list[str]) -> int:
@@ -554,7 +554,7 @@ def _notes(notes: list[str]) -> int:
     return errors.EXIT_OK
 
 
-def _batch_scored(got: Any, source: str, waiting: list[dict[str, Any]]) -> int:
+def _batch_scored(got: Any, source: str, batches: list[dict[str, Any]]) -> int:
     """What an import or collect stored, the report of the run it scored, and what is still missing."""
     kinds = f" ({_failures(got.errors)})" if got.errors else ""
     missing = f", {got.incomplete} left out (their echo lines are missing)" if got.incomplete else ""
@@ -565,8 +565,14 @@ def _batch_scored(got: Any, source: str, waiting: list[dict[str, Any]]) -> int:
         highlight=False,
     )
     slant.print_report(slant.open_db(got.run.db_path), got.run.run_id, console)
-    for row in waiting:
-        console.print(f"batch {row['remote_id'] or row['id']} is {row['status']}: collect again later")
+    waiting = [b for b in batches if b["status"] not in ("completed", "failed", "expired", "cancelled")]
+    for b in batches:
+        name, why = b["remote_id"] or b["id"], "; ".join(b.get("errors") or [])
+        if b in waiting:
+            console.print(f"batch {name} is {b['status']}: collect again later", markup=False)
+        elif b["status"] != "completed":
+            console.print(f"batch {name} {b['status']}{f' ({why})' if why else ''}: the next submit sends "
+                          "its unanswered requests again", markup=False)  # fmt: skip
     if got.run.status == "complete" and not waiting:
         return errors.EXIT_OK
     console.print(
