@@ -32,7 +32,7 @@ from typing import Any
 import openai
 
 from slant import store
-from slant.errors import SlantError, SpecError, TargetUnavailable, one_line
+from slant.errors import SlantError, SpecError, TargetUnavailable
 from slant.pipeline import AuditResult, _stored_chains, audit
 from slant.plan import PlannedSet, plan, requests_of
 from slant.probes import family_of
@@ -225,7 +225,10 @@ def _result_line(path: str | Path, n: int, raw: str) -> dict[str, Any]:
         raise SlantError(f"{where}: no custom_id: a batch output line is an object with a string custom_id")
     response, error = line.get("response"), line.get("error")
     if response is None and not error:
-        raise SlantError(f"{where}: custom_id {line['custom_id']!r} has neither a response nor an error")
+        hint = " (a request line: import the engine's output file)" if "body" in line else ""
+        raise SlantError(
+            f"{where}: custom_id {line['custom_id']!r} has neither a response nor an error{hint}"
+        )
     if response is not None and (not isinstance(response, dict) or not _is_int(response.get("status_code"))):
         raise SlantError(f"{where}: response.status_code: expected an HTTP status (a whole number)")
     return line
@@ -467,7 +470,8 @@ def _api_error(p: Planned, e: Exception) -> TargetUnavailable:
         if getattr(e, "status_code", 0) == 404
         else ""
     )
-    return TargetUnavailable(f"batch API at {where}: {one_line(e)}{hint}; rerun the same command to resume")
+    problem = f"{type(e).__name__}: {e}"
+    return TargetUnavailable(f"batch API at {where}: {problem}{hint}; rerun the same command to resume")
 
 
 def submit_batch(

@@ -536,8 +536,11 @@ def _batch(a: argparse.Namespace) -> int:
             c = row["counts"] or {}
             counts = f", {c.get('completed', 0)} of {c.get('total', 0)} done, {c.get('failed', 0)} failed"
             errors_ = "; ".join(row.get("errors") or [])
+            stopped = (
+                "" if row["remote_id"] else " (a submit stopped before the batch was made: submit again)"
+            )
             console.print(
-                f"batch {row['remote_id'] or row['id']} ({row['url']}): {row['status']}"
+                f"batch {row['remote_id'] or row['id']} ({row['url']}): {row['status']}{stopped}"
                 f"{counts if c else ''}{f' ({errors_})' if errors_ else ''}",
                 markup=False,
             )
