@@ -148,6 +148,10 @@ class FakeOpenAIServer(LoopbackServer):
         self.shape: str | None = None
         # when set, replies name this model instead of the one asked for (an alias, a GGUF path …)
         self.served_model: str | None = None
+        # when set, an echoed prompt token's logprob is token_logprob(the text before it, the token), for
+        # every token but the first (a whole-sequence log-likelihood of any shape); the generated token is
+        # left out of the echo, as llama-cpp-python does
+        self.token_logprob: Callable[[str, str], float] | None = None
         self.received: list[dict[str, Any]] = []  # every request: path, headers, body
         self.attempts: Counter[str] = Counter()
         self.lock = threading.Lock()
@@ -287,19 +291,29 @@ class FakeOpenAIServer(LoopbackServer):
 
     def _echo(self, prompt: str, word: str, body: dict[str, Any]) -> dict[str, Any]:
         """A completion that echoes the prompt: its tokens (words and single punctuation marks) and their
-        logprobs, the first null, the last one's from :meth:`next_token` of the prompt before it
-        (-1.0 for the others), then the generated token."""
+        logprobs, the first null. With ``token_logprob`` unset, the last one's is from :meth:`next_token`
+        of the prompt before it (-1.0 for the others) and the generated token follows, as vLLM lists it;
+        with it set, each comes from ``token_logprob`` and the generated token is left out, as
+        llama-cpp-python does."""
         tokens = re.findall(r"\s*\w+|\s*[^\w\s]|\s+$", prompt)
-        context = prompt[: len(prompt) - len(tokens[-1])]
-        last = math.log(max(self.next_token(context).get(tokens[-1], 0.0), 1e-12))  # 1e-12: "impossible"
+        before = ["".join(tokens[:i]) for i in range(len(tokens))]
+        if self.token_logprob is not None:
+            scored = [self.token_logprob(b, t) for b, t in zip(before[1:], tokens[1:], strict=True)]
+            return self._echoed(prompt, word, body, tokens, [None, *scored])
+        last = math.log(max(self.next_token(before[-1]).get(tokens[-1], 0.0), 1e-12))  # 1e-12: "impossible"
         logprobs = [None, *[-1.0] * (len(tokens) - 2), last][-len(tokens) :]
-        offsets = [sum(len(t) for t in tokens[:i]) for i in range(len(tokens) + 1)]
-        n = len(tokens) + 1
+        return self._echoed(prompt, word, body, [*tokens, word], [*logprobs, -0.5])
+
+    def _echoed(
+        self, prompt: str, word: str, body: dict[str, Any], tokens: list[str], logprobs: list[float | None]
+    ) -> dict[str, Any]:
+        """The completion payload of an echo of ``prompt`` listing ``tokens`` with ``logprobs``."""
+        n_prompt = len(re.findall(r"\s*\w+|\s*[^\w\s]|\s+$", prompt))
         return {
             "id": "cmpl-test",
             "created": int(time.time()),
             "model": body.get("model", "fake"),
-            "usage": {"prompt_tokens": len(tokens), "completion_tokens": 1, "total_tokens": n},
+            "usage": {"prompt_tokens": n_prompt, "completion_tokens": 1, "total_tokens": n_prompt + 1},
             "object": "text_completion",
             "choices": [
                 {
@@ -307,10 +321,10 @@ class FakeOpenAIServer(LoopbackServer):
                     "text": prompt + word,
                     "finish_reason": "length",
                     "logprobs": {
-                        "tokens": [*tokens, word],
-                        "token_logprobs": [*logprobs, -0.5],
-                        "top_logprobs": [None] * n,
-                        "text_offset": offsets,
+                        "tokens": tokens,
+                        "token_logprobs": logprobs,
+                        "top_logprobs": [None] * len(tokens),
+                        "text_offset": [sum(len(t) for t in tokens[:i]) for i in range(len(tokens))],
                     },
                 }
             ],

@@ -16,8 +16,10 @@ from openai_server import FakeOpenAIServer
 from test_pairwise_assign import assign_campaign, stereotyped_model
 
 from slant import audit, export_batch, import_batch, open_db
+from slant.batch import batch_lines, export_notes, load
 from slant.cli import main
 from slant.errors import SlantError
+from slant.targets.base import loglikelihood
 
 LENDING = {"scenarios": [str(SCENARIOS / "decisions" / "lending.yaml")]}
 REPLY = ("endpoint", "text", "finish_reason", "top_logprobs", "continuation_logprobs", "usage", "fingerprint",
@@ -267,3 +269,13 @@ def test_a_failed_batch_is_collected_and_its_requests_submitted_again(tmp_path, 
         assert open_db(db).table("responses").count == 0
         assert "24 lines): in_progress" in batch_cli(capsys, "submit", path, db)[1]
         assert len(api.batches) == 2
+
+
+def test_loglikelihood_requests_are_left_for_the_online_path(tmp_path, server):
+    p = load(campaign(tmp_path, server, prefill="chatml"))
+    first = next(iter(p.requests))
+    p.requests = {"ll": loglikelihood(("a", "b"), text="x"), **p.requests}
+    lines = batch_lines(p, ["ll", first])
+    assert [x["custom_id"] for x in lines] == [first] + [f"{first}#echo{i}" for i in range(4)]
+    notes = export_notes(p, ["ll", first], lines)
+    assert notes[0].startswith("1 log-likelihood requests are left out") and "`slant run`" in notes[0]

@@ -45,9 +45,11 @@ from slant.targets.openai_compat import (
     Endpoint,
     OpenAICompatTarget,
     as_reply,
+    continuation_logprob,
+    continuation_prompt,
     continuations_in_top,
     echo_body,
-    echo_logprob,
+    echo_tokens,
     malformed,
     status_error,
 )
@@ -151,13 +153,14 @@ def batch_lines(p: Planned, keys: Iterable[str]) -> list[dict[str, Any]]:
     lines = []
     for key in keys:
         request = p.requests[key]
+        if request.is_loglikelihood:
+            continue  # left for the online path (export_notes says so)
         endpoint, body = p.api.body(request)
         lines.append(_line(key, endpoint, body))
         if endpoint == "completions":
             for i, continuation in enumerate(request.continuations or ()):
-                lines.append(
-                    _line(f"{key}{ECHO}{i}", "completions", echo_body(p.api.model, request, continuation))
-                )
+                body = echo_body(p.api.model, continuation_prompt(request, continuation))
+                lines.append(_line(f"{key}{ECHO}{i}", "completions", body))
     return lines
 
 
@@ -181,6 +184,11 @@ def export_notes(p: Planned, keys: list[str], lines: list[dict[str, Any]]) -> li
     """One line each for what an export cannot settle in one round: echo calls that may go unused, and
     chained calls that follow this round's replies."""
     notes = []
+    if n_ll := sum(p.requests[k].is_loglikelihood for k in keys):
+        notes.append(
+            f"{n_ll} log-likelihood requests are left out (one echo call per continuation, read with the "
+            "target's start token): `slant run` sends them online"
+        )
     if n_echo := sum(ECHO in line["custom_id"] for line in lines):
         notes.append(
             f"{n_echo} echo calls for the answer continuations' log-probabilities are included; the import "
@@ -314,8 +322,7 @@ def _outcome(p: Planned, key: str, by_id: dict[str, dict[str, Any]]) -> Reply | 
         return None
     out: dict[str, float] = {}
     for continuation, line in zip(request.continuations, echoes, strict=True):
-        prompt = echo_body(p.api.model, request, continuation)["prompt"]
-        value = _read(line, partial(_echo_value, prompt, continuation))
+        value = _read(line, partial(_echo_value, continuation_prompt(request, continuation), continuation))
         if isinstance(value, TargetError):
             return value
         if value is None:  # the engine echoed no prompt logprobs: no exact read, as online
@@ -330,7 +337,8 @@ def _parse(api: OpenAICompatTarget, request: Request, endpoint: Endpoint, body: 
 
 
 def _echo_value(prompt: str, continuation: str, body: Any) -> float | None:
-    return echo_logprob(prompt, continuation, as_reply("completions", body))
+    read = continuation_logprob(*echo_tokens(prompt, as_reply("completions", body)), continuation)
+    return read[0] if read else None
 
 
 def _read(line: dict[str, Any] | None, parse: Callable[[Any], Any]) -> Any:

@@ -244,7 +244,20 @@ def _probes(a: argparse.Namespace) -> int:
         doc = module.doc.strip().split("\n\n")[0]  # the first paragraph, whole
         console.print()
         console.print(Text.assemble((name, "bold"), " — ", " ".join(doc.split())))
+        if ds := module.dataset:
+            console.print(f"data: {ds.title} — {ds.homepage} (slant data download {ds.name} DIR)")
+            console.print(f"licence: {ds.licence}; cite: {ds.citation}")
+            for m in module.metrics:
+                console.print(f"metric {m.name}: {m.title}")
         console.print(fields(f"fields of a probe set with family: {name}", module.Spec, skip=("family",)))
+    return errors.EXIT_OK
+
+
+def _data_download(a: argparse.Namespace) -> int:
+    from slant.datasets import download
+
+    for path in download(a.name, Path(a.dest)):
+        console.print(f"{a.name} → {path}")
     return errors.EXIT_OK
 
 
@@ -758,6 +771,13 @@ def parser() -> argparse.ArgumentParser:
 
     pr = sub.add_parser("probes", help="list the probe families and the fields their probe sets take")
     pr.set_defaults(func=_probes)
+
+    dl = sub.add_parser("data", help="released benchmark data sets: download your copy")
+    dlsub = dl.add_subparsers(dest="data_command", required=True)
+    dld = dlsub.add_parser("download", help="fetch a data set's released files from its canonical source")
+    dld.add_argument("name", help="the data set (slant probes lists them)")
+    dld.add_argument("dest", help="the folder to write its files to")
+    dld.set_defaults(func=_data_download)
 
     inf = sub.add_parser(
         "infer",

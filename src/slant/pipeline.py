@@ -94,7 +94,11 @@ def audit(
         scope = f"{c.name}@{datetime.now(UTC).isoformat(timespec='seconds')}"
     scope = scope or c.name
     planned = plan(c, tgt, limit, scope)  # every input is validated here, before any model call
-    if c.adaptive and (chained := [ps.spec.name for ps in planned if family_of(ps.spec).follow]):
+    # a family's sets chain when it has a follow hook, unless the set says otherwise (usage: ``chained``)
+    chains = [
+        ps.spec.name for ps in planned if family_of(ps.spec).follow and getattr(ps.spec, "chained", True)
+    ]
+    if c.adaptive and (chained := chains):
         problem = f"probe set {chained[0]!r} asks in chained calls, which adaptive runs do not support"
         raise SpecError(str(c.path or c.name), "adaptive", problem)
     all_requests = requests_of(planned)

@@ -11,11 +11,11 @@ from typing import Any
 import sqlite_utils
 
 from slant import store
-from slant.errors import SpecError
+from slant.errors import SlantError, SpecError
 from slant.probes import Outputs, Probe, decision, family_of, outputs
 from slant.run import reply_from_row
 from slant.spec import Campaign, Gate, ProbeSet
-from slant.targets import Request, Target
+from slant.targets import Request, Target, loglikelihood_unsupported
 
 NARROWING = ("metric", "probe_set", "cue", "axis", "group")  # what a gate may narrow its estimates by
 
@@ -54,6 +54,7 @@ def plan(
         for probe in probes:
             reqs = family.requests(probe, spec, campaign.seed)
             ps.requests[probe.id] = [(r.key(target.id, scope), r) for r in reqs]
+        _check_loglikelihood(ps, target)
         planned.append(ps)
     check_gates(campaign.gates, produced, where)
     return planned
@@ -71,6 +72,18 @@ def model_advice(campaign: Campaign) -> list[str]:
         for i, spec in enumerate(campaign.probes)
         if isinstance(spec, decision.DecisionSet)
     ]
+
+
+def _check_loglikelihood(ps: PlannedSet, target: Target) -> None:
+    """A probe set scored by log-likelihoods cannot run on a target that cannot give them."""
+    if (why := loglikelihood_unsupported(target)) and any(
+        r.is_loglikelihood for reqs in ps.requests.values() for _, r in reqs
+    ):
+        raise SlantError(
+            f"probe set {ps.spec.name!r} ({ps.spec.family}) is scored by whole-sequence log-likelihoods, "
+            f"which target {target.name!r} cannot give: {why}; use a completions server that echoes "
+            "prompt log-probabilities (local, llama.cpp, vLLM)"
+        )
 
 
 def requests_of(planned: list[PlannedSet]) -> dict[str, Request]:

@@ -276,6 +276,7 @@ def _reply_row(
         "finish_reason": reply.finish_reason,
         "top_logprobs": reply.top_logprobs,
         "continuation_logprobs": reply.continuation_logprobs,
+        "continuation_tokens": reply.continuation_tokens,
         "usage": reply.usage,
         "fingerprint": reply.fingerprint,
         "served_model": reply.served_model,
@@ -297,6 +298,7 @@ def _error_row(
         "finish_reason": None,
         "top_logprobs": None,
         "continuation_logprobs": None,
+        "continuation_tokens": None,
         "usage": None,
         "fingerprint": None,
         "served_model": None,
@@ -313,7 +315,7 @@ def reply_from_row(row: dict[str, Any]) -> Reply | None:
     if row.get("error_kind") is not None or row.get("text") is None:
         return None
     top = json.loads(row["top_logprobs"]) if row.get("top_logprobs") else None
-    continuations = row.get("continuation_logprobs")
+    continuations, counts = row.get("continuation_logprobs"), row.get("continuation_tokens")
     return Reply(
         text=row["text"],
         finish_reason=row["finish_reason"],
@@ -321,4 +323,5 @@ def reply_from_row(row: dict[str, Any]) -> Reply | None:
         top_logprobs=top,
         prefill_applied=bool(row["prefill_applied"]),
         continuation_logprobs=json.loads(continuations) if continuations else None,
+        continuation_tokens=json.loads(counts) if counts else None,
     )

@@ -99,6 +99,7 @@ _TABLES: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
             "finish_reason": str,
             "top_logprobs": str,
             "continuation_logprobs": str,  # JSON: continuation → log-probability (a multiple-choice read)
+            "continuation_tokens": str,  # JSON: continuation → its number of tokens (log-likelihood reads)
             "usage": str,
             "fingerprint": str,
             "served_model": str,  # the model name the server reported in its reply

@@ -17,6 +17,9 @@ from slant.targets.base import Reply, Request, TargetError
 
 PrefillMode = Literal["chatml", "continue", "none"]
 HOSTED_URL = "https://api.openai.com/v1"  # where the client sends calls when no base URL is given
+HOSTED_NO_ECHO = "the hosted OpenAI API gives no prompt log-probabilities (chat models only)"
+NO_ECHO = "the server echoed no prompt log-probabilities (completions with echo and logprobs)"
+VOCABULARY = 1 << 20  # top logprobs asked for to read a whole distribution (servers cap it)
 
 
 def is_hosted(base_url: str | None) -> bool:
@@ -62,6 +65,9 @@ class OpenAICompatTarget:
     ) -> None:
         self.name, self.model, self.base_url, self.prefill = name, model, base_url, prefill
         self._api_key = api_key or "EMPTY"
+        # the model's start-of-text token, written before every raw-text prompt where it is set
+        self.bos: str | None = None
+        self._first_token: dict[str, float] | None = None  # log P(token | bos), where read
         self.timeout = timeout
         self._client: openai.AsyncOpenAI | None = None
         self.server: dict[str, Any] = {}
@@ -124,8 +130,10 @@ class OpenAICompatTarget:
 
     async def _complete(self, request: Request) -> Reply:
         assert self._client is not None, "use the target as an async context manager"
-        endpoint, body = self.body(request)
         try:
+            if request.is_loglikelihood:
+                return await self._loglikelihood(request)
+            endpoint, body = self.body(request)
             reply = self.parse(request, endpoint, await self._post(endpoint, body))
             if endpoint == "completions" and request.continuations:
                 reply.continuation_logprobs = await self._continuations(request, reply.top_logprobs)
@@ -226,18 +234,70 @@ class OpenAICompatTarget:
     ) -> dict[str, float] | None:
         """Each continuation's log-probability after the prefill: from the first generated token's top
         logprobs where they list them all (:func:`continuations_in_top`), else from one echo call each
-        (:func:`echo_body`, :func:`echo_logprob`); None when the server echoes none, or a continuation
-        does not start on a token boundary."""
+        (:func:`continuation_prompt`, :func:`echo_tokens`); None when the server echoes none, or a
+        continuation does not start on a token boundary."""
         if (listed := continuations_in_top(request, top)) is not None:
             return listed
         out = {}
         for continuation in request.continuations or ():
-            body = echo_body(self.model, request, continuation)
-            value = echo_logprob(body["prompt"], continuation, await self._post("completions", body))
-            if value is None:
+            read = continuation_logprob(
+                *(await self._echo(continuation_prompt(request, continuation))), continuation
+            )
+            if read is None:
                 return None
-            out[continuation] = value
+            out[continuation] = read[0]
         return out
+
+    async def _loglikelihood(self, request: Request) -> Reply:
+        """A log-likelihood request: one echo call per continuation, written after the prompt."""
+        if is_hosted(self.base_url):
+            raise TargetError("no_loglikelihood", HOSTED_NO_ECHO, retryable=False)
+        if request.text is None:
+            context = render_chatml(request.messages, request.prefill)
+        else:
+            context = (self.bos or "") + request.text
+        sums, counts = {}, {}
+        for continuation in request.continuations or ():
+            tokens, logprobs = await self._echo(context + continuation)
+            if not tokens:
+                raise TargetError("no_loglikelihood", NO_ECHO, retryable=False)
+            if self.bos and request.text == "" and logprobs[0] is None and "".join(tokens) == continuation:
+                # llama-cpp-python drops the start token from the echo and nulls the first logprob after it
+                logprobs[0] = (await self._after_bos()).get(tokens[0])
+            read = continuation_logprob(tokens, logprobs, continuation)
+            if read is None:
+                raise TargetError(
+                    "no_loglikelihood",
+                    f"no log-likelihood for {continuation[:40]!r}: it does not start on a token boundary "
+                    "after the prompt, or the server gave its first token no log-probability (an empty "
+                    "prompt on a server that adds no start-of-text token)",
+                    retryable=False,
+                )
+            sums[continuation], counts[continuation] = read
+        return Reply(
+            text="",
+            finish_reason="loglikelihood",
+            endpoint="completions",
+            prefill_applied=request.text is None,
+            continuation_logprobs=sums,
+            continuation_tokens=counts,
+        )
+
+    async def _after_bos(self) -> dict[str, float]:
+        """log P(first token | the start token) for the whole vocabulary (read once per target)."""
+        if self._first_token is None:
+            r = await self._client.completions.create(  # type: ignore[union-attr]
+                model=self.model, prompt=self.bos, max_tokens=1, temperature=0.0, logprobs=VOCABULARY
+            )
+            lp = _parsed(r).choices[0].logprobs
+            top = checked_logprobs([dict(lp.top_logprobs[0] or {})]) if lp and lp.top_logprobs else None
+            self._first_token = top[0] if top else {}
+        return self._first_token
+
+    async def _echo(self, prompt: str) -> tuple[list[str], list[float | None]]:
+        """The prompt's tokens and their log-probabilities as the server echoes them (one greedy token is
+        generated and left out); empty lists when the server echoes none."""
+        return echo_tokens(prompt, await self._post("completions", echo_body(self.model, prompt)))
 
 
 Endpoint = Literal["chat", "completions"]
@@ -274,10 +334,13 @@ def continuations_in_top(request: Request, top: list[dict[str, float]] | None) -
     return None
 
 
-def echo_body(model: str, request: Request, continuation: str) -> dict[str, Any]:
-    """The completions call that echoes the prompt with ``continuation`` after the prefill, with the
-    prompt tokens' logprobs (llama-cpp-python, vLLM)."""
-    prompt = render_chatml(request.messages, (request.prefill or "") + continuation)
+def continuation_prompt(request: Request, continuation: str) -> str:
+    """The prompt whose echo scores ``continuation`` after a request's prefill (ChatML written out)."""
+    return render_chatml(request.messages, (request.prefill or "") + continuation)
+
+
+def echo_body(model: str, prompt: str) -> dict[str, Any]:
+    """The completions call that echoes ``prompt`` with its tokens' logprobs (llama-cpp-python, vLLM)."""
     return {
         "model": model,
         "prompt": prompt,
@@ -288,24 +351,38 @@ def echo_body(model: str, request: Request, continuation: str) -> dict[str, Any]
     }
 
 
-def echo_logprob(prompt: str, continuation: str, r: Any) -> float | None:
-    """A continuation's log-probability from the answer to its :func:`echo_body` call (a Completion);
-    None when the server did not echo the prompt with its logprobs, or the continuation does not start
-    on a token boundary."""
-    choice, usage = r.choices[0], r.usage
-    lp = choice.logprobs
-    if not (lp and lp.tokens and lp.token_logprobs and usage and (choice.text or "").startswith(prompt)):
-        return None  # the server ignored echo: no prompt logprobs
-    n_prompt = len(lp.tokens) - usage.completion_tokens  # the echo ends with the generated token
-    if n_prompt <= 0:
-        return None
-    return continuation_logprob(lp.tokens[:n_prompt], lp.token_logprobs[:n_prompt], continuation)
+def echo_tokens(prompt: str, r: Any) -> tuple[list[str], list[float | None]]:
+    """The prompt's tokens and their log-probabilities in the answer (a Completion) to
+    :func:`echo_body` (the one generated token left out); empty lists when the server echoes none."""
+    choice = r.choices[0]
+    text, lp = choice.text or "", choice.logprobs
+    if not (lp and lp.tokens and lp.token_logprobs and text.startswith(prompt)):
+        return [], []  # the server ignored echo: no prompt logprobs
+    return prompt_part(list(lp.tokens), list(lp.token_logprobs), text[len(prompt) :])
 
 
-def continuation_logprob(tokens: list[str], logprobs: list[float | None], continuation: str) -> float | None:
-    """The summed log-probability of the last prompt tokens, which must spell ``continuation`` exactly
-    (None when a token straddles the prefill and the continuation, or a logprob is missing); a logprob
-    that is not a finite number ≤ 0 is a ``bad_logprobs`` error."""
+def prompt_part(
+    tokens: list[str], logprobs: list[float | None], generated: str
+) -> tuple[list[str], list[float | None]]:
+    """The echoed tokens without the ``generated`` text after the prompt: vLLM and OpenAI list it,
+    llama-cpp-python does not; a generated end-of-text token shows as an empty string."""
+    k, tail = len(tokens), ""
+    while k and len(tail) < len(generated):
+        k -= 1
+        tail = tokens[k] + tail
+    if not generated or tail != generated:
+        k = len(tokens)
+    while k and tokens[k - 1] == "":
+        k -= 1
+    return tokens[:k], logprobs[:k]
+
+
+def continuation_logprob(
+    tokens: list[str], logprobs: list[float | None], continuation: str
+) -> tuple[float, int] | None:
+    """The summed log-probability of the last prompt tokens, which must spell ``continuation`` exactly,
+    and their number (None when a token straddles the prefill and the continuation, or a logprob is
+    missing); a logprob that is not a finite number ≤ 0 is a ``bad_logprobs`` error."""
     text, total, n = "", 0.0, 0
     while len(text) < len(continuation) and n < len(tokens):
         n += 1
@@ -314,7 +391,7 @@ def continuation_logprob(tokens: list[str], logprobs: list[float | None], contin
             return None
         checked_logprobs([{tokens[-n]: lp}])
         text, total = tokens[-n] + text, total + min(float(lp), 0.0)
-    return total if text == continuation else None
+    return (total, n) if text == continuation else None
 
 
 def checked_logprobs(positions: list[dict[str, Any]]) -> list[dict[str, float]] | None:
