@@ -121,7 +121,12 @@ def load(
     sdb = store.open_db(db_path)
     planned = plan(c, tgt, limit, c.name)
     requests = requests_of(planned) | _stored_chains(sdb, planned, tgt.id, c.name)
-    options = {"campaign": str(c.path or ""), "target": target, "base_url": base_url, "limit": limit}
+    options = {
+        "campaign": str(c.path.resolve() if c.path else ""),
+        "target": target,
+        "base_url": base_url,
+        "limit": limit,
+    }
     return Planned(c, tgt, api, c.name, sdb, db_path, planned, requests, options | {"prefill": prefill})
 
 
