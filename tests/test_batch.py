@@ -15,7 +15,7 @@ from conftest import ROOT, SCENARIOS, write_campaign
 from openai_server import FakeOpenAIServer
 from test_pairwise_assign import assign_campaign, stereotyped_model
 
-from slant import audit, export_batch, import_batch, open_db
+from slant import audit, batch, export_batch, import_batch, open_db
 from slant.batch import batch_lines, export_notes, load
 from slant.cli import main
 from slant.errors import SlantError
@@ -279,3 +279,17 @@ def test_loglikelihood_requests_are_left_for_the_online_path(tmp_path, server):
     assert [x["custom_id"] for x in lines] == [first] + [f"{first}#echo{i}" for i in range(4)]
     notes = export_notes(p, ["ll", first], lines)
     assert notes[0].startswith("1 log-likelihood requests are left out") and "`slant run`" in notes[0]
+
+
+def test_a_large_submit_is_split_into_batches_keeping_echo_lines_with_their_request(
+    tmp_path, server, capsys, monkeypatch
+):
+    monkeypatch.setattr(batch, "MAX_LINES", 50)  # 24 requests × 5 lines (a call, 4 echo calls): 50, 50, 20
+    with BatchAPIServer(server) as api:
+        path, db = campaign(tmp_path, api, prefill="chatml"), tmp_path / "batch.db"
+        code, out = batch_cli(capsys, "submit", path, db)
+        assert code == 0 and len(api.batches) == 3
+        assert [b["request_counts"]["total"] for b in api.batches.values()] == [50, 50, 20]
+        api.finish()
+        code, out = batch_cli(capsys, "collect", path, db)
+        assert code == 0 and "24 replies stored, 0 errors stored, 0 already stored" in out

@@ -56,9 +56,9 @@ from slant.targets.openai_compat import (
 from slant.targets.replicas import ReplicaTarget
 
 ECHO = "#echo"  # custom_id of a continuation's echo call: <request key>#echo<i>
-URLS: dict[str, Endpoint] = {f"/v1{path}": endpoint for endpoint, path in PATHS.items()}
 FINAL = ("completed", "failed", "expired", "cancelled")  # a Batch API batch that will not change
 CLOSED = ("exported", "collected")  # batch rows whose requests a submit may send again
+MAX_LINES = 50_000  # requests per batch the OpenAI Batch API takes; a larger submit makes several
 
 
 @dataclass
@@ -490,9 +490,10 @@ def _api_error(p: Planned, e: Exception) -> TargetUnavailable:
 def submit_batch(
     campaign: str | Path | Campaign, completion_window: str = "24h", **options: Any
 ) -> tuple[Planned, list[dict[str, Any]], Exported]:
-    """Upload the campaign's unsent requests (not in a batch submitted before) and create one batch per
-    endpoint; a batch a crashed submit left unfinished is finished first. Returns the batches submitted
-    now (rows of the ``batches`` table) and what was exported."""
+    """Upload the campaign's unsent requests (not in a batch submitted before) and create batches of them
+    (one endpoint and at most MAX_LINES lines each); a batch a crashed submit left unfinished is
+    finished first. Returns the batches submitted now (rows of the ``batches`` table) and what was
+    exported."""
     p = load(campaign, **options)
     client = _client(p)
     submitted = []
@@ -502,12 +503,30 @@ def submit_batch(
     busy = open_keys(p)
     keys = [k for k in unsent(p) if k not in busy]
     lines = batch_lines(p, keys)
-    for url in sorted({line["url"] for line in lines}):
-        ids = {line["custom_id"].split(ECHO)[0] for line in lines if line["url"] == url}
-        group = [k for k in keys if k in ids]
-        row = record(p, "uploading", url, group, sum(line["url"] == url for line in lines))
+    for url, group, n_lines in _split(lines):
+        row = record(p, "uploading", url, group, n_lines)
         submitted.append(_submit(p, client, row, completion_window))
     return p, submitted, Exported(len(lines), len(keys), export_notes(p, keys, lines))
+
+
+def _split(lines: list[dict[str, Any]]) -> list[tuple[str, list[str], int]]:
+    """Batch lines as batches (endpoint, request keys, number of lines): one endpoint each, at most
+    MAX_LINES lines, a request's echo lines (which follow it) in its batch."""
+    by_url: dict[str, list[list[Any]]] = {}  # endpoint → [request key, its number of lines]
+    for line in lines:
+        key, requests = line["custom_id"].split(ECHO)[0], by_url.setdefault(line["url"], [])
+        if requests and requests[-1][0] == key:
+            requests[-1][1] += 1
+        else:
+            requests.append([key, 1])
+    out: list[tuple[str, list[str], int]] = []
+    for url, requests in sorted(by_url.items()):
+        for key, n in requests:
+            if not out or out[-1][0] != url or out[-1][2] + n > MAX_LINES:
+                out.append((url, [], 0))
+            out[-1][1].append(key)
+            out[-1] = (url, out[-1][1], out[-1][2] + n)
+    return out
 
 
 def _submit(p: Planned, client: openai.OpenAI, row: dict[str, Any], window: str) -> dict[str, Any]:
