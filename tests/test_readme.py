@@ -100,6 +100,10 @@ def test_readme_command(command: str, folder: Folder, monkeypatch: pytest.Monkey
         assert open_db("smoke.db").table("judgements").count == 8
     if args[1] == "probes":
         assert "decision" in done.stdout and "calibration" in done.stdout
+    if args[1:3] == ["batch", "export"]:
+        assert "12 requests without a stored reply in batch.db → 12 lines" in done.stdout
+    if args[1:3] == ["batch", "import"]:  # the shipped output file answers every exported request
+        assert "12 replies stored, 0 errors stored" in done.stdout and "P(yes) [95% CI]" in done.stdout
     if "--dry-run" in args and "quickstart" in command:
         assert "468 probes, 468 requests" in done.stdout
     if args[1] == "refusals":  # reply 3 answers after a disclaimer: compliance unless --policy strict

@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 _PLACES: dict[str, list[str]] = {  # module → the names it gives the card
     # audits: a campaign file → probes → model calls → outcomes → disparities, in one database
     "slant.api": ["AuditResult", "audit", "plan"],
+    "slant.batch": ["batch_status", "collect_batch", "export_batch", "import_batch", "submit_batch"],
     "slant.spec": ["Campaign", "load_campaign"],
     "slant.probes": ["FAMILIES"],
     "slant.store": ["find_run", "latest_run", "list_runs", "open_db", "open_existing"],
@@ -70,6 +71,11 @@ if TYPE_CHECKING:
     from slant.api import AuditResult as AuditResult
     from slant.api import audit as audit
     from slant.api import plan as plan
+    from slant.batch import batch_status as batch_status
+    from slant.batch import collect_batch as collect_batch
+    from slant.batch import export_batch as export_batch
+    from slant.batch import import_batch as import_batch
+    from slant.batch import submit_batch as submit_batch
     from slant.browse import browse as browse
     from slant.datasets import DATASETS as DATASETS
     from slant.datasets import download_dataset as download_dataset

@@ -522,6 +522,80 @@ def _history(a: argparse.Namespace) -> int:
     return errors.EXIT_OK
 
 
+def _batch(a: argparse.Namespace) -> int:
+    options = {"target": a.target, "base_url": a.base_url, "db": a.db, "limit": a.limit, "prefill": a.prefill}
+    if a.action == "export":
+        p, out = slant.export_batch(a.campaign, a.output, **options)
+        print(f"wrote {a.output}", file=sys.stderr)
+        console.print(
+            f"{out.n_requests} requests without a stored reply in {p.db_path} → {out.n_lines} lines",
+            markup=False,
+        )
+        return _notes(out.notes)
+    if a.action == "import":
+        return _batch_scored(slant.import_batch(a.file, a.campaign, **options), a.file, [])
+    if a.action == "submit":
+        p, rows, out = slant.submit_batch(a.campaign, a.completion_window, **options)
+        for row in rows:
+            console.print(f"batch {row['remote_id']} ({row['url']}, {row['n_lines']} lines): {row['status']}")
+        if not rows:
+            console.print(f"nothing to submit: every request has a reply in {p.db_path} or is in a batch")
+        return _notes(out.notes)
+    if a.action == "status":
+        p, rows = slant.batch_status(a.campaign, **options)
+        for row in rows:
+            c = row["counts"] or {}
+            counts = f", {c.get('completed', 0)} of {c.get('total', 0)} done, {c.get('failed', 0)} failed"
+            errors_ = "; ".join(row.get("errors") or [])
+            stopped = (
+                "" if row["remote_id"] else " (a submit stopped before the batch was made: submit again)"
+            )
+            console.print(
+                f"batch {row['remote_id'] or row['id']} ({row['url']}): {row['status']}{stopped}"
+                f"{counts if c else ''}{f' ({errors_})' if errors_ else ''}",
+                markup=False,
+            )
+        if not rows:
+            console.print(f"no open batch of campaign {p.campaign.name} in {p.db_path}")
+        return errors.EXIT_OK
+    got, batches = slant.collect_batch(a.campaign, **options)
+    return _batch_scored(got, "the finished batches", batches)
+
+
+def _notes(notes: list[str]) -> int:
+    for note in notes:
+        console.print(f"note: {note}", markup=False, highlight=False)
+    return errors.EXIT_OK
+
+
+def _batch_scored(got: Any, source: str, batches: list[dict[str, Any]]) -> int:
+    """What an import or collect stored, the report of the run it scored, and what is still missing."""
+    kinds = f" ({_failures(got.errors)})" if got.errors else ""
+    missing = f", {got.incomplete} left out (their echo lines are missing)" if got.incomplete else ""
+    console.print(
+        f"from {source}: {got.stored} replies stored, {sum(got.errors.values())} errors stored{kinds}, "
+        f"{got.already} already stored{missing} → {got.run.db_path}",
+        markup=False,
+        highlight=False,
+    )
+    slant.print_report(slant.open_db(got.run.db_path), got.run.run_id, console)
+    waiting = [b for b in batches if b["status"] not in ("completed", "failed", "expired", "cancelled")]
+    for b in batches:
+        name, why = b["remote_id"] or b["id"], "; ".join(b.get("errors") or [])
+        if b in waiting:
+            console.print(f"batch {name} is {b['status']}: collect again later", markup=False)
+        elif b["status"] != "completed":
+            console.print(f"batch {name} {b['status']}{f' ({why})' if why else ''}: the next submit sends "
+                          "its unanswered requests again", markup=False)  # fmt: skip
+    if got.run.status == "complete" and not waiting:
+        return errors.EXIT_OK
+    console.print(
+        f"[yellow]run {got.run.run_id} is {got.run.status}: requests without a reply (or with an error) "
+        "are sent by the next export or submit, or online by `slant run`[/]"
+    )
+    return errors.EXIT_INCOMPLETE
+
+
 def _serve_local(a: argparse.Namespace) -> int:
     server = slant.LocalServer(port=a.port).start()
     console.print(f"embedded model '{slant.MODEL_ALIAS}' serving at {server.base_url} (Ctrl-C to stop)")
@@ -814,10 +888,36 @@ def parser() -> argparse.ArgumentParser:
     h.add_argument("--html", metavar="PATH", help="write the history as an HTML page with plots")
     h.set_defaults(func=_history)
 
+    bt = sub.add_parser(
+        "batch", help="a campaign's requests through a batch engine (OpenAI Batch API, vLLM …)"
+    )
+    bsub = bt.add_subparsers(dest="action", required=True)
+    batch = [model, db, running]
+    be = bsub.add_parser("export", parents=batch, help="write the unsent requests as OpenAI batch JSONL")
+    be.add_argument("campaign", help="campaign YAML file")
+    be.add_argument("-o", "--output", required=True, help="the JSONL file to write")
+    bi = bsub.add_parser("import", parents=batch, help="store a batch output file's replies and score")
+    bi.add_argument("file", help="a batch output file (OpenAI Batch API, vllm run-batch …)")
+    bi.add_argument("campaign", nargs="?", help="campaign YAML file (default: the one that exported it)")
+    bs = bsub.add_parser("submit", parents=batch, help="send the unsent requests to the target's Batch API")
+    bs.add_argument("campaign", help="campaign YAML file")
+    bs.add_argument("--completion-window", default="24h", help="the batches' completion window (24h)")
+    for action, what in (
+        ("status", "how the submitted batches stand"),
+        ("collect", "store finished batches"),
+    ):
+        bc = bsub.add_parser(action, parents=batch, help=what)
+        bc.add_argument("campaign", help="campaign YAML file")
+    bt.set_defaults(func=_batch, from_campaign=True)
+
     s = sub.add_parser("serve-local", help="keep the embedded model's server running and print its URL")
     s.add_argument("--port", type=int, help="port (default: a free one)")
     s.set_defaults(func=_serve_local)
-    for command in [*sub.choices.values(), *gsub.choices.values()]:  # `slant run x.yaml --debug` too
+    for command in [
+        *sub.choices.values(),
+        *gsub.choices.values(),
+        *bsub.choices.values(),
+    ]:  # `slant run x.yaml --debug` too
         command.add_argument(
             "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks"
         )

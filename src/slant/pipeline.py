@@ -64,6 +64,7 @@ def audit(
     progress: bool = True,
     max_connections: int | None = None,
     prefill: str | None = None,
+    send: bool = True,
 ) -> AuditResult:
     """Run (or resume) a campaign and store everything in its database.
 
@@ -80,6 +81,7 @@ def audit(
         progress: show a progress bar.
         max_connections: overrides the campaign's number of concurrent requests.
         prefill: overrides how the target sends assistant prefills (auto, chatml, continue, none).
+        send: False scores what is stored without sending anything (replies imported from a batch).
     """
     check_count("limit", limit)
     check_count("max_connections", max_connections)
@@ -131,7 +133,7 @@ def audit(
             all_requests = requests_of(planned)
             n_probes = sum(len(ps.probes) for ps in planned)
             store.record_target(sdb, tgt)
-        elif pending:
+        elif pending and send:
             stats = asyncio.run(_execute(sdb, tgt, all_requests, scope, c, progress, planned))
             all_requests = requests_of(planned)  # with the chained calls sent meanwhile
             store.record_target(sdb, tgt)  # now with what the server reported about itself

@@ -9,6 +9,9 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import openai
+from openai._models import construct_type
+from openai.types import Completion
+from openai.types.chat import ChatCompletion
 
 from slant.targets.base import Reply, Request, TargetError
 
@@ -105,6 +108,13 @@ class OpenAICompatTarget:
             await self._client.close()
             self._client = None
 
+    def batch_client(self) -> openai.OpenAI:
+        """A client of the same server and key for its files and batches endpoints (slant.batch); no
+        retries of its own: a crashed submit is resumed from the database."""
+        return openai.OpenAI(
+            base_url=self.base_url, api_key=self._api_key, max_retries=0, timeout=self.timeout
+        )
+
     async def complete(self, request: Request) -> Reply:
         try:
             return await self._complete(request)
@@ -123,78 +133,95 @@ class OpenAICompatTarget:
         try:
             if request.is_loglikelihood:
                 return await self._loglikelihood(request)
-            if request.prefill and self.prefill == "chatml":
-                return await self._completions(request)
-            return await self._chat(request)
+            endpoint, body = self.body(request)
+            reply = self.parse(request, endpoint, await self._post(endpoint, body))
+            if endpoint == "completions" and request.continuations:
+                reply.continuation_logprobs = await self._continuations(request, reply.top_logprobs)
+            return reply
         except openai.APITimeoutError as e:
             raise TargetError("timeout", str(e), retryable=True) from e
         except openai.APIConnectionError as e:
             raise TargetError("connection", str(e), retryable=True) from e
-        except openai.RateLimitError as e:
-            raise TargetError(
-                "rate_limited",
-                str(e),
-                retryable=True,
-                status=429,
-                retry_after=_retry_after(e.response.headers),
-            ) from e
         except openai.APIStatusError as e:
-            code = e.status_code
-            retryable = code in (408, 409) or code >= 500
-            raise TargetError(
-                f"http_{code}",
-                str(e),
-                retryable=retryable,
-                status=code,
-                retry_after=_retry_after(e.response.headers),
-            ) from e
-        except (
-            openai.APIResponseValidationError,
-            AttributeError,  # "message": null, a JSON array for a body …
-            KeyError,
-            IndexError,
-            TypeError,
-            ValueError,
-        ) as e:
-            raise TargetError("bad_response", f"{type(e).__name__}: {e}", retryable=True) from e
+            raise status_error(e.status_code, str(e), _retry_after(e.response.headers)) from e
+        except MALFORMED as e:
+            raise malformed(e) from e
 
-    async def _chat(self, request: Request) -> Reply:
-        # Any: the SDK's message types want literal roles; a request's roles are plain strings
-        messages: list[Any] = [{"role": r, "content": c} for r, c in request.messages]
-        extra: dict[str, Any] = {}
-        applied = False
+    async def _post(self, endpoint: Endpoint, body: dict[str, Any]) -> Any:
+        """One call with a body built by :meth:`body` or :func:`echo_body`, sent as it is."""
+        cast_to = ChatCompletion if endpoint == "chat" else Completion
+        return _parsed(await self._client.post(PATHS[endpoint], cast_to=cast_to, body=body))  # type: ignore[union-attr]
+
+    def body(self, request: Request) -> tuple[Endpoint, dict[str, Any]]:
+        """The endpoint and JSON body of a request's call (the one call, or the first of a completions
+        request whose continuations need echo calls: :func:`echo_body`); what a batch file holds too."""
+        if request.prefill and self.prefill == "chatml":
+            return "completions", self._completions_body(request)
+        return "chat", self._chat_body(request)
+
+    def _constrained(self, request: Request) -> bool:
+        """Whether a chat call sends the request's choices as vLLM's ``structured_outputs``."""
+        return bool(request.choices) and self.name.startswith("vllm/")
+
+    def _chat_body(self, request: Request) -> dict[str, Any]:
+        messages: list[dict[str, str]] = [{"role": r, "content": c} for r, c in request.messages]
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": messages,
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+            "seed": request.seed,
+        }
+        if request.top_logprobs:
+            body |= {"logprobs": True, "top_logprobs": request.top_logprobs}
         if request.prefill and self.prefill == "continue":
             messages.append({"role": "assistant", "content": request.prefill})
-            extra = {"continue_final_message": True, "add_generation_prompt": False}
-            applied = True
-        constrained = bool(request.choices) and self.name.startswith("vllm/")
-        if constrained:
-            extra["structured_outputs"] = {"choice": list(request.choices or ())}
-        kwargs: dict[str, Any] = {}
+            body |= {"continue_final_message": True, "add_generation_prompt": False}
+        if self._constrained(request):
+            body["structured_outputs"] = {"choice": list(request.choices or ())}
+        return body
+
+    def _completions_body(self, request: Request) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "prompt": render_chatml(request.messages, request.prefill),
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+            "seed": request.seed,
+            "stop": ["<|im_end|>"],
+        }
         if request.top_logprobs:
-            kwargs = {"logprobs": True, "top_logprobs": request.top_logprobs}
-        r = await self._client.chat.completions.create(  # type: ignore[union-attr]
-            model=self.model,
-            messages=messages,
-            max_tokens=request.max_tokens,
-            temperature=request.temperature,
-            seed=request.seed,
-            extra_body=extra or None,
-            **kwargs,
-        )
-        r = _parsed(r)
+            body["logprobs"] = request.top_logprobs
+        if request.choices:  # a llama.cpp server takes a GBNF grammar
+            alternatives = " | ".join(json.dumps(c) for c in request.choices)
+            body["grammar"] = f"root ::= {alternatives}"
+        return body
+
+    def parse(self, request: Request, endpoint: Endpoint, r: Any) -> Reply:
+        """The Reply in a 200 answer to :meth:`body` (a ChatCompletion or Completion; see :func:`as_reply`
+        for a JSON body), without the continuations' log-probabilities, which may need echo calls.
+        Raises TargetError (a violated constraint, bad logprobs), or one of MALFORMED for a broken body."""
         choice = r.choices[0]
-        top = None
-        if request.top_logprobs and choice.logprobs and choice.logprobs.content:
-            top = checked_logprobs(
-                [{t.token: t.logprob for t in pos.top_logprobs or ()} for pos in choice.logprobs.content]
-            )
-        if constrained:
-            check_choice(choice.message.content or "", request.choices or ())
+        if endpoint == "chat":
+            top = None
+            if request.top_logprobs and choice.logprobs and choice.logprobs.content:
+                top = checked_logprobs(
+                    [{t.token: t.logprob for t in pos.top_logprobs or ()} for pos in choice.logprobs.content]
+                )
+            if self._constrained(request):
+                check_choice(choice.message.content or "", request.choices or ())
+            text, applied = choice.message.content or "", bool(request.prefill) and self.prefill == "continue"
+        else:
+            if request.choices:
+                check_choice(choice.text or "", request.choices)
+            top = None
+            if request.top_logprobs and choice.logprobs and choice.logprobs.top_logprobs:
+                top = checked_logprobs([dict(pos or {}) for pos in choice.logprobs.top_logprobs])
+            text, applied = choice.text or "", True
         return Reply(
-            text=choice.message.content or "",
+            text=text,
             finish_reason=choice.finish_reason,
-            endpoint="chat",
+            endpoint=endpoint,
             top_logprobs=top,
             usage=_usage(r.usage),
             fingerprint=r.system_fingerprint,
@@ -202,55 +229,20 @@ class OpenAICompatTarget:
             served_model=_served_model(r),
         )
 
-    async def _completions(self, request: Request) -> Reply:
-        kwargs: dict[str, Any] = {}
-        if request.top_logprobs:
-            kwargs["logprobs"] = request.top_logprobs
-        if request.choices:  # a llama.cpp server takes a GBNF grammar
-            alternatives = " | ".join(json.dumps(c) for c in request.choices)
-            kwargs["extra_body"] = {"grammar": f"root ::= {alternatives}"}
-        r = await self._client.completions.create(  # type: ignore[union-attr]
-            model=self.model,
-            prompt=render_chatml(request.messages, request.prefill),
-            max_tokens=request.max_tokens,
-            temperature=request.temperature,
-            seed=request.seed,
-            stop=["<|im_end|>"],
-            **kwargs,
-        )
-        r = _parsed(r)
-        choice = r.choices[0]
-        if request.choices:
-            check_choice(choice.text or "", request.choices)
-        top = None
-        if request.top_logprobs and choice.logprobs and choice.logprobs.top_logprobs:
-            top = checked_logprobs([dict(pos or {}) for pos in choice.logprobs.top_logprobs])
-        return Reply(
-            text=choice.text or "",
-            finish_reason=choice.finish_reason,
-            endpoint="completions",
-            top_logprobs=top,
-            usage=_usage(r.usage),
-            fingerprint=r.system_fingerprint,
-            prefill_applied=True,
-            served_model=_served_model(r),
-            continuation_logprobs=await self._continuations(request, top) if request.continuations else None,
-        )
-
     async def _continuations(
         self, request: Request, top: list[dict[str, float]] | None = None
     ) -> dict[str, float] | None:
-        """Each continuation's log-probability after the prefill, read from the prompt logprobs that a
-        completions server echoes (``echo`` with ``logprobs``: llama-cpp-python, vLLM); None when the
-        server echoes none, or a continuation does not start on a token boundary. When the first
-        generated token's top logprobs (``top``) list every continuation as a whole token, those are the
-        same numbers (log P(that token | the prefill)), so no echo call is sent."""
-        if top and all(c in top[0] for c in request.continuations or ()):
-            return {c: top[0][c] for c in request.continuations or ()}
+        """Each continuation's log-probability after the prefill: from the first generated token's top
+        logprobs where they list them all (:func:`continuations_in_top`), else from one echo call each
+        (:func:`continuation_prompt`, :func:`echo_tokens`); None when the server echoes none, or a
+        continuation does not start on a token boundary."""
+        if (listed := continuations_in_top(request, top)) is not None:
+            return listed
         out = {}
         for continuation in request.continuations or ():
-            prompt = render_chatml(request.messages, (request.prefill or "") + continuation)
-            read = continuation_logprob(*(await self._echo(prompt)), continuation)
+            read = continuation_logprob(
+                *(await self._echo(continuation_prompt(request, continuation))), continuation
+            )
             if read is None:
                 return None
             out[continuation] = read[0]
@@ -305,14 +297,68 @@ class OpenAICompatTarget:
     async def _echo(self, prompt: str) -> tuple[list[str], list[float | None]]:
         """The prompt's tokens and their log-probabilities as the server echoes them (one greedy token is
         generated and left out); empty lists when the server echoes none."""
-        r = await self._client.completions.create(  # type: ignore[union-attr]
-            model=self.model, prompt=prompt, max_tokens=1, temperature=0.0, logprobs=1, echo=True
-        )
-        choice = _parsed(r).choices[0]
-        text, lp = choice.text or "", choice.logprobs
-        if not (lp and lp.tokens and lp.token_logprobs and text.startswith(prompt)):
-            return [], []  # the server ignored echo: no prompt logprobs
-        return prompt_part(list(lp.tokens), list(lp.token_logprobs), text[len(prompt) :])
+        return echo_tokens(prompt, await self._post("completions", echo_body(self.model, prompt)))
+
+
+Endpoint = Literal["chat", "completions"]
+PATHS: dict[Endpoint, str] = {"chat": "/chat/completions", "completions": "/completions"}  # under …/v1
+# what a broken 200 body raises while it is read ("message": null, a JSON array for a body …)
+MALFORMED = (openai.APIResponseValidationError, AttributeError, KeyError, IndexError, TypeError, ValueError)
+
+
+def malformed(e: BaseException) -> TargetError:
+    """A reply body that could not be read (one of MALFORMED) as the error stored for it."""
+    return TargetError("bad_response", f"{type(e).__name__}: {e}", retryable=True)
+
+
+def status_error(code: int, message: str, retry_after: float | None = None) -> TargetError:
+    """An HTTP error status as the error stored for the call (429: ``rate_limited``)."""
+    if code == 429:
+        return TargetError("rate_limited", message, retryable=True, status=429, retry_after=retry_after)
+    retryable = code in (408, 409) or code >= 500
+    return TargetError(f"http_{code}", message, retryable=retryable, status=code, retry_after=retry_after)
+
+
+def as_reply(endpoint: Endpoint, data: Any) -> Any:
+    """A JSON reply body read as the client reads a 200 answer (ChatCompletion, Completion), loosely:
+    a missing or odd field shows up when :meth:`OpenAICompatTarget.parse` reads it."""
+    return _parsed(construct_type(type_=ChatCompletion if endpoint == "chat" else Completion, value=data))
+
+
+def continuations_in_top(request: Request, top: list[dict[str, float]] | None) -> dict[str, float] | None:
+    """The continuations' log-probabilities when the first generated token's top logprobs list every
+    continuation as a whole token: the same numbers (log P(that token | the prefill)) as echo calls, so
+    none is sent. None otherwise."""
+    if top and all(c in top[0] for c in request.continuations or ()):
+        return {c: top[0][c] for c in request.continuations or ()}
+    return None
+
+
+def continuation_prompt(request: Request, continuation: str) -> str:
+    """The prompt whose echo scores ``continuation`` after a request's prefill (ChatML written out)."""
+    return render_chatml(request.messages, (request.prefill or "") + continuation)
+
+
+def echo_body(model: str, prompt: str) -> dict[str, Any]:
+    """The completions call that echoes ``prompt`` with its tokens' logprobs (llama-cpp-python, vLLM)."""
+    return {
+        "model": model,
+        "prompt": prompt,
+        "max_tokens": 1,
+        "temperature": 0.0,
+        "logprobs": 1,
+        "echo": True,
+    }
+
+
+def echo_tokens(prompt: str, r: Any) -> tuple[list[str], list[float | None]]:
+    """The prompt's tokens and their log-probabilities in the answer (a Completion) to
+    :func:`echo_body` (the one generated token left out); empty lists when the server echoes none."""
+    choice = r.choices[0]
+    text, lp = choice.text or "", choice.logprobs
+    if not (lp and lp.tokens and lp.token_logprobs and text.startswith(prompt)):
+        return [], []  # the server ignored echo: no prompt logprobs
+    return prompt_part(list(lp.tokens), list(lp.token_logprobs), text[len(prompt) :])
 
 
 def prompt_part(
