@@ -152,6 +152,9 @@ class FakeOpenAIServer(LoopbackServer):
         # every token but the first (a whole-sequence log-likelihood of any shape); the generated token is
         # left out of the echo, as llama-cpp-python does
         self.token_logprob: Callable[[str, str], float] | None = None
+        # when set (with token_logprob), the echo starts with this start-of-text token, which the server
+        # adds to every prompt (as vLLM and llama.cpp do for most models): the prompt's first token is scored
+        self.start_token: str | None = None
         self.received: list[dict[str, Any]] = []  # every request: path, headers, body
         self.attempts: Counter[str] = Counter()
         self.lock = threading.Lock()
@@ -299,6 +302,9 @@ class FakeOpenAIServer(LoopbackServer):
         before = ["".join(tokens[:i]) for i in range(len(tokens))]
         if self.token_logprob is not None:
             scored = [self.token_logprob(b, t) for b, t in zip(before[1:], tokens[1:], strict=True)]
+            if self.start_token is not None:  # listed first, so the prompt's first token is scored too
+                first = self.token_logprob("", tokens[0])
+                return self._echoed(prompt, word, body, [self.start_token, *tokens], [None, first, *scored])
             return self._echoed(prompt, word, body, tokens, [None, *scored])
         last = math.log(max(self.next_token(before[-1]).get(tokens[-1], 0.0), 1e-12))  # 1e-12: "impossible"
         logprobs = [None, *[-1.0] * (len(tokens) - 2), last][-len(tokens) :]
