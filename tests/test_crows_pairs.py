@@ -9,16 +9,16 @@ mean_stderr) made of them, given the planted log-likelihoods the fake server bel
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
+import benchmark_run
 import pytest
-import yaml
 from openai_server import FakeOpenAIServer
 from scipy.stats import binomtest
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint
 
-from slant import audit, open_db
 from slant.cli import main
 from slant.probes import FAMILIES
 
@@ -26,37 +26,10 @@ DATA = Path(__file__).parent / "data" / "crows_pairs"
 EXPECTED = json.loads((DATA / "expected.json").read_text())
 
 
-def planted(before: str, token: str) -> float:
-    """The log-probability expected.json's reference run used for each token (its ``_source``)."""
-    word = token.strip().lower()
-    return float(EXPECTED["planted"].get(word, -(0.5 + 0.25 * len(word))))
-
-
-def campaign(tmp_path: Path, **probe_set) -> Path:
-    spec = {
-        "name": "crows",
-        "target": "openai-compat/fake",
-        "db": str(tmp_path / "audit.db"),
-        "max_retries": 0,
-        "probes": [{"family": "crows-pairs", "name": "crows", "data": str(DATA / "pairs.csv"), **probe_set}],
-    }
-    path = tmp_path / "campaign.yaml"
-    path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    return path
-
-
 def run(tmp_path: Path, server: FakeOpenAIServer, **probe_set) -> tuple[dict, list[dict]]:
-    """The run's disparity rows by (metric, grp), and its outcomes."""
-    server.token_logprob, server.start_token = planted, "<s>"
-    result = audit(campaign(tmp_path, **probe_set), base_url=server.base_url, progress=False)
-    db = open_db(result.db_path)
-    rows = {
-        (r["metric"], r["grp"]): r | json.loads(r["extra"] or "{}")
-        for r in db.query("select * from disparities")
-    }
-    return rows, list(
-        db.query("select o.*, p.scenario_id from outcomes o join probes p on p.id = o.probe_id")
-    )
+    """The run's rows by (metric, grp) and its outcomes, the server planting expected.json's numbers."""
+    spec = {"family": "crows-pairs", "name": "crows", "data": str(DATA / "pairs.csv"), **probe_set}
+    return benchmark_run.run(tmp_path, server, EXPECTED["planted"], spec)
 
 
 @pytest.fixture(scope="module")
@@ -161,14 +134,12 @@ def test_bad_data_is_one_line_naming_the_file_and_field_before_any_call(
     tmp_path, capsys, content, probe_set, message
 ):
     (tmp_path / "x.csv").write_text(content)
-    path = campaign(tmp_path, **probe_set, data="x.csv")
+    path = benchmark_run.campaign(tmp_path, {"family": "crows-pairs", **probe_set, "data": "x.csv"})
     with FakeOpenAIServer() as server:
         assert main(["run", str(path), "--base-url", server.base_url]) == 2
         assert server.n_completions == 0
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "campaign.yaml" in err
-    import re
-
     assert re.search(message, err), err
 
 

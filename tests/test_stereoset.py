@@ -13,13 +13,12 @@ import json
 import re
 from pathlib import Path
 
+import benchmark_run
 import pytest
-import yaml
 from openai_server import FakeOpenAIServer
 from scipy.stats import binomtest
 from statsmodels.stats.multitest import multipletests
 
-from slant import audit, open_db
 from slant.cli import main
 
 DATA = Path(__file__).parent / "data" / "stereoset"
@@ -27,35 +26,10 @@ EXPECTED = json.loads((DATA / "expected.json").read_text())
 METRICS = {"lm_score": "LM Score", "stereotype_score": "SS Score", "icat": "ICAT Score"}
 
 
-def planted(before: str, token: str) -> float:
-    """The log-probability expected.json's reference run used for each token (its ``_source``)."""
-    word = token.strip().lower()
-    return float(EXPECTED["planted"].get(word, -(0.5 + 0.25 * len(word))))
-
-
-def campaign(tmp_path: Path, **probe_set) -> Path:
-    spec = {
-        "name": "stereoset",
-        "target": "openai-compat/fake",
-        "db": str(tmp_path / "audit.db"),
-        "max_retries": 0,
-        "probes": [{"family": "stereoset", "name": "ss", "data": str(DATA / "dev.json"), **probe_set}],
-    }
-    path = tmp_path / "campaign.yaml"
-    path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    return path
-
-
 def run(tmp_path: Path, server: FakeOpenAIServer, **probe_set) -> tuple[dict, list[dict]]:
-    """The run's disparity rows by (metric, grp), and its outcomes."""
-    server.token_logprob, server.start_token = planted, "<s>"
-    result = audit(campaign(tmp_path, **probe_set), base_url=server.base_url, progress=False)
-    db = open_db(result.db_path)
-    rows = {
-        (r["metric"], r["grp"]): r | json.loads(r["extra"] or "{}")
-        for r in db.query("select * from disparities")
-    }
-    return rows, list(db.query("select * from outcomes"))
+    """The run's rows by (metric, grp) and its outcomes, the server planting expected.json's numbers."""
+    spec = {"family": "stereoset", "name": "ss", "data": str(DATA / "dev.json"), **probe_set}
+    return benchmark_run.run(tmp_path, server, EXPECTED["planted"], spec)
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +114,17 @@ def test_bad_data_is_one_line_naming_the_file_and_field_before_any_call(tmp_path
     edit(dev)
     (tmp_path / "x.json").write_text(json.dumps(dev))
     with FakeOpenAIServer() as server:
-        assert main(["run", str(campaign(tmp_path, data="x.json")), "--base-url", server.base_url]) == 2
+        assert (
+            main(
+                [
+                    "run",
+                    str(benchmark_run.campaign(tmp_path, {"family": "stereoset", "data": "x.json"})),
+                    "--base-url",
+                    server.base_url,
+                ]
+            )
+            == 2
+        )
         assert server.n_completions == 0
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "campaign.yaml" in err and re.search(message, err), err

@@ -34,7 +34,7 @@ from slant.probes.base import ParseStatus, Probe, new_outcome, short_hash
 from slant.probes.family import Family, register
 from slant.stats.groups import mean_row, outcome_counts
 from slant.stats.metric import Kind, Metric
-from slant.stats.paired import bh_adjust
+from slant.stats.multiple import by_category
 from slant.stats.rates import rate_row
 from slant.targets.base import Reply, Request, loglikelihood
 
@@ -182,12 +182,7 @@ def score(probe: Probe, reply: Reply | None) -> Mapping[str, Any]:
 def disparities(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Per bias type (in data order) and over all pairs (``grp`` "all"): pct_stereotype and
     likelihood_diff; ``p_bh``: Benjamini–Hochberg across the bias types' sign tests."""
-    groups = [(str(t), d) for t, d in frame.groupby("bias_type", sort=False)] + [("all", frame)]
-    rows = [row for grp, d in groups for row in _rows(grp, d)]
-    tested = [r for r in rows if r["metric"] == PCT_STEREOTYPE.name and r["grp"] != "all"]
-    for r, q in zip(tested, bh_adjust([r["p"] for r in tested]), strict=True):
-        r["p_bh"] = q
-    return rows
+    return by_category(frame, "bias_type", _rows, PCT_STEREOTYPE.name)
 
 
 def _rows(grp: str, d: pd.DataFrame) -> list[dict[str, Any]]:

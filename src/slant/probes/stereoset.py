@@ -35,7 +35,8 @@ from slant.probes.base import ParseStatus, Probe, new_outcome, short_hash
 from slant.probes.family import Family, register
 from slant.stats.groups import outcome_counts
 from slant.stats.metric import Kind, Metric
-from slant.stats.paired import MIN_CLUSTERS_FOR_CI, N_RESAMPLES, bh_adjust
+from slant.stats.multiple import by_category
+from slant.stats.paired import MIN_CLUSTERS_FOR_CI, N_RESAMPLES
 from slant.stats.rates import binomial
 from slant.targets.base import Reply, Request, loglikelihood
 
@@ -176,12 +177,7 @@ def score(probe: Probe, reply: Reply | None) -> Mapping[str, Any]:
 def disparities(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Per domain (in data order) and over all examples (``grp`` "all"): LMS, SS and ICAT; ``p_bh``:
     Benjamini–Hochberg across the domains' SS tests."""
-    groups = [(str(t), d) for t, d in frame.groupby("domain", sort=False)] + [("all", frame)]
-    rows = [row for grp, d in groups for row in _rows(grp, d)]
-    tested = [r for r in rows if r["metric"] == SS.name and r["grp"] != "all"]
-    for r, q in zip(tested, bh_adjust([r["p"] for r in tested]), strict=True):
-        r["p_bh"] = q
-    return rows
+    return by_category(frame, "domain", _rows, SS.name)
 
 
 def _rows(grp: str, d: pd.DataFrame) -> list[dict[str, Any]]:
