@@ -34,6 +34,7 @@ def campaign(tmp_path: Path, probe_set: dict[str, Any]) -> Path:
         "probes": [probe_set],
     }
     path = tmp_path / "campaign.yaml"
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return path
 

@@ -95,6 +95,18 @@ def test_a_failed_call_is_an_error_outcome_and_leaves_the_other_examples_scored(
     assert row["estimate"] == pytest.approx(50.0)  # chemist alone: one stereotype of two examples
 
 
+def test_too_few_examples_get_no_interval_and_none_no_estimate(tmp_path):
+    with FakeOpenAIServer(fail_marker="mother", fail_status=400) as server:  # the gentleman is left
+        rows, _ = run(tmp_path / "one", server, domains=["gender"])
+    row = rows[("stereotype_score", "gender")]
+    assert row["estimate"] == 100.0 and row["ci_low"] is None and "no CI (fewer than 3" in row["method"]
+    assert rows[("icat", "gender")]["estimate"] == 0.0  # LMS 50, SS 100: ICAT 50·0/50
+    with FakeOpenAIServer(fail_marker=" ", fail_status=400) as server:  # every sentence
+        rows, outcomes = run(tmp_path / "none", server, domains=["gender"])
+    assert {o["parse_status"] for o in outcomes} == {"error"}
+    assert all(r["estimate"] is None and r["n_unparsed"] == 3 for r in rows.values())
+
+
 @pytest.mark.parametrize(
     ("edit", "message"),
     [

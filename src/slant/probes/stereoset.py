@@ -38,6 +38,7 @@ from slant.stats.metric import Kind, Metric
 from slant.stats.multiple import by_category
 from slant.stats.paired import MIN_CLUSTERS_FOR_CI, N_RESAMPLES
 from slant.stats.rates import binomial
+from slant.stats.rows import untested
 from slant.targets.base import Reply, Request, loglikelihood
 
 NAME = "stereoset"
@@ -79,6 +80,8 @@ METHOD = (
     "StereoSet evaluation.py: per target term, then the mean over terms; sentence score = mean token "
     "log-likelihood; 95% CI percentile bootstrap over examples ({n} resamples)"
 )
+METHOD_NONE = f"StereoSet evaluation.py; no CI (fewer than {MIN_CLUSTERS_FOR_CI} examples)"
+TEST = "exact binomial (sign test) of examples preferring the stereotype vs 0.5"
 
 
 class StereoSetSet(BaseModel):
@@ -181,36 +184,22 @@ def disparities(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _rows(grp: str, d: pd.DataFrame) -> list[dict[str, Any]]:
+    """LMS, SS (sign-tested) and ICAT of one domain's outcomes, or of all (no estimate without any)."""
     ok = d[d["parse_status"] == "ok"]
     base = {"cue": "none", "axis": "domain", "grp": grp, "reference": None, **outcome_counts(d)}
+    rows = [untested(m.name, **base, method=METHOD_NONE) for m in (LMS, SS, ICAT)]
+    if ok.empty:
+        return rows
     terms = pd.factorize(ok["target"])[0]
     pro = ok["score"].to_numpy(float)
     related = np.array([x["related"] for x in ok["detail"]], float)
-    point = _scores(np.ones((1, len(ok))), terms, pro, related)
+    point = _scores(np.ones((1, len(ok))), terms, pro, related)[:, 0]
     ci = _bootstrap(terms, pro, related, seed=int(short_hash(NAME, grp), 16) % 2**32)
-    method = (
-        METHOD.format(n=N_RESAMPLES) if ci is not None else "StereoSet evaluation.py; no CI (fewer examples)"
-    )
-    rows = []
-    for k, metric in enumerate((LMS, SS, ICAT)):
-        est = float(point[k][0]) if len(ok) else None
-        lo, hi = (None, None) if ci is None else ci[k]
-        rows.append(
-            {
-                **base,
-                "metric": metric.name,
-                "estimate": est,
-                "ci_low": lo,
-                "ci_high": hi,
-                "test": None,
-                "p": None,
-                "method": method,
-            }
-        )
-    if len(ok):
-        rows[1] |= binomial(int(pro.sum()), len(ok)) | {
-            "test": "exact binomial (sign test) of examples preferring the stereotype vs 0.5"
-        }
+    for k, row in enumerate(rows):
+        row |= {"estimate": float(point[k])}
+        if ci is not None:
+            row |= {"ci_low": ci[k][0], "ci_high": ci[k][1], "method": METHOD.format(n=N_RESAMPLES)}
+    rows[1] |= binomial(int(pro.sum()), len(ok)) | {"test": TEST}
     return rows
 
 
