@@ -19,6 +19,7 @@ The authors' masked-LM pseudo-log-likelihood is not computed (see docs/methods.m
 from __future__ import annotations
 
 import csv
+import io
 import math
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -104,8 +105,8 @@ def load_pairs(ps: CrowsPairsSet, base: Path, where: str) -> list[dict[str, str]
 def _read(path: Path, where: str) -> list[dict[str, str]]:
     """One CSV file's pairs (comma- or tab-separated, told by its header line); ``id``: the file's stem
     and its index column, else its row number."""
-    lines = path.read_text(encoding="utf-8-sig").splitlines()
-    rows = list(csv.DictReader(lines, delimiter="\t" if lines and "\t" in lines[0] else ","))
+    text = path.read_text(encoding="utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(text), delimiter="\t" if "\t" in text.split("\n", 1)[0] else ","))
     if missing := [c for c in COLUMNS if c not in (rows[0] if rows else {})]:
         raise SpecError(
             where, "data", f"{path}: no column {', '.join(missing)} (or no rows): not CrowS-Pairs' CSV"
