@@ -251,9 +251,9 @@ async def _served_counts(target: Any, texts: list[str]) -> tuple[list[int] | Non
                 return await _count(client, path, body)
 
         for path, name in ENDPOINTS:
-            if await one(path, texts[0]) is None:
+            if (first := await one(path, texts[0])) is None:
                 continue
-            counts = await asyncio.gather(*(one(path, t) for t in texts))
+            counts = [first, *await asyncio.gather(*(one(path, t) for t in texts[1:]))]
             if all(c is not None for c in counts):
                 return [int(c or 0) for c in counts], f"the server's tokenizer ({path}, {name})"
     return None, "no tokenizer endpoint"
@@ -426,7 +426,7 @@ def savings(
     skipped = {ps.spec.name: len(ps.keys()) - asked_keys.get(ps.spec.name, 0) for ps in planned}
     n_skipped = sum(skipped.values())
     if n_skipped:
-        est = Tokens()
+        est = Tokens(calls=n_skipped)
         for name, n in skipped.items():
             t = by_set.get(name, Tokens())
             if n and t.calls:
@@ -435,8 +435,8 @@ def savings(
         out.append(
             {
                 "kind": "adaptive",
-                "calls": n_skipped,
                 **as_dict(est, prices),
+                "calls": n_skipped,
                 "text": f"adaptive stopping skipped {n_skipped:,} calls ≈ {est.total:,} tokens"
                 + (f" ≈ ${est.usd(prices):.4g}" if prices else "")
                 + " (at the mean tokens per call of each probe set's calls)",
