@@ -36,7 +36,6 @@ from slant.targets.base import Request, Target
 from slant.targets.openai_compat import render_chatml
 
 if TYPE_CHECKING:
-    from slant.plan import PlannedSet
     from slant.spec import Campaign
 
 CHARS_PER_TOKEN = 4.0  # the stated approximation when the target has no tokenizer
@@ -122,7 +121,7 @@ def stored_tokens(db: sqlite_utils.Database, keys: list[str]) -> dict[str, dict[
             f"select key, usage from responses where error_kind is null and usage is not null "
             f"and key in ({','.join('?' * len(chunk))})"
         )
-        out.update((k, usage_of(u)) for k, u in db.execute(sql, chunk).fetchall())
+        out.update((k, usage_of(u) or {}) for k, u in db.execute(sql, chunk).fetchall())
     return out
 
 
@@ -353,9 +352,10 @@ def as_dict(t: Tokens, prices: Prices | None) -> dict[str, Any]:
 
 
 def dry_run_estimate(
-    planned: list[PlannedSet], done: set[str], target: Target, prices: Prices | None
+    planned: list[Any], done: set[str], target: Target, prices: Prices | None
 ) -> dict[str, Any]:
-    """The tokens (and cost) of the calls a run would send, per probe set and in all."""
+    """The tokens (and cost) of the calls a run would send, per probe set and in all (``planned``:
+    slant.plan's PlannedSets, typed Any here: plan imports the engine, which imports this module)."""
     by_set, total, methods = {}, Tokens(), []
     for ps in planned:
         todo = [r for reqs in ps.requests.values() for k, r in reqs if k not in done]
@@ -396,7 +396,7 @@ def budget_message(c: Campaign, meter: Meter | None, unsent: int) -> str | None:
 
 
 def run_tokens(
-    db: sqlite_utils.Database, planned: list[PlannedSet], asked: list[PlannedSet], c: Campaign
+    db: sqlite_utils.Database, planned: list[Any], asked: list[Any], c: Campaign
 ) -> dict[str, Any]:
     """A run's tokens per probe set and in all (every call it scored, whichever run sent it), and what
     adaptive stopping and logprob reads saved (see :func:`savings`)."""
@@ -416,7 +416,7 @@ SAMPLED_N, SAMPLED_MAX_TOKENS = 10, 8  # decision's sample scoring defaults: the
 
 
 def savings(
-    planned: list[PlannedSet], asked: list[PlannedSet], by_set: dict[str, Tokens], prices: Prices | None
+    planned: list[Any], asked: list[Any], by_set: dict[str, Tokens], prices: Prices | None
 ) -> list[dict[str, Any]]:
     """Cost saved, from the tokens the run's calls really took: calls adaptive stopping did not make
     (each at the mean tokens of its probe set's calls), and per logprob-scored probe set, the tokens of
