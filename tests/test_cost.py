@@ -200,3 +200,15 @@ def test_agent_nodes_count_their_tokens(tmp_path, server):
     prompt, calls = served_usage(server)
     assert ledger.tokens == prompt + calls  # one completion token per fake reply
     assert ledger.token_text().startswith("tokens: draft ") and "; judge " in ledger.token_text()
+
+
+def test_a_large_plan_counts_a_spread_sample_and_scales_by_characters(tmp_path, server, capsys, monkeypatch):
+    monkeypatch.setattr("slant.cost.SAMPLE", 10)  # as a plan of more than 1,000 prompts per probe set
+    server.tokenize = "/tokenize"
+    campaign = write_campaign(tmp_path)
+    result = audit(campaign, base_url=server.base_url, dry_run=True)
+    texts = rendered(campaign, server.base_url)
+    sample = texts[::5]  # 48 prompts, every 5th: 10 counted
+    expected = round(sum(len(t.split()) for t in sample) / sum(len(t) for t in sample) * sum(map(len, texts)))
+    assert sorted(server.tokenized) == sorted(sample) and result.tokens["total"]["prompt"] == expected
+    assert "for 10 of 48 prompts, the rest scaled by characters" in result.tokens["method"]

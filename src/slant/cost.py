@@ -151,45 +151,6 @@ def prompt_text(request: Request) -> str:
     return render_chatml(request.messages, request.prefill)
 
 
-@dataclass
-class Estimate:
-    """Tokens the calls of a plan would take: prompt tokens counted (or approximated), completion tokens
-    at most each request's ``max_tokens``; ``method`` says how prompt tokens were counted."""
-
-    calls: int
-    prompt: int
-    completion_max: int
-    method: str
-
-    def tokens(self) -> Tokens:
-        return Tokens(self.prompt, self.completion_max, 0, self.calls)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def estimate(requests: list[Request], target: Target) -> Estimate:
-    """Estimate the tokens of sending these requests (prompt tokens with the target's tokenizer where it
-    has one: all of them up to :data:`SAMPLE` prompts, else that many spread evenly and the rest scaled by
-    characters; else characters / 4)."""
-    texts = [prompt_text(r) for r in requests]
-    completion = sum(r.max_tokens for r in requests)
-    if not texts:
-        return Estimate(0, 0, 0, "nothing to send")
-    step = max(1, math.ceil(len(texts) / SAMPLE))
-    sample = texts[::step]
-    counted, source = count_tokens(target, sample)
-    if counted is None:
-        prompt = round(sum(len(t) for t in texts) / CHARS_PER_TOKEN)
-        return Estimate(len(texts), prompt, completion, f"approximated as characters / {CHARS_PER_TOKEN:g}")
-    if len(sample) == len(texts):
-        return Estimate(len(texts), sum(counted), completion, f"counted with {source}")
-    per_char = sum(counted) / max(1, sum(len(t) for t in sample))
-    prompt = round(per_char * sum(len(t) for t in texts))
-    method = f"counted with {source} for {len(sample):,} of {len(texts):,} prompts, scaled by characters"
-    return Estimate(len(texts), prompt, completion, method)
-
-
 def count_tokens(target: Target, texts: list[str]) -> tuple[list[int] | None, str]:
     """Token counts of texts by the target's own tokenizer, and its name; (None, why) when it has none
     that can be reached without a model call."""
@@ -200,10 +161,13 @@ def count_tokens(target: Target, texts: list[str]) -> tuple[list[int] | None, st
     if isinstance(target, ReplicaTarget):
         target = target.replicas[0]
     if isinstance(target, LocalTarget):
-        return _gguf_counts(texts), "the embedded model's tokenizer"
+        counts = _gguf_counts(texts)
+        return (
+            (counts, "the embedded model's tokenizer") if counts else (None, "llama-cpp-python did not run")
+        )
     if isinstance(target, OpenAICompatTarget) and target.base_url and not is_hosted(target.base_url):
         return asyncio.run(_served_counts(target, texts))
-    return None, "no tokenizer"
+    return None, "the target has no tokenizer slant can reach"
 
 
 def _gguf_counts(texts: list[str]) -> list[int] | None:
@@ -255,7 +219,7 @@ async def _served_counts(target: Any, texts: list[str]) -> tuple[list[int] | Non
             counts = [first, *await asyncio.gather(*(one(path, t) for t in texts[1:]))]
             if all(c is not None for c in counts):
                 return [int(c or 0) for c in counts], f"the server's tokenizer ({path}, {name})"
-    return None, "no tokenizer endpoint"
+    return None, "the server has no tokenize endpoint"
 
 
 async def _count(client: Any, path: str, body: dict[str, Any]) -> int | None:
@@ -355,23 +319,45 @@ def dry_run_estimate(
     planned: list[Any], done: set[str], target: Target, prices: Prices | None
 ) -> dict[str, Any]:
     """The tokens (and cost) of the calls a run would send, per probe set and in all (``planned``:
-    slant.plan's PlannedSets, typed Any here: plan imports the engine, which imports this module)."""
-    by_set, total, methods = {}, Tokens(), []
-    for ps in planned:
-        todo = [r for reqs in ps.requests.values() for k, r in reqs if k not in done]
-        e = estimate(todo, target)
-        by_set[ps.spec.name] = as_dict(e.tokens(), prices)
-        total.prompt, total.completion, total.calls = (
-            total.prompt + e.prompt,
-            total.completion + e.completion_max,
-            total.calls + e.calls,
+    slant.plan's PlannedSets, typed Any here: plan imports the engine, which imports this module).
+
+    Prompt tokens are counted with the target's tokenizer where it has one (:func:`count_tokens`, once
+    for all probe sets): every prompt of a set up to :data:`SAMPLE`, else that many spread evenly
+    and the rest scaled by characters; without one, characters / 4. Completion tokens: at most each
+    request's ``max_tokens``. Only the counted prompts are held in memory at once."""
+    todo = {
+        ps.spec.name: [r for reqs in ps.requests.values() for k, r in reqs if k not in done] for ps in planned
+    }
+    samples = {
+        n: [prompt_text(r) for r in rs[:: max(1, math.ceil(len(rs) / SAMPLE))]] for n, rs in todo.items()
+    }
+    texts = [t for sample in samples.values() for t in sample]
+    counted, source = count_tokens(target, texts) if texts else (None, "")
+    by_set, total, at = {}, Tokens(), 0
+    for name, requests in todo.items():
+        chars, sample = sum(len(prompt_text(r)) for r in requests), samples[name]
+        mine, at = (counted or [])[at : at + len(sample)], at + len(sample)
+        if counted is None:
+            prompt = round(chars / CHARS_PER_TOKEN)
+        else:
+            prompt = round(sum(mine) / max(1, sum(len(t) for t in sample)) * chars)
+            prompt = sum(mine) if len(sample) == len(requests) else prompt
+        t = Tokens(prompt, sum(r.max_tokens for r in requests), 0, len(requests))
+        by_set[name] = as_dict(t, prices)
+        total = Tokens(total.prompt + t.prompt, total.completion + t.completion, 0, total.calls + t.calls)
+    if counted is None:
+        method = (
+            f"approximated as characters / {CHARS_PER_TOKEN:g} ({source})" if texts else "nothing to send"
         )
-        if e.calls and e.method not in methods:
-            methods.append(e.method)
+    elif len(texts) == total.calls:
+        method = f"counted with {source}"
+    else:
+        method = f"counted with {source} for {len(texts):,} of {total.calls:,} prompts"
+        method += ", the rest scaled by characters"
     return {
         "by_set": by_set,
         "total": as_dict(total, prices),
-        "method": "; ".join(methods) or "nothing to send",
+        "method": method,
         "assumes": "completion tokens at most each call's max_tokens; no cached prompt tokens; "
         "chained follow-up calls and echo calls for continuations not included",
     }
