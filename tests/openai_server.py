@@ -156,6 +156,12 @@ class FakeOpenAIServer(LoopbackServer):
         # adds to every prompt (as vLLM and llama.cpp do for most models): the prompt's first token is scored
         self.start_token: str | None = None
         self.received: list[dict[str, Any]] = []  # every request: path, headers, body
+        # when set, usage reports this many of the prompt tokens as cached (prompt_tokens_details)
+        self.cached_tokens: int | None = None
+        # when set, the tokenize endpoint served (a text's tokens: its words, as usage counts them):
+        # "/extras/tokenize/count" (llama-cpp-python) or "/tokenize" (vLLM); others answer 404
+        self.tokenize: str | None = None
+        self.tokenized: list[str] = []  # every text sent to the tokenize endpoint
         self.attempts: Counter[str] = Counter()
         self.lock = threading.Lock()
         server = self
@@ -195,6 +201,8 @@ class FakeOpenAIServer(LoopbackServer):
             return sum(1 for r in self.received if r["status"] == 200)
 
     def answer(self, path: str, headers: dict[str, str], body: dict[str, Any]) -> tuple[int, dict, dict]:
+        if "tokenize" in path:  # not a model call: not in ``received``
+            return self._tokenize(path, body)
         prompt = body.get("prompt") or json.dumps(body.get("messages"))
         request_id = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
         with self.lock:
@@ -213,6 +221,15 @@ class FakeOpenAIServer(LoopbackServer):
         with self.lock:
             self.received.append({"path": path, "headers": headers, "body": body, "status": status})
         return status, payload, out_headers
+
+    def _tokenize(self, path: str, body: dict[str, Any]) -> tuple[int, dict, dict]:
+        if path != self.tokenize:
+            return 404, {"detail": "Not Found"}, {}
+        text = body["input"] if path.startswith("/extras") else body["prompt"]
+        with self.lock:
+            self.tokenized.append(text)
+        words = text.split()
+        return 200, {"count": len(words), **({} if path.startswith("/extras") else {"tokens": words})}, {}
 
     def p(self, prompt: str) -> float:
         """P(yes) among the lower-case answers after ``prompt``."""
@@ -253,6 +270,8 @@ class FakeOpenAIServer(LoopbackServer):
             "completion_tokens": 1,
             "total_tokens": len(prompt.split()) + 1,
         }
+        if self.cached_tokens is not None:
+            usage["prompt_tokens_details"] = {"cached_tokens": min(self.cached_tokens, len(prompt.split()))}
         common = {
             "id": "cmpl-test",
             "created": int(time.time()),

@@ -106,6 +106,9 @@ def test_readme_command(command: str, folder: Folder, monkeypatch: pytest.Monkey
         assert "12 replies stored, 0 errors stored" in done.stdout and "P(yes) [95% CI]" in done.stdout
     if "--dry-run" in args and "quickstart" in command:
         assert "468 probes, 468 requests" in done.stdout
+    if "--price-prompt" in args:  # the embedded model's tokenizer, not the characters / 4 approximation
+        assert "prompt tokens counted with the embedded model's tokenizer" in done.stdout
+        assert "estimated tokens of 468 calls: " in done.stdout and "≈ $" in done.stdout
     if args[1] == "refusals":  # reply 3 answers after a disclaimer: compliance unless --policy strict
         labelled = [json.loads(line) for line in Path(args[args.index("-o") + 1]).read_text().splitlines()]
         third = "partial_refusal" if "strict" in args else "compliance"

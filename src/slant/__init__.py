@@ -17,6 +17,7 @@ _PLACES: dict[str, list[str]] = {  # module → the names it gives the card
     "slant.api": ["AuditResult", "audit", "plan"],
     "slant.batch": ["batch_status", "collect_batch", "export_batch", "import_batch", "submit_batch"],
     "slant.spec": ["Campaign", "load_campaign"],
+    "slant.cost": ["estimate_lines", "token_lines"],
     "slant.probes": ["FAMILIES"],
     "slant.store": ["find_run", "latest_run", "list_runs", "open_db", "open_existing"],
     # reports of a stored run
@@ -77,6 +78,8 @@ if TYPE_CHECKING:
     from slant.batch import import_batch as import_batch
     from slant.batch import submit_batch as submit_batch
     from slant.browse import browse as browse
+    from slant.cost import estimate_lines as estimate_lines
+    from slant.cost import token_lines as token_lines
     from slant.datasets import DATASETS as DATASETS
     from slant.datasets import download_dataset as download_dataset
     from slant.detect.refusal import DEFAULT_REFUSAL_POLICY as DEFAULT_REFUSAL_POLICY

@@ -47,6 +47,7 @@ def _run(a: argparse.Namespace) -> int:
         progress=not a.no_progress,
         max_connections=a.max_connections,
         prefill=a.prefill,
+        prices=_prices(a),
     )
     if a.dry_run:
         for name, n in result.by_set.items():
@@ -55,6 +56,8 @@ def _run(a: argparse.Namespace) -> int:
                 markup=False,
                 highlight=False,
             )
+        for line in slant.estimate_lines(result.tokens):
+            console.print(line, markup=False, highlight=False)
         console.print(
             f"dry run: {result.n_probes} probes, {result.n_requests} requests, "
             f"{result.n_cached} already in {result.db_path}, "
@@ -69,6 +72,7 @@ def _run(a: argparse.Namespace) -> int:
         f"{e.failed if e else 0} failed{shared} → {result.db_path}"
     )
     slant.print_report(slant.open_db(result.db_path), result.run_id, console)
+    budget = result.tokens.get("stopped")
     if result.status == "unusable":
         console.print(
             f"[yellow]run {result.run_id} is unusable: every call was answered but no outcome could be "
@@ -77,10 +81,11 @@ def _run(a: argparse.Namespace) -> int:
         )
         return errors.EXIT_INCOMPLETE
     if result.status != "complete":
-        console.print(
-            f"[yellow]run {result.run_id} is incomplete: {_failures(e.errors if e else {})}; "
-            "failed calls are stored as errors; rerun the same command to retry them[/]"
-        )
+        if not budget or (e and e.failed):  # a budget's stop is said in the report's token lines
+            console.print(
+                f"[yellow]run {result.run_id} is incomplete: {_failures(e.errors if e else {})}; "
+                "failed calls are stored as errors; rerun the same command to retry them[/]"
+            )
         return errors.EXIT_INCOMPLETE
     return errors.EXIT_OK
 
@@ -91,6 +96,17 @@ FAILURE_WORDS = {  # error kind → what happened, and what may help
     "connection": "could not connect (is the server up?)",
     "bad_response": "answered with an unusable reply",
 }
+
+
+def _prices(a: argparse.Namespace) -> dict[str, float] | None:
+    """``--price-prompt/--price-completion/--price-cached`` as a campaign's ``prices`` (None: not given)."""
+    given = {k: getattr(a, f"price_{k}") for k in ("prompt", "completion", "cached")}
+    if all(v is None for v in given.values()):
+        return None
+    for k in ("prompt", "completion"):
+        if given[k] is None:
+            raise SlantError(f"--price-{k} is needed with the other --price-* options")
+    return {k: v for k, v in given.items() if v is not None}
 
 
 def _failures(kinds: dict[str, int]) -> str:
@@ -293,6 +309,7 @@ def _infer(a: argparse.Namespace) -> int:
             f"model calls: {len(ledger.keys)} ({ledger.sent} sent, {ledger.failed} failed) → {a.db}, "
             f"profile version {profile.version}"
         )
+        console.print(ledger.token_text(), markup=False, highlight=False)
         return errors.EXIT_INCOMPLETE if ledger.failed else errors.EXIT_OK
 
 
@@ -328,6 +345,7 @@ def _generate_scenarios(a: argparse.Namespace) -> int:
         console.print(
             f"model calls: {len(ledger.keys)} ({ledger.sent} sent, {ledger.failed} failed) → {a.db}"
         )
+        console.print(ledger.token_text(), markup=False, highlight=False)
         return errors.EXIT_INCOMPLETE if ledger.failed else errors.EXIT_OK
 
 
@@ -467,12 +485,14 @@ def _runs(a: argparse.Namespace) -> int:
         table.add_column(col)
     table.add_column("probes", justify="right")
     table.add_column("requests", justify="right")
+    table.add_column("tokens", justify="right")
     table.add_column("baseline")
     for r in rows:
         started, finished = (str(t or "")[:19].replace("T", " ") for t in (r["started"], r["finished"]))
         table.add_row(
             *(r["id"], r["campaign"], r["target_id"], r["status"], started, finished),
-            *(str(r["n_probes"]), str(r["n_requests"]), "pinned" if r["baseline"] else ""),
+            *(str(r["n_probes"]), str(r["n_requests"]), f"{r['tokens']:,}" if r["tokens"] else ""),
+            "pinned" if r["baseline"] else "",
         )
     console.print(table)
     return errors.EXIT_OK
@@ -685,6 +705,13 @@ def parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="count probes and calls per probe set; send nothing"
     )
     r.add_argument("--fresh", action="store_true", help="new cache scope: a new run that reuses nothing")
+    for kind in ("prompt", "completion", "cached"):
+        r.add_argument(
+            f"--price-{kind}",
+            type=_number(float, lambda x: 0 <= x < math.inf, "a number of at least 0"),
+            metavar="USD",
+            help=f"USD per 1M {kind} tokens (overrides the campaign's prices)",
+        )
     r.set_defaults(func=_run, from_campaign=True)
 
     rs = sub.add_parser("runs", parents=[db], help="list the runs in a database, newest first")

@@ -18,8 +18,9 @@ from typing import Any
 import pandas as pd
 import sqlite_utils
 
-from slant import store
+from slant import cost, store
 from slant.adaptive import run_looks
+from slant.cost import Meter, Prices
 from slant.errors import ScoringFailed, SpecError, check_count, one_line
 from slant.plan import PlannedSet, follow_ups, plan, requests_of
 from slant.probes import Probe, family_of
@@ -45,6 +46,8 @@ class AuditResult:
     disparities: pd.DataFrame
     notes: list[str] = field(default_factory=list)  # warnings about where calls went (also in provenance)
     by_set: dict[str, dict[str, int]] = field(default_factory=dict)  # dry run: probes, requests, cached
+    # tokens (slant.cost.run_tokens): per probe set, the run, cost saved; a dry run: the estimate
+    tokens: dict[str, Any] = field(default_factory=dict)
 
     def outcomes(self) -> pd.DataFrame:
         """Outcomes of this run joined with their probes."""
@@ -65,6 +68,7 @@ def audit(
     max_connections: int | None = None,
     prefill: str | None = None,
     send: bool = True,
+    prices: Prices | dict[str, float] | None = None,
 ) -> AuditResult:
     """Run (or resume) a campaign and store everything in its database.
 
@@ -82,12 +86,14 @@ def audit(
         max_connections: overrides the campaign's number of concurrent requests.
         prefill: overrides how the target sends assistant prefills (auto, chatml, continue, none).
         send: False scores what is stored without sending anything (replies imported from a batch).
+        prices: overrides the campaign's ``prices`` (USD per 1M prompt, completion, cached tokens).
     """
     check_count("limit", limit)
     check_count("max_connections", max_connections)
     c = campaign if isinstance(campaign, Campaign) else load_campaign(campaign)
-    overrides = {"max_connections": max_connections, "prefill": prefill}
+    overrides = {"max_connections": max_connections, "prefill": prefill, "prices": cost.prices_of(prices)}
     c = c.model_copy(update={k: v for k, v in overrides.items() if v})
+    cost.check_budget(c)
     db_path = Path(db or c.db)
     tgt = resolve_target(target or c.target, base_url or c.base_url, c.prefill, c.timeout)
     if fresh:
@@ -109,8 +115,9 @@ def audit(
         done = store.done_keys(open_db(db_path), all_requests) if db_path.exists() else set()
         by_set = {ps.spec.name: _counts(ps, done) for ps in planned}
         n = len(all_requests)
+        estimate = cost.dry_run_estimate(planned, done, tgt, c.prices)
         return AuditResult(
-            run_id, db_path, "dry-run", n_probes, n, len(done), None, pd.DataFrame(), by_set=by_set
+            run_id, db_path, "dry-run", n_probes, n, len(done), None, pd.DataFrame(), [], by_set, estimate
         )
 
     sdb = open_db(db_path)
@@ -121,20 +128,25 @@ def audit(
         rows = pd.DataFrame(store.disparities_of(sdb, run_id))
         stats = EngineStats(requested=len(all_requests), cached=len(all_requests))
         notes = store.provenance(sdb, run_id).get("notes", [])
-        return AuditResult(
+        result = AuditResult(
             run_id, db_path, "complete", n_probes, len(all_requests), stats.cached, stats, rows, notes
         )
+        result.tokens = json.loads((store.run_row(sdb, run_id) or {}).get("tokens") or "{}")
+        return result
     row = _run_row(c, tgt, planned, run_id, scope, len(all_requests))
     store.record_run(sdb, row, tgt, {ps.spec.name: ps.probes for ps in planned})
     stats = EngineStats(requested=len(all_requests))
+    meter = cost.meter_for(sdb, c, all_requests)
+    asked = planned  # adaptive runs narrow the plan to what they asked
     try:
         if c.adaptive:
-            planned, stats = asyncio.run(_execute_adaptive(sdb, tgt, planned, scope, c, progress, run_id))
-            all_requests = requests_of(planned)
-            n_probes = sum(len(ps.probes) for ps in planned)
+            sending = _execute_adaptive(sdb, tgt, planned, scope, c, progress, run_id, meter)
+            asked, stats = asyncio.run(sending)
+            all_requests = requests_of(asked)
+            n_probes = sum(len(ps.probes) for ps in asked)
             store.record_target(sdb, tgt)
         elif pending and send:
-            stats = asyncio.run(_execute(sdb, tgt, all_requests, scope, c, progress, planned))
+            stats = asyncio.run(_execute(sdb, tgt, all_requests, scope, c, progress, planned, meter))
             all_requests = requests_of(planned)  # with the chained calls sent meanwhile
             store.record_target(sdb, tgt)  # now with what the server reported about itself
         else:
@@ -145,7 +157,7 @@ def audit(
         store.finish_run(sdb, run_id, status, message=None if interrupted else one_line(e))
         raise
     try:
-        disparities = score_and_compare(sdb, run_id, planned)
+        disparities = score_and_compare(sdb, run_id, asked)
     except Exception as e:
         message = f"scoring failed: {one_line(e)}"
         store.finish_run(sdb, run_id, "failed", message=message)
@@ -155,11 +167,16 @@ def audit(
         ) from e
     status = _run_status(sdb, run_id, all_requests)
     notes = _record_served(sdb, run_id, tgt)
+    tokens = cost.run_tokens(sdb, planned, asked, c)
     prov = json.dumps({**store.capture_provenance(sdb, run_id), **({"notes": notes} if notes else {})})
-    store.finish_run(sdb, run_id, status, provenance=prov)
-    return AuditResult(
+    if stopped := cost.budget_message(c, meter, stats.over_budget):
+        tokens["stopped"] = stopped
+    store.finish_run(sdb, run_id, status, provenance=prov, tokens=json.dumps(tokens), message=stopped)
+    result = AuditResult(
         run_id, db_path, status, n_probes, len(all_requests), stats.cached, stats, disparities, notes
     )
+    result.tokens = tokens
+    return result
 
 
 def _counts(ps: PlannedSet, done: set[str]) -> dict[str, int]:
@@ -193,12 +210,13 @@ async def _execute(
     c: Campaign,
     progress: bool,
     planned: list[PlannedSet],
+    meter: Meter | None = None,
 ) -> EngineStats:
     """Send the requests, then the chained calls that follow their replies, round by round."""
     async with target:
-        stats = await _send(db, target, requests, scope, c, progress)
+        stats = await _send(db, target, requests, scope, c, progress, meter)
         while chained := follow_ups(db, planned, target.id, scope):
-            more = await _send(db, target, chained, scope, c, progress)
+            more = await _send(db, target, chained, scope, c, progress, meter)
             _add(stats, more)
             stats.requested, stats.cached = stats.requested + more.requested, stats.cached + more.cached
         return stats
@@ -206,7 +224,7 @@ async def _execute(
 
 def _add(total: EngineStats, more: EngineStats) -> None:
     """Add the calls of another round of sending to ``total``."""
-    for name in ("sent", "attempts", "succeeded", "failed", "seconds", "shared"):
+    for name in ("sent", "attempts", "succeeded", "failed", "seconds", "shared", "over_budget"):
         setattr(total, name, getattr(total, name) + getattr(more, name))
     for kind, n in more.errors.items():
         total.errors[kind] = total.errors.get(kind, 0) + n
@@ -233,6 +251,7 @@ async def _send(
     scope: str,
     c: Campaign,
     progress: bool,
+    meter: Meter | None = None,
 ) -> EngineStats:
     """The engine with the campaign's settings, on a target that is already open."""
     return await execute(
@@ -244,6 +263,7 @@ async def _send(
         retry=RetryPolicy(max_retries=c.max_retries),
         timeout=c.timeout,
         progress=progress,
+        meter=meter,
     )
 
 
@@ -255,13 +275,14 @@ async def _execute_adaptive(
     c: Campaign,
     progress: bool,
     run_id: str,
+    meter: Meter | None = None,
 ) -> tuple[list[PlannedSet], EngineStats]:
     """Ask matched sets batch by batch until each probe set's gaps are decided (see slant.adaptive);
     the run keeps only the probes it asked, and the looks are logged in ``runs.adaptive``."""
     total = EngineStats()
 
     async def send(requests: dict[str, Request]) -> None:
-        _add(total, await _send(db, target, requests, scope, c, progress))
+        _add(total, await _send(db, target, requests, scope, c, progress, meter))
 
     def restrict(ps: PlannedSet, probes: list[Probe]) -> PlannedSet:
         return PlannedSet(ps.spec, probes, {p.id: ps.requests[p.id] for p in probes})

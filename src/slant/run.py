@@ -21,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from slant import store
 from slant.claims import Claims, who
+from slant.cost import Meter
 from slant.errors import TargetUnavailable
 from slant.targets.base import Reply, Request, Target, TargetError
 
@@ -45,6 +46,7 @@ class EngineStats:
     shared: int = 0  # answered meanwhile by another process sending the same requests (not sent here)
     # those processes, as "pid N" ("pid N on H" for another host)
     shared_with: list[str] = field(default_factory=list)
+    over_budget: int = 0  # requests not sent: the next call could have passed the campaign's budget
 
 
 @dataclass
@@ -101,6 +103,7 @@ async def execute(
     progress: bool = True,
     abort_after: int = 10,
     order: Literal["prefix", "given", "random"] = "prefix",
+    meter: Meter | None = None,
 ) -> EngineStats:
     """Send every request whose key has no successful response yet; store responses as they finish.
 
@@ -109,7 +112,8 @@ async def execute(
     TargetUnavailable instead of spending every remaining request's retries. ``order``: ``prefix``
     sends requests sorted by their messages, so prompts sharing a long prefix go one after another
     (llama.cpp reuses the previous prompt's cache, vLLM its prefix cache); ``given`` keeps the dict's
-    order; ``random`` shuffles (seeded; for benchmarks).
+    order; ``random`` shuffles (seeded; for benchmarks). ``meter``: a budget; once the next call could
+    pass it, the rest are not sent (counted in ``over_budget``, stored as nothing: not errors, not answers).
     """
     retry = retry or RetryPolicy()
     done = store.done_keys(db, requests)
@@ -135,7 +139,13 @@ async def execute(
 
     async def one(key: str, request: Request) -> None:
         nonlocal consecutive_failures
+        if meter is not None and not meter.admit(key, request):
+            stats.over_budget += 1
+            bar.update(task, advance=1)
+            return
         response, attempts = await _call(target, key, request, scope, retry, timeout)
+        if meter is not None:
+            meter.settle(key, request, response["usage"])
         stats.sent += 1
         stats.attempts += len(attempts)
         writer.add(response, attempts)

@@ -53,6 +53,7 @@ _TABLES: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
             "config": str,
             "provenance": str,  # JSON: target, server, fingerprints, sampling (capture_provenance)
             "adaptive": str,  # JSON: the looks of an adaptive run and their verdicts (slant.adaptive)
+            "tokens": str,  # JSON: tokens per probe set and in all, cost saved (slant.cost.run_tokens)
         },
         "id",
     ),
@@ -493,7 +494,8 @@ def list_runs(db: sqlite_utils.Database, campaign: str | None = None) -> list[di
     return list(
         db.query(
             "select r.id, r.campaign, r.target_id, r.status, r.started, r.finished, r.n_probes, "
-            "r.n_requests, exists(select 1 from baselines b where b.run_id = r.id) baseline "
+            "r.n_requests, json_extract(r.tokens, '$.total.total') tokens, "
+            "exists(select 1 from baselines b where b.run_id = r.id) baseline "
             f"from runs r {where} order by r.started desc, r.rowid desc",
             params,
         )

@@ -435,6 +435,12 @@ def _served_model(r: Any) -> str | None:
 
 
 def _usage(usage: Any) -> dict[str, int] | None:
+    """A reply's token counts; ``cached_tokens`` where the server reports them
+    (``usage.prompt_tokens_details.cached_tokens``: prompt tokens read from its prompt cache)."""
     if usage is None:
         return None
-    return {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens}
+    out = {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens}
+    cached = getattr(getattr(usage, "prompt_tokens_details", None), "cached_tokens", None)
+    if isinstance(cached, int) and not isinstance(cached, bool):
+        out["cached_tokens"] = cached
+    return out
