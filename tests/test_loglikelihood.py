@@ -98,3 +98,13 @@ def test_the_echo_is_cut_where_the_prompt_ends_whichever_way_the_server_lists_it
     assert prompt_part(["<s>", "A", " cat", "'s"], lps, "'s") == (["<s>", "A", " cat"], lps[:3])
     assert prompt_part(["A", " cat", " sat", " on"], lps, " down") == (["A", " cat", " sat", " on"], lps)
     assert prompt_part(["A", " cat", " sat", ""], lps, "") == (["A", " cat", " sat"], lps[:3])
+
+
+def test_the_echo_calls_tokens_are_counted_in_the_reply():
+    with FakeOpenAIServer() as server:
+        server.token_logprob = planted
+        reply = complete(server, loglikelihood((" he is a nurse.", " she is a nurse."), text="Then"))
+    assert reply.usage == {
+        "prompt_tokens": 12,
+        "completion_tokens": 2,
+    }  # 6 prompt tokens and 1 generated, twice

@@ -44,6 +44,7 @@ from slant.targets.openai_compat import (
     PATHS,
     Endpoint,
     OpenAICompatTarget,
+    add_usage,
     as_reply,
     continuation_logprob,
     continuation_prompt,
@@ -326,10 +327,13 @@ def _outcome(p: Planned, key: str, by_id: dict[str, dict[str, Any]]) -> Reply | 
     if any(e is None for e in echoes):
         return None
     out: dict[str, float] = {}
+    spent = dict(got.usage or {})
     for continuation, line in zip(request.continuations, echoes, strict=True):
         value = _read(line, partial(_echo_value, continuation_prompt(request, continuation), continuation))
         if isinstance(value, TargetError):
             return value
+        add_usage(spent, _read(line, partial(as_reply, "completions")))  # as online: each echo call counts
+        got.usage = spent or None
         if value is None:  # the engine echoed no prompt logprobs: no exact read, as online
             return got
         out[continuation] = value

@@ -136,7 +136,9 @@ class OpenAICompatTarget:
             endpoint, body = self.body(request)
             reply = self.parse(request, endpoint, await self._post(endpoint, body))
             if endpoint == "completions" and request.continuations:
-                reply.continuation_logprobs = await self._continuations(request, reply.top_logprobs)
+                spent = dict(reply.usage or {})
+                reply.continuation_logprobs = await self._continuations(request, reply.top_logprobs, spent)
+                reply.usage = spent or None  # the echo calls' tokens too
             return reply
         except openai.APITimeoutError as e:
             raise TargetError("timeout", str(e), retryable=True) from e
@@ -230,18 +232,18 @@ class OpenAICompatTarget:
         )
 
     async def _continuations(
-        self, request: Request, top: list[dict[str, float]] | None = None
+        self, request: Request, top: list[dict[str, float]] | None, spent: dict[str, int]
     ) -> dict[str, float] | None:
         """Each continuation's log-probability after the prefill: from the first generated token's top
         logprobs where they list them all (:func:`continuations_in_top`), else from one echo call each
         (:func:`continuation_prompt`, :func:`echo_tokens`); None when the server echoes none, or a
-        continuation does not start on a token boundary."""
+        continuation does not start on a token boundary. Echo calls add their tokens to ``spent``."""
         if (listed := continuations_in_top(request, top)) is not None:
             return listed
         out = {}
         for continuation in request.continuations or ():
             read = continuation_logprob(
-                *(await self._echo(continuation_prompt(request, continuation))), continuation
+                *(await self._echo(continuation_prompt(request, continuation), spent)), continuation
             )
             if read is None:
                 return None
@@ -256,9 +258,11 @@ class OpenAICompatTarget:
             context = render_chatml(request.messages, request.prefill)
         else:
             context = (self.bos or "") + request.text
-        sums, counts = {}, {}
+        sums: dict[str, float] = {}
+        counts: dict[str, int] = {}
+        spent: dict[str, int] = {}
         for continuation in request.continuations or ():
-            tokens, logprobs = await self._echo(context + continuation)
+            tokens, logprobs = await self._echo(context + continuation, spent)
             if not tokens:
                 raise TargetError("no_loglikelihood", NO_ECHO, retryable=False)
             if self.bos and request.text == "" and logprobs[0] is None and "".join(tokens) == continuation:
@@ -281,6 +285,7 @@ class OpenAICompatTarget:
             prefill_applied=request.text is None,
             continuation_logprobs=sums,
             continuation_tokens=counts,
+            usage=spent or None,
         )
 
     async def _after_bos(self) -> dict[str, float]:
@@ -294,10 +299,13 @@ class OpenAICompatTarget:
             self._first_token = top[0] if top else {}
         return self._first_token
 
-    async def _echo(self, prompt: str) -> tuple[list[str], list[float | None]]:
+    async def _echo(self, prompt: str, spent: dict[str, int]) -> tuple[list[str], list[float | None]]:
         """The prompt's tokens and their log-probabilities as the server echoes them (one greedy token is
-        generated and left out); empty lists when the server echoes none."""
-        return echo_tokens(prompt, await self._post("completions", echo_body(self.model, prompt)))
+        generated and left out); empty lists when the server echoes none. The call's tokens are added to
+        ``spent``."""
+        r = await self._post("completions", echo_body(self.model, prompt))
+        add_usage(spent, r)
+        return echo_tokens(prompt, r)
 
 
 Endpoint = Literal["chat", "completions"]
@@ -432,6 +440,12 @@ def _served_model(r: Any) -> str | None:
     """The model name in a reply (the client does not check it: a server may send none, or a number)."""
     name = getattr(r, "model", None)
     return str(name) if name not in (None, "") else None
+
+
+def add_usage(spent: dict[str, int], r: Any) -> None:
+    """Add a reply's token counts to ``spent`` (a reply made of several calls counts them all)."""
+    for k, v in (_usage(getattr(r, "usage", None)) or {}).items():
+        spent[k] = spent.get(k, 0) + v
 
 
 def _usage(usage: Any) -> dict[str, int] | None:
