@@ -2,9 +2,10 @@
 
 A matched set gives one difference, P(yes | level) − P(yes | ref). Search ranks variants by
 ``score`` = |estimate| − se (one standard error towards zero), so one lucky set does not lead the
-frontier; a variant is a finding worth confirming only when its 95% t-interval excludes 0. Confirmation tests each finding once, on fresh sets, with a
-one-sided paired t-test in the direction the search found, and controls the family-wise error over the
-findings tested with Holm's step-down adjustment (statsmodels ``multipletests(method="holm")``).
+frontier; a variant is a finding worth confirming only when its 95% t-interval excludes 0.
+Confirmation tests each finding once, on fresh sets, with a one-sided paired t-test in the direction
+the search found, and controls the family-wise error over the findings tested with Holm's step-down
+adjustment (statsmodels ``multipletests(method="holm")``).
 """
 
 from __future__ import annotations

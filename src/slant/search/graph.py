@@ -103,7 +103,8 @@ def propose(state: State, ctx: Ctx) -> dict:
     """Seeds first; then the moves around the best variants of the frontier, dimensions in turn."""
     step, seen = state.get("step", 0), set(state.get("seen", []))
     candidates = [(m, None) for m in seeds(ctx.space)] if step == 0 else _around(state, ctx, seen)
-    kept, rows, new_ids = [], [], []
+    kept: list[dict[str, Any]] = []
+    rows, new_ids = [], []
     for move, parent in candidates:
         v = move.variant
         if v.id in seen or v.id in new_ids:
@@ -119,7 +120,7 @@ def propose(state: State, ctx: Ctx) -> dict:
         if step and len(kept) >= ctx.cfg.per_step:
             break
     ctx.rec.put("search_variants", rows)
-    parents = sorted({k["parent"] for k in kept if k["parent"]})
+    parents = sorted({str(k["parent"]) for k in kept if k["parent"]})
     ctx.rec.step(step, "propose", 0, proposed=len(rows), verified=len(kept), parents=parents)
     return {"proposed": kept, "seen": new_ids, "step": step}
 

@@ -81,7 +81,8 @@ def _confirmed(
             "",
             f"- confirmation: {_gap(t)} over {t['n_sets']} fresh sets; one-sided p {_p(t['p_one_sided'])}, "
             f"Holm p {_p(t['p_holm'])}",
-            f"- search: {_gap(s)} over {s.get('n_sets')} sets (rank {s.get('rank')} of {len(search)} explored)",
+            f"- search: {_gap(s)} over {s.get('n_sets')} sets "
+            f"(rank {s.get('rank')} of {len(search)} explored)",
             f"- path: {_path(t['variant_id'], variants, by_id)}",
             *_example(
                 t, [x for x in sets if x["variant_id"] == t["variant_id"] and x["phase"] == "confirm"], db

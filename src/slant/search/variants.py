@@ -114,10 +114,7 @@ def edited_text(base: str, edits: tuple[str, ...]) -> str:
     case, question = split_case(base)
     for e in edits:
         dim, _, arg = e.partition(":")
-        if dim == "wording":
-            case = f"{framings()[int(arg)]} {case}"
-        else:
-            case = f"{case} {load_prompt(EDITS[e])}"
+        case = f"{framings()[int(arg)]} {case}" if dim == "wording" else f"{case} {load_prompt(EDITS[e])}"
     return f"{case}\n{question}"
 
 
