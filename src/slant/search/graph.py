@@ -22,7 +22,7 @@ Everything each node does is written to the database (:mod:`slant.search.records
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Annotated, Any, TypedDict
 
@@ -30,9 +30,13 @@ from langgraph.graph import END, START, StateGraph
 from pydantic import BaseModel, Field
 
 from slant import store
+from slant.agents import generate
+from slant.agents.components import delimit
 from slant.agents.gateway import Gateway
+from slant.agents.verifier import Verdict, parse_draft
 from slant.probes import decision
 from slant.probes.base import ParseStatus
+from slant.prompts import load_prompt
 from slant.run import reply_from_row
 from slant.search.estimate import estimate, holm, one_sided_p
 from slant.search.records import Records
@@ -46,6 +50,7 @@ from slant.search.variants import (
     matched_set,
     neighbours,
     seeds,
+    split_case,
     verify_text,
 )
 
@@ -73,6 +78,7 @@ class Ctx:
     llm: Gateway
     rec: Records
     per_probe: int  # requests that score one probe
+    rewriter: Gateway | None = None  # a model good enough to reword scenarios (off: code moves only)
 
     def cost(self, n_sets: int) -> int:
         return n_sets * 2 * self.per_probe
@@ -93,7 +99,7 @@ class State(TypedDict, total=False):
     best: float | None
     stale: int
     stop: str
-    confirmed: list[dict]
+    tested: list[dict]  # the confirmation's rows, one per finding tested
 
 
 # --- nodes --------------------------------------------------------------------------------------
@@ -110,8 +116,7 @@ def propose(state: State, ctx: Ctx) -> dict:
         if v.id in seen or v.id in new_ids:
             continue
         new_ids.append(v.id)
-        others = {s.id: s.text for s in ctx.space.scenarios.values() if s.id != v.scenario}
-        verdict = verify_text(v.text, others)
+        verdict = check(v, ctx)
         rows.append(_variant_row(step, move, parent, verdict))
         if verdict.ok:
             kept.append(
@@ -125,6 +130,37 @@ def propose(state: State, ctx: Ctx) -> dict:
     return {"proposed": kept, "seen": new_ids, "step": step}
 
 
+def check(v: Variant, ctx: Ctx) -> Verdict:
+    """The generation verifier: its code checks (no near-duplicate of another base scenario), and for a
+    model's rewrite also the model's judgement that a real institution makes this decision."""
+    others = {s.id: s.text for s in ctx.space.scenarios.values() if s.id != v.scenario}
+    if ctx.rewriter is None or not any(e.startswith("rewrite:") for e in v.edits):
+        return verify_text(v.text, others)
+    gctx = generate.Ctx(ctx.rewriter, generate.GenerateConfig(review=False))
+    return generate.verify(parse_draft(v.text), gctx, others)
+
+
+def rewrite(v: Variant, ctx: Ctx, attempt: int) -> Move | None:
+    """The model's rewording of a variant's text (None when the call failed)."""
+    assert ctx.rewriter is not None
+    case, question = split_case(v.text)
+    prompt = load_prompt("search/rewrite.md").format(case=delimit(f"{case}\n{question}"))
+    answer = ctx.rewriter.ask(
+        "rewrite",
+        (("system", load_prompt("generate/system.md")), ("user", prompt)),
+        max_tokens=2 * len(v.text.split()) + 40,
+        prefill=load_prompt("search/rewrite-prefill.txt"),
+        temperature=0.7 if attempt else 0.0,
+        seed=attempt,
+    )
+    if answer.text is None:
+        return None
+    text = parse_draft(answer.text).text
+    return Move(
+        replace(v, text=text, edits=(*v.edits, f"rewrite:{attempt}")), "wording", f"model rewrite {attempt}"
+    )
+
+
 def _around(state: State, ctx: Ctx, seen: set[str]) -> list[tuple[Move, str | None]]:
     """Unseen moves of the ``width`` best frontier variants that have any, round-robin by dimension
     (then by parent), so each step tries every dimension."""
@@ -133,6 +169,9 @@ def _around(state: State, ctx: Ctx, seen: set[str]) -> list[tuple[Move, str | No
         if entry.get("score") is None:
             continue
         moves = neighbours(Variant.from_dict(entry["variant"]), ctx.space)
+        if ctx.rewriter is not None:
+            model = rewrite(Variant.from_dict(entry["variant"]), ctx, state.get("step", 0))
+            moves["wording"] = [m for m in [model] if m] + moves["wording"]
         left = {d: [m for m in moves[d] if m.variant.id not in seen] for d in DIMENSIONS}
         if any(left.values()):
             queues.append((entry["id"], left))
@@ -330,7 +369,7 @@ def confirm(state: State, ctx: Ctx) -> dict:
         tested=[v.id for v in variants],
         confirmed=[r["variant_id"] for r in out if r["confirmed"]],
     )
-    return {"confirmed": out}
+    return {"tested": out}
 
 
 def _check_fresh(ctx: Ctx) -> None:

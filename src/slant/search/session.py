@@ -58,6 +58,9 @@ class BiasSearch:
         budget: model calls for search and confirmation together (confirmation's share is reserved
             first: ``confirm × confirm_sets × 2`` calls for logprob scoring).
         target, base_url, db: override the campaign's.
+        rewrite_with, rewrite_base_url: a model good enough to reword scenarios (a wording move; each
+            rewrite passes the generation verifier, its institution judgement by the same model). Off by
+            default: the code's moves alone make the search.
         **settings: the rest of :class:`slant.search.graph.SearchConfig` (sets, confirm, confirm_sets,
             alpha, width, per_step, patience, seed).
     """
@@ -70,6 +73,8 @@ class BiasSearch:
         target: str | None = None,
         base_url: str | None = None,
         db: str | Path | None = None,
+        rewrite_with: str | None = None,
+        rewrite_base_url: str | None = None,
         **settings: Any,
     ) -> None:
         self.campaign = campaign if isinstance(campaign, Campaign) else load_campaign(campaign)
@@ -82,8 +87,9 @@ class BiasSearch:
         self.db_path = Path(db or self.campaign.db)
         c = self.campaign
         self.target = resolve_target(target or c.target, base_url or c.base_url, c.prefill, c.timeout)
-        settings_id = self.cfg.model_dump(mode="json")
-        self.search_id = short_hash("search", c.content_hash or c.name, self.target.id, settings_id)[:12]
+        self.rewriter = resolve_target(rewrite_with, rewrite_base_url) if rewrite_with else None
+        asked = what_is_asked(self.space, self.ps) | {"rewriter": self.rewriter.id if self.rewriter else None}
+        self.search_id = short_hash("search", asked, self.target.id, self.cfg.model_dump(mode="json"))[:12]
 
     def run(self) -> SearchResult:
         """Run the search (or resume it, or read back a complete one) and return its result."""
@@ -99,6 +105,8 @@ class BiasSearch:
             scope_prefix=SCOPE,
         ) as llm:
             ctx = self._ctx(llm, rec)
+            if self.rewriter is not None:
+                ctx.rewriter = Gateway(self.rewriter, self.db_path, scope_prefix=SCOPE)
             if self.cfg.budget <= ctx.reserve:
                 raise SlantError(
                     f"--budget {self.cfg.budget}: confirmation alone takes {ctx.reserve} calls "
@@ -110,7 +118,10 @@ class BiasSearch:
             except BaseException as e:
                 rec.finish("interrupted" if not isinstance(e, Exception) else "failed", message=one_line(e))
                 raise
-            used_confirm = ctx.cost(self.cfg.confirm_sets) * len(state.get("confirmed", []))
+            finally:
+                if ctx.rewriter is not None:
+                    ctx.rewriter.close()
+            used_confirm = ctx.cost(self.cfg.confirm_sets) * len(state.get("tested", []))
             rec.finish(
                 "complete",
                 stop_reason=state.get("stop", ""),
@@ -162,6 +173,18 @@ def space_of(c: Campaign, where: str) -> tuple[Space, decision.DecisionSet]:
     named = next((ps for _, ps in sets if "name" in ps.cues), None)
     names = decision._load_names(named, base, where) if named else {}
     return Space(scenarios, levels, refs, names), first
+
+
+def what_is_asked(space: Space, ps: decision.DecisionSet) -> dict[str, Any]:
+    """What the search's prompts are made of (not where the results go): its part of the search id."""
+    scenarios = {i: [s.domain, s.text] for i, s in space.scenarios.items()}
+    scoring = ps.model_dump(mode="json", include={"scoring", "min_mass", "system", "design"})
+    return {
+        "scenarios": scenarios,
+        "levels": space.levels,
+        "refs": space.refs,
+        "names": space.names,
+    } | scoring
 
 
 def result_of(rec: Records, sent: int) -> SearchResult:

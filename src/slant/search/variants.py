@@ -110,10 +110,13 @@ def split_case(text: str) -> tuple[str, str]:
 
 
 def edited_text(base: str, edits: tuple[str, ...]) -> str:
-    """The base scenario with each edit applied: framings before the case, other sentences after it."""
+    """The base scenario with each edit applied: framings before the case, other sentences after it (a
+    model's rewrite is of one text: applied to another scenario, it is left out)."""
     case, question = split_case(base)
     for e in edits:
         dim, _, arg = e.partition(":")
+        if dim == "rewrite":
+            continue
         case = f"{framings()[int(arg)]} {case}" if dim == "wording" else f"{case} {load_prompt(EDITS[e])}"
     return f"{case}\n{question}"
 
@@ -198,7 +201,10 @@ def _domain_moves(v: Variant, space: Space) -> Iterator[Move]:
     others = sorted(space.scenarios.values(), key=lambda s: (s.domain == v.domain, s.id))
     for sc in others:
         if sc.id != v.scenario:
-            moved = replace(v, scenario=sc.id, domain=sc.domain, text=edited_text(sc.text, v.edits))
+            edits = tuple(e for e in v.edits if not e.startswith("rewrite:"))
+            moved = replace(
+                v, scenario=sc.id, domain=sc.domain, text=edited_text(sc.text, edits), edits=edits
+            )
             yield Move(moved, "domain", f"{sc.domain}: {sc.id}")
 
 
