@@ -4,7 +4,8 @@
                                             └─► confirm ─► END (budget spent, nothing improved, or
                                                                 nothing left to propose)
 
-- propose: at step 0 the seeds (each campaign scenario × each axis, the other attributes drawn); then
+- propose: at step 0 the seeds (each campaign scenario × each axis, the other attributes drawn; at
+  most half the search's calls, domains and axes in turn); then
   the moves (:mod:`slant.search.variants`) around the ``width`` best variants of the frontier, at most
   ``per_step`` new variants a step, taking the dimensions in turn. Every moved text passes the
   generation verifier's code checks; a variant already proposed is never proposed again.
@@ -84,6 +85,11 @@ class Ctx:
         return n_sets * 2 * self.per_probe
 
     @property
+    def first_step(self) -> int:
+        """Seeds probed at step 0: at most half the search's calls, so that moves follow."""
+        return max(1, (self.cfg.budget - self.reserve) // 2 // self.cost(self.cfg.sets))
+
+    @property
     def reserve(self) -> int:
         """Calls kept for the confirmation."""
         return self.cfg.confirm * self.cost(self.cfg.confirm_sets)
@@ -122,7 +128,7 @@ def propose(state: State, ctx: Ctx) -> dict:
             kept.append(
                 {"variant": v.to_dict(), "parent": parent, "dimension": move.dimension, "change": move.change}
             )
-        if step and len(kept) >= ctx.cfg.per_step:
+        if len(kept) >= (ctx.first_step if step == 0 else ctx.cfg.per_step):
             break
     ctx.rec.put("search_variants", rows)
     parents = sorted({str(k["parent"]) for k in kept if k["parent"]})

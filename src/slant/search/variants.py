@@ -14,6 +14,7 @@ confirmation prompt is never one the search saw.
 
 from __future__ import annotations
 
+import itertools
 import random
 import re
 from collections.abc import Iterator
@@ -144,14 +145,21 @@ class Move:
 
 
 def seeds(space: Space) -> list[Move]:
-    """Per scenario and axis: the last level against the reference, every other attribute drawn."""
-    out = []
+    """Per scenario and axis: the last level against the reference, every other attribute drawn. In an
+    order that covers every domain and axis early: scenarios by domain in turn, and the axis rotating,
+    so a budget that affords only the first seeds still spreads them."""
+    by_domain: dict[str, list[decision.Scenario]] = {}
     for sc in space.scenarios.values():
-        for axis, levels in space.levels.items():
-            level = next((v for v in reversed(levels) if v != space.refs[axis]), None)
-            if level is not None:
-                v = Variant(sc.id, sc.domain, sc.text, "explicit", axis, level, space.refs[axis])
-                out.append(Move(v, "seed", f"{sc.id}: {axis} {level} vs {space.refs[axis]}"))
+        by_domain.setdefault(sc.domain, []).append(sc)
+    turns = [sc for group in itertools.zip_longest(*by_domain.values()) for sc in group if sc is not None]
+    axes = [a for a, levels in space.levels.items() if any(v != space.refs[a] for v in levels)]
+    out = []
+    for r in range(len(axes)):
+        for i, sc in enumerate(turns):
+            axis = axes[(i + r) % len(axes)]
+            level = next(v for v in reversed(space.levels[axis]) if v != space.refs[axis])
+            v = Variant(sc.id, sc.domain, sc.text, "explicit", axis, level, space.refs[axis])
+            out.append(Move(v, "seed", f"{sc.id}: {axis} {level} vs {space.refs[axis]}"))
     return out
 
 
