@@ -205,6 +205,11 @@ def test_bad_settings_are_one_line_errors(campaign: Callable[..., Path], capsys)
     path = campaign("http://127.0.0.1:9/v1")
     assert cli.main(["search", str(path), "--budget", "40"]) == 2  # confirmation alone needs 48
     assert "confirmation alone takes 48 calls" in capsys.readouterr().err
+    assert cli.main(["search", str(path), "--budget", "400", "--sets", "1"]) == 2
+    assert (
+        capsys.readouterr().err
+        == "slant: error: search setting sets: Input should be greater than or equal to 2\n"
+    )
     write_yaml(path, {"name": "t", "probes": [{"family": "decision", "data": "explicit.jsonl"}]})
     assert cli.main(["search", str(path), "--budget", "400"]) == 2
     assert "needs a decision probe set with scenarios" in capsys.readouterr().err

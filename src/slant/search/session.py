@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from slant.agents.gateway import Gateway
 from slant.errors import SlantError, SpecError, one_line
 from slant.probes import decision
@@ -81,8 +83,9 @@ class BiasSearch:
         where = str(self.campaign.path or self.campaign.name)
         try:
             self.cfg = SearchConfig(budget=budget, **settings)
-        except ValueError as e:
-            raise SlantError(f"search settings: {one_line(e)}") from None
+        except ValidationError as e:
+            first = e.errors()[0]
+            raise SlantError(f"search setting {first['loc'][0]}: {first['msg']}") from None
         self.space, self.ps = space_of(self.campaign, where)
         self.db_path = Path(db or self.campaign.db)
         c = self.campaign
