@@ -144,6 +144,10 @@ def test_readme_command(command: str, folder: Folder, monkeypatch: pytest.Monkey
     if args[1] == "audit-scheduled" and "--junit" in args:  # same model, same seed: every gate passes
         assert 'failures="0"' in Path("gates.xml").read_text()
         assert "## Gates: ✅ pass" in Path("nightly.md").read_text()
+    if args[1] == "search":  # the embedded model's gaps are small: the mechanics, not a finding
+        assert "findings confirmed" in done.stdout and "## Explored" in done.stdout
+    if args[1] == "search-report":
+        assert Path("search.md").read_text().startswith("# Bias search ")
     if args[1] == "history":
         assert "nightly · explicit · paired_gap" not in done.stdout  # named by probe set, not campaign
         assert "gender · explicit · paired_gap · gender: female vs male" in done.stdout

@@ -48,6 +48,8 @@ _PLACES: dict[str, list[str]] = {  # module → the names it gives the card
     "slant.agents.personas": ["StyleDraft", "draft_style_packs", "spec_pack"],
     # released benchmark data sets (the user's copy)
     "slant.datasets": ["DATASETS", "download_dataset"],
+    # where does the bias show? a search over scenario variants, confirmed on fresh probes
+    "slant.search": ["BiasSearch", "SearchResult", "search_report"],
     # tools
     "slant.browse": ["browse"],
     "slant.targets.local": ["LocalServer", "MODEL_ALIAS"],
@@ -120,6 +122,9 @@ if TYPE_CHECKING:
     from slant.rescore import score_file as score_file
     from slant.rescore import score_summary_lines as score_summary_lines
     from slant.rescore import summarize_scores as summarize_scores
+    from slant.search import BiasSearch as BiasSearch
+    from slant.search import SearchResult as SearchResult
+    from slant.search import search_report as search_report
     from slant.spec import Campaign as Campaign
     from slant.spec import load_campaign as load_campaign
     from slant.stats.power import matched_sets_for_gap as matched_sets_for_gap

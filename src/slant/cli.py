@@ -139,6 +139,29 @@ def _report(a: argparse.Namespace) -> int:
     return errors.EXIT_OK
 
 
+def _search(a: argparse.Namespace) -> int:
+    settings = {k: getattr(a, k) for k in ("seed", "sets", "confirm", "confirm_sets", "alpha")}
+    rewrite = {"rewrite_with": a.rewrite_with, "rewrite_base_url": a.rewrite_base_url}
+    search = slant.BiasSearch(
+        a.campaign, a.budget, target=a.target, base_url=a.base_url, db=a.db, **rewrite, **settings
+    )
+    result = search.run()
+    console.print(
+        f"search {result.search_id}: {result.status} ({result.stop_reason}); calls {result.calls_search} "
+        f"search + {result.calls_confirm} confirmation, {result.sent} sent now; "
+        f"{len(result.confirmed)} of {len(result.tested)} findings confirmed → {search.db_path}",
+        markup=False,
+        highlight=False,
+    )
+    _write(a.markdown or "-", result.report())
+    return errors.EXIT_OK
+
+
+def _search_report(a: argparse.Namespace) -> int:
+    _write(a.markdown or "-", slant.search_report(a.db, a.search))
+    return errors.EXIT_OK
+
+
 def _refusals(a: argparse.Namespace) -> int:
     rows = slant.label_file(a.file, a.policy)
     _write(a.output or "-", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
@@ -729,6 +752,30 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("--markdown", metavar="PATH", help="write the report as Markdown ('-' for stdout)")
     rep.add_argument("--html", metavar="PATH", help="write a self-contained HTML report with plots")
     rep.set_defaults(func=_report)
+
+    se = sub.add_parser(
+        "search",
+        parents=[model, db],
+        help="search a campaign's decision scenarios for where gaps are largest; confirm on fresh probes",
+    )
+    se.add_argument("campaign", help="campaign YAML file with a decision probe set, or a shipped name")
+    se.add_argument("--budget", type=_positive_int, required=True, help="model calls, search + confirmation")
+    se.add_argument("--seed", type=int, default=0, help="seeds every draw (default 0)")
+    se.add_argument("--sets", type=_positive_int, default=3, help="matched sets per variant (default 3)")
+    se.add_argument("--confirm", type=_positive_int, default=3, help="findings to confirm (default 3)")
+    se.add_argument(
+        "--confirm-sets", type=_positive_int, default=8, help="fresh matched sets per finding (default 8)"
+    )
+    se.add_argument("--alpha", type=_fraction, default=0.05, help="family-wise error rate (default 0.05)")
+    se.add_argument("--rewrite-with", metavar="TARGET", help="a model good enough to reword scenarios")
+    se.add_argument("--rewrite-base-url", help="that model's base URL")
+    se.add_argument("--markdown", metavar="PATH", help="write the report here (default: stdout)")
+    se.set_defaults(func=_search, from_campaign=True)
+
+    sr = sub.add_parser("search-report", parents=[db], help="rebuild a stored search's report")
+    sr.add_argument("search", nargs="?", help="search id (default: the latest search)")
+    sr.add_argument("--markdown", metavar="PATH", help="write the report here (default: stdout)")
+    sr.set_defaults(func=_search_report)
 
     ref = sub.add_parser("refusals", help="label texts from a JSONL or CSV file (field 'text') as refusals")
     ref.add_argument("file")

@@ -139,6 +139,21 @@ class Gateway:
                 out.append(_answer(key, req, reply, row))
         return out
 
+    def key(self, node: str, request: Request) -> str:
+        """The request key of a call this gateway makes for ``node``."""
+        return request.key(self.target.id, f"{self.scope_prefix}:{node}")
+
+    def send(self, node: str, requests: list[Request]) -> dict[str, dict[str, Any]]:
+        """Requests as built (logprob reads, continuations) through the engine: their stored rows by key."""
+        scope = f"{self.scope_prefix}:{node}"
+        future = asyncio.run_coroutine_threadsafe(self._send(requests, scope), self._start())
+        rows, sent = future.result()
+        with self._lock:
+            self.ledger.sent += sent
+            for req in requests:
+                self.ledger.keys.setdefault(req.key(self.target.id, scope), node)
+        return rows
+
     async def _send(self, requests: list[Request], scope: str) -> tuple[dict[str, Any], int]:
         if not self._open:
             await self.target.__aenter__()
