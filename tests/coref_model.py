@@ -60,3 +60,9 @@ def run(tmp_path: Path, probe_set: dict[str, Any], **server: Any) -> AuditResult
         for k, v in server.items():
             setattr(fake, k, v)
         return audit(path, base_url=fake.base_url, progress=False)
+
+
+def rows(result: AuditResult, metric: str) -> dict[tuple[str, str], dict[str, Any]]:
+    """A run's disparity rows of ``metric``, by (axis, grp)."""
+    d = result.disparities
+    return {(r["axis"], r["grp"]): r for r in d[d["metric"] == metric].to_dict("records")}

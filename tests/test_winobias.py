@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from coref_model import run
+from coref_model import rows, run
 
 from slant.errors import SpecError
 from slant.probes import winobias as wb
@@ -23,11 +23,6 @@ SET = {"family": "winobias", "data": str(DATA / "*_stereotyped_type*.txt.test")}
 @pytest.fixture(scope="module")
 def result(tmp_path_factory):
     return run(tmp_path_factory.mktemp("wb"), SET)
-
-
-def rows(result, metric: str) -> dict[tuple[str, str], dict]:
-    d = result.disparities
-    return {(r["axis"], r["grp"]): r for r in d[d["metric"] == metric].to_dict("records")}
 
 
 def test_each_line_is_resolved_as_lm_eval_resolved_it(result):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from coref_model import run
+from coref_model import rows, run
 
 from slant.errors import SpecError
 from slant.probes import winogender as wg
@@ -36,11 +36,6 @@ TASKS = {
 @pytest.fixture(scope="module")
 def result(tmp_path_factory):
     return run(tmp_path_factory.mktemp("wg"), SET)
-
-
-def rows(result, metric: str) -> dict[tuple[str, str], dict]:
-    d = result.disparities
-    return {(r["axis"], r["grp"]): r for r in d[d["metric"] == metric].to_dict("records")}
 
 
 def test_each_sentence_is_resolved_as_lm_eval_resolved_it(result):
@@ -97,7 +92,7 @@ def test_the_prompt_and_candidates_are_lm_evals():
     assert p.messages == (
         ("user", "The pilot told the passenger that he would start the descent soon. ‘He’ refers to the"),
     )
-    (req,) = wg.requests(p)
+    (req,) = wg.FAMILY.requests(p, ps, 0)
     assert (
         req.is_loglikelihood
         and req.continuations == (" pilot", " passenger")

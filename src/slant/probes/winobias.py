@@ -22,7 +22,7 @@ Disparities, per cue and per axis ``type1``, ``type2`` and ``all``:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,7 +35,6 @@ from slant.probes import coref
 from slant.probes.base import Probe, short_hash
 from slant.probes.family import Family, register
 from slant.stats.metric import Kind, Metric
-from slant.targets.base import Reply, Request
 
 NAME = "winobias"
 RAW = "https://raw.githubusercontent.com/uclanlp/corefBias/master/WinoBias/wino/data/"
@@ -184,14 +183,6 @@ def _canonical(occupation: str) -> str:
     return "CEO" if occupation.lower() == "ceo" else occupation.lower()
 
 
-def requests(probe: Probe) -> list[Request]:
-    return coref.requests(probe)
-
-
-def score(probe: Probe, reply: Reply | None) -> Mapping[str, Any]:
-    return coref.score(probe, reply)
-
-
 def axes(probes: list[Probe]) -> dict[str, set[str]]:
     """``type1``, ``type2`` (those present) and ``all``, each with the stereotype groups pro and anti."""
     present = {p.attributes["type"] for p in probes}
@@ -221,8 +212,8 @@ FAMILY = register(
         NAME,
         WinoBiasSet,
         expand=expand,
-        requests=requests,
-        score=score,
+        requests=coref.requests,
+        score=coref.score,
         disparities=disparities,
         axes=axes,
         metrics=(coref.COREF_ACCURACY, PRO_ANTI_GAP),

@@ -22,7 +22,7 @@ Disparities, per cue:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,7 +35,6 @@ from slant.probes import coref
 from slant.probes.base import Probe, short_hash
 from slant.probes.family import Family, register
 from slant.stats.metric import Kind, Metric
-from slant.targets.base import Reply, Request
 
 NAME = "winogender"
 GENDERS = ("male", "female", "neutral")
@@ -159,14 +158,6 @@ def _majorities(path_text: str, base: Path, where: str) -> dict[str, str]:
     return out
 
 
-def requests(probe: Probe) -> list[Request]:
-    return coref.requests(probe)
-
-
-def score(probe: Probe, reply: Reply | None) -> Mapping[str, Any]:
-    return coref.score(probe, reply)
-
-
 def axes(ps: WinogenderSet, probes: list[Probe]) -> dict[str, set[str]]:
     """``pronoun`` (all and each gender) and, given occupations, ``gotcha`` (all, male, female)."""
     genders = {p.attributes["gender"] for p in probes}
@@ -202,8 +193,8 @@ FAMILY = register(
         NAME,
         WinogenderSet,
         expand=expand,
-        requests=requests,
-        score=score,
+        requests=coref.requests,
+        score=coref.score,
         disparities=disparities,
         axes=axes,
         metrics=(coref.COREF_ACCURACY, PRONOUN_GAP),
