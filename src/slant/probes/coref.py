@@ -33,6 +33,7 @@ COREF_ACCURACY = Metric(
     Kind.RATE,
     "share of sentences whose pronoun the model resolves to its true antecedent: the candidate with the "
     'higher log-likelihood after "‘Pronoun’ refers to the" (lm-evaluation-harness\'s acc)',
+    chart="bars",
 )
 
 
