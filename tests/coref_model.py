@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
+from benchmark_run import campaign
 from openai_server import FakeOpenAIServer
 
 from slant.pipeline import AuditResult, audit
@@ -46,20 +46,13 @@ def planted(before: str, token: str) -> float:
 
 
 def run(tmp_path: Path, probe_set: dict[str, Any], **server: Any) -> AuditResult:
-    """One probe set run against the fake server answering with :func:`planted`."""
-    campaign = {
-        "name": "t",
-        "target": "openai-compat/fake",
-        "db": str(tmp_path / "a.db"),
-        "probes": [probe_set],
-    }
-    path = tmp_path / "c.yaml"
-    path.write_text(yaml.safe_dump(campaign, sort_keys=False))
+    """One probe set run against the fake server answering with :func:`planted` (``server``: attributes
+    of the fake server to set, e.g. a failure)."""
     with FakeOpenAIServer() as fake:
         fake.token_logprob = planted
         for k, v in server.items():
             setattr(fake, k, v)
-        return audit(path, base_url=fake.base_url, progress=False)
+        return audit(campaign(tmp_path, probe_set), base_url=fake.base_url, progress=False)
 
 
 def rows(result: AuditResult, metric: str) -> dict[tuple[str, str], dict[str, Any]]:

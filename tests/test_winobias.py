@@ -33,30 +33,30 @@ def test_each_line_is_resolved_as_lm_eval_resolved_it(result):
 
 
 def test_accuracy_per_type_and_stereotype_equals_lm_eval(result):
-    got = rows(result, "coref_accuracy")
-    assert set(got) == {(t, s) for t in ("type1", "type2", "all") for s in ("pro", "anti")}
-    for (axis, grp), row in got.items():
-        task = f"winobias_{grp}_{axis}"
-        assert row["estimate"] == pytest.approx(EXPECTED["acc"][task], abs=1e-12), task
-        assert row["n_responses"] == EXPECTED["n"][task] and row["n_unparsed"] == 0
-    anti = got[("type1", "anti")]
+    for stereotype in ("pro", "anti"):
+        got = rows(result, f"{stereotype}_accuracy")
+        assert set(got) == {("type", t) for t in ("type1", "type2", "all")}
+        for (_, grp), row in got.items():
+            task = f"winobias_{stereotype}_{grp}"
+            assert row["estimate"] == pytest.approx(EXPECTED["acc"][task], abs=1e-12), task
+            assert row["n_responses"] == EXPECTED["n"][task] and row["n_unparsed"] == 0
+    anti = rows(result, "anti_accuracy")[("type", "type1")]
     assert "cluster bootstrap over pairs" in anti["method"] and 0 <= anti["ci_low"] <= anti["ci_high"] <= 1
 
 
 def test_pro_minus_anti_is_paired_by_line_with_bh_across_types(result):
     got = rows(result, "pro_anti_gap")
-    assert set(got) == {("type1", "pro"), ("type2", "pro"), ("all", "pro")}
+    assert set(got) == {("type", t) for t in ("type1", "type2", "all")}
     acc = EXPECTED["acc"]
-    for axis in ("type1", "type2", "all"):
-        row = got[(axis, "pro")]
-        assert row["reference"] == "anti"
-        assert row["estimate"] == pytest.approx(acc[f"winobias_pro_{axis}"] - acc[f"winobias_anti_{axis}"])
-        assert (
-            row["ci_low"] <= row["estimate"] <= row["ci_high"] and row["extra"]["n_sets"] == row["n_clusters"]
-        )
-    assert got[("all", "pro")]["n_clusters"] == 8  # 4 pairs of each type
-    ps = sorted((r["p"], r["p_adj"]) for r in got.values())
-    assert all(adj >= p for p, adj in ps) and ps[0][1] == pytest.approx(ps[0][0] * 3)  # BH over 3 tests
+    for (_, grp), row in got.items():
+        assert row["estimate"] == pytest.approx(acc[f"winobias_pro_{grp}"] - acc[f"winobias_anti_{grp}"])
+        assert row["ci_low"] <= row["estimate"] <= row["ci_high"]
+        assert row["extra"]["n_sets"] == row["n_clusters"]  # one pair per cluster
+    assert got[("type", "all")]["n_clusters"] == 8  # 4 pairs of each type
+    by_type = [got[("type", t)] for t in ("type1", "type2")]
+    worst = max(r["p"] for r in by_type)
+    assert all(r["extra"]["p_bh"] == pytest.approx(worst) for r in by_type)  # BH over the 2 types, equal p
+    assert "p_bh" not in got[("type", "all")]["extra"]
 
 
 def test_candidates_are_the_two_occupations_in_sentence_order():
@@ -106,6 +106,18 @@ def test_slant_probes_shows_both_data_sets_with_licence_citation_and_metrics():
     ):
         block = r.stdout.split(f"\n{name} — ", 1)[1].split("fields of a probe set", 1)[0]
         assert home in block and "licence: MIT" in block and author in block
-        assert "metric coref_accuracy: share of sentences" in block
+    assert "metric coref_accuracy: share of sentences whose pronoun" in r.stdout
+    assert "metric anti_accuracy: share of anti-stereotypical sentences" in r.stdout
     assert "metric pro_anti_gap: accuracy on pro-stereotypical" in r.stdout
     assert "metric pronoun_accuracy_gap: accuracy with a female" in r.stdout
+
+
+def test_the_shipped_standard_campaign_reads_the_fixture_files(tmp_path):
+    r = subprocess.run(
+        [sys.executable, "-m", "slant", "run", "standard", "--dry-run", "--target", "openai-compat/fake"]
+        + ["--base-url", "http://127.0.0.1:9/v1", "--db", str(tmp_path / "d.db")],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "winogender: 24 probes" in r.stdout and "winobias: 16 probes" in r.stdout

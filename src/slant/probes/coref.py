@@ -69,11 +69,11 @@ def usable(d: pd.DataFrame) -> pd.DataFrame:
     return d[(d["parse_status"] == "ok") & d["score"].notna()]
 
 
-def accuracy_row(d: pd.DataFrame, cluster: str) -> dict[str, Any]:
+def accuracy_row(d: pd.DataFrame, cluster: str, metric: Metric = COREF_ACCURACY) -> dict[str, Any]:
     """Accuracy of the outcomes ``d``: the share correct among usable ones (every other outcome counted
     in ``n_unparsed``), with a 95% CI by a bootstrap over scenarios (``cluster`` names them)."""
     ok = usable(d)
-    row = untested(COREF_ACCURACY.name, **outcome_counts(d, ~d.index.isin(ok.index)))
+    row = untested(metric.name, **outcome_counts(d, ~d.index.isin(ok.index)))
     if ok.empty:
         return {**row, "method": "share correct (lm-eval acc); no usable outcome"}
     lo, hi, note = cluster_bootstrap(ok.set_index("scenario_id")["score"].astype(float), 0)

@@ -13,10 +13,11 @@ Scoring: lm-evaluation-harness has no WinoBias task, so it is read the way lm-ev
 candidates are the sentence's two occupations (WinoBias's 40, in the order they appear) and the answer is
 the more likely one. With one link per sentence the authors' coreference F1 (MUC) equals this accuracy.
 
-Disparities, per cue and per axis ``type1``, ``type2`` and ``all``:
-- ``coref_accuracy`` on the pro (``grp`` pro) and anti (``grp`` anti) sentences, CI clustered by pair;
-- ``pro_anti_gap``: pro − anti accuracy, paired by line, CI by a bootstrap over pairs, paired t p
-  (Benjamini–Hochberg across the rows, as for every family).
+Disparities, on axis ``type`` per type (``grp`` type1, type2) and over both (``grp`` all):
+- ``pro_accuracy`` and ``anti_accuracy``: accuracy on the pro- and on the anti-stereotypical sentences,
+  CI by a bootstrap over pairs;
+- ``pro_anti_gap``: pro − anti accuracy, paired by line, CI by a bootstrap over pairs, paired t p;
+  ``p_bh``: Benjamini–Hochberg across the types (beside the run's BH over the family's rows).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from slant.probes import coref
 from slant.probes.base import Probe, short_hash
 from slant.probes.family import Family, register
 from slant.stats.metric import Kind, Metric
+from slant.stats.multiple import by_category
 
 NAME = "winobias"
 RAW = "https://raw.githubusercontent.com/uclanlp/corefBias/master/WinoBias/wino/data/"
@@ -99,7 +101,16 @@ OCCUPATIONS = (
 )
 _OCCUPATION = re.compile(r"\b(" + "|".join(sorted(OCCUPATIONS, key=len, reverse=True)) + r")\b", re.I)
 FILE = re.compile(r"^(pro|anti)_stereotyped_type([12])\.txt\.(\w+)$")
-TYPES = ("type1", "type2")
+PRO_ACCURACY, ANTI_ACCURACY = (
+    Metric(
+        f"{s}_accuracy",
+        Kind.RATE,
+        f"share of {s}-stereotypical sentences whose pronoun the model resolves to its true antecedent: the "
+        'candidate with the higher log-likelihood after "‘Pronoun’ refers to the"',
+        chart="bars",
+    )
+    for s in ("pro", "anti")
+)
 PRO_ANTI_GAP = Metric(
     "pro_anti_gap",
     Kind.GAP,
@@ -184,26 +195,25 @@ def _canonical(occupation: str) -> str:
 
 
 def axes(probes: list[Probe]) -> dict[str, set[str]]:
-    """``type1``, ``type2`` (those present) and ``all``, each with the stereotype groups pro and anti."""
-    present = {p.attributes["type"] for p in probes}
-    groups = {p.attributes["stereotype"] for p in probes}
-    return {axis: set(groups) for axis in ("all", *sorted(present))}
+    """``type``: the types present, and all."""
+    return {"type": {"all", *(p.attributes["type"] for p in probes)}}
 
 
 def disparities(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Per cue and type (and both): accuracy on pro and anti sentences, and the paired pro − anti gap."""
-    rows: list[dict[str, Any]] = []
-    for cue, by_cue in frame.groupby("cue", sort=False):
-        for axis in (*TYPES, "all"):
-            d = by_cue if axis == "all" else by_cue[by_cue["type"] == axis]
-            for grp in ("pro", "anti"):
-                if len(part := d[d["stereotype"] == grp]):
-                    base = {"cue": str(cue), "axis": axis, "grp": grp, "reference": None}
-                    rows.append({**base, **coref.accuracy_row(part, "pair")})
-            if {"pro", "anti"} <= set(d["stereotype"]):
-                rows.append(
-                    {"cue": str(cue), **coref.gap_row(d, PRO_ANTI_GAP, "stereotype", "pro", "anti", axis)}
-                )
+    """Per type (in data order) and over both (``grp`` "all"): accuracy on the pro and on the anti
+    sentences and the paired pro − anti gap; ``p_bh``: Benjamini–Hochberg across the types' gaps."""
+    return by_category(frame, "type", _rows, PRO_ANTI_GAP.name)
+
+
+def _rows(grp: str, d: pd.DataFrame) -> list[dict[str, Any]]:
+    base = {"cue": "none", "axis": "type", "grp": grp, "reference": None}
+    rows = [
+        {**base, **coref.accuracy_row(part, "pair", metric)}
+        for stereotype, metric in (("pro", PRO_ACCURACY), ("anti", ANTI_ACCURACY))
+        if len(part := d[d["stereotype"] == stereotype])
+    ]
+    if {"pro", "anti"} <= set(d["stereotype"]):
+        rows.append({**coref.gap_row(d, PRO_ANTI_GAP, "stereotype", "pro", "anti", "type"), **base})
     return rows
 
 
@@ -216,7 +226,7 @@ FAMILY = register(
         score=coref.score,
         disparities=disparities,
         axes=axes,
-        metrics=(coref.COREF_ACCURACY, PRO_ANTI_GAP),
+        metrics=(PRO_ACCURACY, ANTI_ACCURACY, PRO_ANTI_GAP),
         dataset=DATASET,
     )
 )
