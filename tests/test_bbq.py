@@ -192,7 +192,9 @@ def frame(ps: bbq.BbqSet, ps_probes: list, choose) -> pd.DataFrame:
 def answer_text(p, role: str) -> str:
     """The option of ``p`` that shows the answer with this role."""
     return next(
-        o for o, a in zip(p.answer_space, p.attributes["answer_of"]) if p.attributes["roles"][a] == role
+        o
+        for o, a in zip(p.answer_space, p.attributes["answer_of"], strict=True)
+        if p.attributes["roles"][a] == role
     )
 
 
