@@ -581,7 +581,13 @@ def disparities(frame: pd.DataFrame, ps: BbqSet) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     cells = [(str(cat), frame[frame["category"] == cat]) for cat in frame["category"].unique()]
     for axis, d in [*cells, ("all", frame)]:
-        base = {"cue": "none", "axis": axis, "grp": ps.language, "reference": None, **_counts(d)}
+        base = {
+            "cue": "none",
+            "axis": axis,
+            "grp": ps.language,
+            "reference": None,
+            **outcome_counts(d, ~d.index.isin(_usable(d).index)),
+        }
         mine = c[c.index.isin(d.index)]
         pooled = axis != "all" or ps.language == "en"
         for m, (est, lo, hi, p) in _estimates(mine, metrics, pooled).items():
@@ -670,11 +676,8 @@ def axes(ps: BbqSet, probes: list[Probe]) -> dict[str, set[str]]:
 
 
 def _usable(d: pd.DataFrame) -> pd.DataFrame:
+    """Outcomes that chose an answer (``n_unparsed`` counts the rest)."""
     return d[(d["parse_status"] == "ok") & d["answer"].notna()]
-
-
-def _counts(d: pd.DataFrame) -> dict[str, Any]:
-    return outcome_counts(d, ~d.index.isin(_usable(d).index))
 
 
 def _decided(d: pd.DataFrame) -> pd.Series:
