@@ -52,6 +52,8 @@ class FamilyServer(FakeOpenAIServer):
 
     def _completion(self, path: str, prompt: str, body: dict[str, Any]) -> dict[str, Any]:
         payload = super()._completion(path, prompt, body)
+        if body.get("echo") and not prompt.startswith("<|im_start|>"):
+            return payload  # a raw-text log-likelihood read (benchmark families): the echo as it is
         user, seed = _user_text(body), body.get("seed")
         space = _answer_space(user)
         weights = {t: 0.1 + self._u(prompt, t) for t in space}
@@ -102,7 +104,7 @@ def full_campaign(tmp: Path) -> Path:
     c |= {"target": "openai-compat/fake", "db": str(tmp / "audit.db"), "prefill": "chatml", "max_retries": 1}
     path = ROOT / "scenarios" / "campaigns"  # its paths are relative to the campaign file
     for ps in c["probes"]:
-        for key in ("scenarios", "packs", "statements", "personas", "questions", "items", "texts"):
+        for key in ("scenarios", "packs", "statements", "personas", "questions", "items", "texts", "data"):
             if key in ps:
                 ps[key] = str((path / ps[key]).resolve())
     out = tmp / "campaign.yaml"

@@ -148,7 +148,20 @@ class FakeOpenAIServer(LoopbackServer):
         self.shape: str | None = None
         # when set, replies name this model instead of the one asked for (an alias, a GGUF path …)
         self.served_model: str | None = None
+        # when set, an echoed prompt token's logprob is token_logprob(the text before it, the token), for
+        # every token but the first (a whole-sequence log-likelihood of any shape); the generated token is
+        # left out of the echo, as llama-cpp-python does
+        self.token_logprob: Callable[[str, str], float] | None = None
+        # when set (with token_logprob), the echo starts with this start-of-text token, which the server
+        # adds to every prompt (as vLLM and llama.cpp do for most models): the prompt's first token is scored
+        self.start_token: str | None = None
         self.received: list[dict[str, Any]] = []  # every request: path, headers, body
+        # when set, usage reports this many of the prompt tokens as cached (prompt_tokens_details)
+        self.cached_tokens: int | None = None
+        # when set, the tokenize endpoint served (a text's tokens: its words, as usage counts them):
+        # "/extras/tokenize/count" (llama-cpp-python) or "/tokenize" (vLLM); others answer 404
+        self.tokenize: str | None = None
+        self.tokenized: list[str] = []  # every text sent to the tokenize endpoint
         self.attempts: Counter[str] = Counter()
         self.lock = threading.Lock()
         server = self
@@ -188,6 +201,8 @@ class FakeOpenAIServer(LoopbackServer):
             return sum(1 for r in self.received if r["status"] == 200)
 
     def answer(self, path: str, headers: dict[str, str], body: dict[str, Any]) -> tuple[int, dict, dict]:
+        if "tokenize" in path:  # not a model call: not in ``received``
+            return self._tokenize(path, body)
         prompt = body.get("prompt") or json.dumps(body.get("messages"))
         request_id = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
         with self.lock:
@@ -206,6 +221,15 @@ class FakeOpenAIServer(LoopbackServer):
         with self.lock:
             self.received.append({"path": path, "headers": headers, "body": body, "status": status})
         return status, payload, out_headers
+
+    def _tokenize(self, path: str, body: dict[str, Any]) -> tuple[int, dict, dict]:
+        if path != self.tokenize:
+            return 404, {"detail": "Not Found"}, {}
+        text = body["input"] if path.startswith("/extras") else body["prompt"]
+        with self.lock:
+            self.tokenized.append(text)
+        words = text.split()
+        return 200, {"count": len(words), **({} if path.startswith("/extras") else {"tokens": words})}, {}
 
     def p(self, prompt: str) -> float:
         """P(yes) among the lower-case answers after ``prompt``."""
@@ -246,6 +270,8 @@ class FakeOpenAIServer(LoopbackServer):
             "completion_tokens": 1,
             "total_tokens": len(prompt.split()) + 1,
         }
+        if self.cached_tokens is not None:
+            usage["prompt_tokens_details"] = {"cached_tokens": min(self.cached_tokens, len(prompt.split()))}
         common = {
             "id": "cmpl-test",
             "created": int(time.time()),
@@ -287,19 +313,32 @@ class FakeOpenAIServer(LoopbackServer):
 
     def _echo(self, prompt: str, word: str, body: dict[str, Any]) -> dict[str, Any]:
         """A completion that echoes the prompt: its tokens (words and single punctuation marks) and their
-        logprobs, the first null, the last one's from :meth:`next_token` of the prompt before it
-        (-1.0 for the others), then the generated token."""
+        logprobs, the first null. With ``token_logprob`` unset, the last one's is from :meth:`next_token`
+        of the prompt before it (-1.0 for the others) and the generated token follows, as vLLM lists it;
+        with it set, each comes from ``token_logprob`` and the generated token is left out, as
+        llama-cpp-python does."""
         tokens = re.findall(r"\s*\w+|\s*[^\w\s]|\s+$", prompt)
-        context = prompt[: len(prompt) - len(tokens[-1])]
-        last = math.log(max(self.next_token(context).get(tokens[-1], 0.0), 1e-12))  # 1e-12: "impossible"
+        before = ["".join(tokens[:i]) for i in range(len(tokens))]
+        if self.token_logprob is not None:
+            scored = [self.token_logprob(b, t) for b, t in zip(before[1:], tokens[1:], strict=True)]
+            if self.start_token is not None:  # listed first, so the prompt's first token is scored too
+                first = self.token_logprob("", tokens[0])
+                return self._echoed(prompt, word, body, [self.start_token, *tokens], [None, first, *scored])
+            return self._echoed(prompt, word, body, tokens, [None, *scored])
+        last = math.log(max(self.next_token(before[-1]).get(tokens[-1], 0.0), 1e-12))  # 1e-12: "impossible"
         logprobs = [None, *[-1.0] * (len(tokens) - 2), last][-len(tokens) :]
-        offsets = [sum(len(t) for t in tokens[:i]) for i in range(len(tokens) + 1)]
-        n = len(tokens) + 1
+        return self._echoed(prompt, word, body, [*tokens, word], [*logprobs, -0.5])
+
+    def _echoed(
+        self, prompt: str, word: str, body: dict[str, Any], tokens: list[str], logprobs: list[float | None]
+    ) -> dict[str, Any]:
+        """The completion payload of an echo of ``prompt`` listing ``tokens`` with ``logprobs``."""
+        n_prompt = len(re.findall(r"\s*\w+|\s*[^\w\s]|\s+$", prompt))
         return {
             "id": "cmpl-test",
             "created": int(time.time()),
             "model": body.get("model", "fake"),
-            "usage": {"prompt_tokens": len(tokens), "completion_tokens": 1, "total_tokens": n},
+            "usage": {"prompt_tokens": n_prompt, "completion_tokens": 1, "total_tokens": n_prompt + 1},
             "object": "text_completion",
             "choices": [
                 {
@@ -307,10 +346,10 @@ class FakeOpenAIServer(LoopbackServer):
                     "text": prompt + word,
                     "finish_reason": "length",
                     "logprobs": {
-                        "tokens": [*tokens, word],
-                        "token_logprobs": [*logprobs, -0.5],
-                        "top_logprobs": [None] * n,
-                        "text_offset": offsets,
+                        "tokens": tokens,
+                        "token_logprobs": logprobs,
+                        "top_logprobs": [None] * len(tokens),
+                        "text_offset": [sum(len(t) for t in tokens[:i]) for i in range(len(tokens))],
                     },
                 }
             ],

@@ -139,7 +139,7 @@ def test_p_first_answer_bound():
 
 def test_continuation_logprob_reads_the_tokens_that_spell_it():
     tokens, lps = ["<s>", " is", ' "', "Y", "es"], [None, -1.0, -0.5, -2.0, -0.25]
-    assert continuation_logprob(tokens, lps, "Yes") == -2.25  # two tokens, summed
+    assert continuation_logprob(tokens, lps, "Yes") == (-2.25, 2)  # two tokens, summed
     assert continuation_logprob([*tokens[:2], ' "Yes'], [None, -1.0, -3.0], "Yes") is None  # straddles
     assert continuation_logprob(["yes"], [None], "yes") is None  # no logprob (the first token)
 

@@ -15,7 +15,8 @@ import yaml
 from conftest import write_campaign
 
 from slant import audit, open_db
-from slant.targets import LocalTarget, Request
+from slant.targets import LocalTarget, Reply, Request
+from slant.targets.base import loglikelihood
 
 pytestmark = pytest.mark.model
 
@@ -112,3 +113,24 @@ def test_model_server_dies_with_a_killed_parent(tmp_path):
     while Path(f"/proc/{child}").exists() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not Path(f"/proc/{child}").exists(), "the model server outlived its parent"
+
+
+def test_whole_sequence_loglikelihoods_obey_the_chain_rule():
+    """log P(a b) = log P(a) + log P(b | a) on the embedded model: the echoed logprobs are aligned with
+    their tokens (llama-cpp-python misaligns them unless the prompt starts with the start token), and the
+    first token of an empty context is read after the start token."""
+
+    async def go() -> tuple[Reply, Reply, Reply]:
+        async with LocalTarget() as target:
+            both = ("The doctor said she", "The doctor said he")
+            whole = await target.complete(loglikelihood(both, text=""))
+            head = await target.complete(loglikelihood(("The doctor said",), text=""))
+            tail = await target.complete(loglikelihood((" she", " he"), text="The doctor said"))
+        return whole, head, tail
+
+    whole, head, tail = asyncio.run(go())
+    for word in ("she", "he"):
+        together = whole.continuation_logprobs[f"The doctor said {word}"]
+        assert together < 0 and whole.continuation_tokens[f"The doctor said {word}"] == 4
+        parts = head.continuation_logprobs["The doctor said"] + tail.continuation_logprobs[f" {word}"]
+        assert together == pytest.approx(parts, abs=1e-4)

@@ -100,8 +100,15 @@ def test_readme_command(command: str, folder: Folder, monkeypatch: pytest.Monkey
         assert open_db("smoke.db").table("judgements").count == 8
     if args[1] == "probes":
         assert "decision" in done.stdout and "calibration" in done.stdout
+    if args[1:3] == ["batch", "export"]:
+        assert "12 requests without a stored reply in batch.db → 12 lines" in done.stdout
+    if args[1:3] == ["batch", "import"]:  # the shipped output file answers every exported request
+        assert "12 replies stored, 0 errors stored" in done.stdout and "P(yes) [95% CI]" in done.stdout
     if "--dry-run" in args and "quickstart" in command:
         assert "468 probes, 468 requests" in done.stdout
+    if "--price-prompt" in args:  # the embedded model's tokenizer, not the characters / 4 approximation
+        assert "prompt tokens counted with the embedded model's tokenizer" in done.stdout
+        assert "estimated tokens of 468 calls: " in done.stdout and "≈ $" in done.stdout
     if args[1] == "refusals":  # reply 3 answers after a disclaimer: compliance unless --policy strict
         labelled = [json.loads(line) for line in Path(args[args.index("-o") + 1]).read_text().splitlines()]
         third = "partial_refusal" if "strict" in args else "compliance"
@@ -137,6 +144,10 @@ def test_readme_command(command: str, folder: Folder, monkeypatch: pytest.Monkey
     if args[1] == "audit-scheduled" and "--junit" in args:  # same model, same seed: every gate passes
         assert 'failures="0"' in Path("gates.xml").read_text()
         assert "## Gates: ✅ pass" in Path("nightly.md").read_text()
+    if args[1] == "search":  # the embedded model's gaps are small: the mechanics, not a finding
+        assert "findings confirmed" in done.stdout and "## Explored" in done.stdout
+    if args[1] == "search-report":
+        assert Path("search.md").read_text().startswith("# Bias search ")
     if args[1] == "history":
         assert "nightly · explicit · paired_gap" not in done.stdout  # named by probe set, not campaign
         assert "gender · explicit · paired_gap · gender: female vs male" in done.stdout

@@ -65,7 +65,8 @@ def test_cues_times_tasks_times_pairs():
     # pair; matched-guise: six frames × three texts per pair
     n_paired, n_guise = 3 * 2 * 6 * len(PAIRS), 6 * 3 * len(PAIRS)
     assert len(probes) == 5 * (len(PAIRS) + n_questions) + n_paired + n_guise == len({p.id for p in probes})
-    assert {p.cue for p in probes} == set(usage.CUES) and {p.condition for p in probes} == set(usage.TASKS)
+    assert {p.cue for p in probes} == set(usage.CUES)
+    assert {p.condition for p in probes} == set(usage.DEFAULT_TASKS)
     assert {p.scenario_id for p in probes} == set(PAIRS)
     spaces = {usage.PAIRED: ("A", "B"), "association": ("yes", "no"), "decision": ("yes", "no")}
     for p in probes:
@@ -532,7 +533,7 @@ def test_spec_defaults_and_field_descriptions():
     assert (SPEC.cues, SPEC.questions) == (list(usage.CUES), None)
     assert SPEC.tasks == ["association", "decision", "association-paired", "matched-guise"]
     assert (SPEC.paired, SPEC.per_pole) == ("bui-2025", 5)
-    assert (SPEC.noise_rate, SPEC.max_tokens, SPEC.temperature, SPEC.min_mass) == (0.08, 160, 0.0, 0.5)
+    assert (SPEC.noise(), SPEC.max_tokens, SPEC.temperature, SPEC.min_mass) == (0.08, 160, 0.0, 0.5)
     assert all(f.description for f in usage.UsageSet.model_fields.values())
 
 

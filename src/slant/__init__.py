@@ -15,7 +15,9 @@ __version__ = "0.1.0"
 _PLACES: dict[str, list[str]] = {  # module → the names it gives the card
     # audits: a campaign file → probes → model calls → outcomes → disparities, in one database
     "slant.api": ["AuditResult", "audit", "plan"],
+    "slant.batch": ["batch_status", "collect_batch", "export_batch", "import_batch", "submit_batch"],
     "slant.spec": ["Campaign", "load_campaign"],
+    "slant.cost": ["estimate_lines", "token_lines"],
     "slant.probes": ["FAMILIES"],
     "slant.store": ["find_run", "latest_run", "list_runs", "open_db", "open_existing"],
     # reports of a stored run
@@ -44,6 +46,10 @@ _PLACES: dict[str, list[str]] = {  # module → the names it gives the card
     "slant.agents.samples": ["read_samples"],
     "slant.agents.scenario_session": ["ScenarioSession"],
     "slant.agents.personas": ["StyleDraft", "draft_style_packs", "spec_pack"],
+    # released benchmark data sets (the user's copy)
+    "slant.datasets": ["DATASETS", "download_dataset"],
+    # where does the bias show? a search over scenario variants, confirmed on fresh probes
+    "slant.search": ["BiasSearch", "SearchResult", "search_report"],
     # tools
     "slant.browse": ["browse"],
     "slant.targets.local": ["LocalServer", "MODEL_ALIAS"],
@@ -68,7 +74,16 @@ if TYPE_CHECKING:
     from slant.api import AuditResult as AuditResult
     from slant.api import audit as audit
     from slant.api import plan as plan
+    from slant.batch import batch_status as batch_status
+    from slant.batch import collect_batch as collect_batch
+    from slant.batch import export_batch as export_batch
+    from slant.batch import import_batch as import_batch
+    from slant.batch import submit_batch as submit_batch
     from slant.browse import browse as browse
+    from slant.cost import estimate_lines as estimate_lines
+    from slant.cost import token_lines as token_lines
+    from slant.datasets import DATASETS as DATASETS
+    from slant.datasets import download_dataset as download_dataset
     from slant.detect.refusal import DEFAULT_REFUSAL_POLICY as DEFAULT_REFUSAL_POLICY
     from slant.detect.refusal import REFUSAL_POLICIES as REFUSAL_POLICIES
     from slant.detect.refusal import classify_refusal as classify_refusal
@@ -107,6 +122,9 @@ if TYPE_CHECKING:
     from slant.rescore import score_file as score_file
     from slant.rescore import score_summary_lines as score_summary_lines
     from slant.rescore import summarize_scores as summarize_scores
+    from slant.search import BiasSearch as BiasSearch
+    from slant.search import SearchResult as SearchResult
+    from slant.search import search_report as search_report
     from slant.spec import Campaign as Campaign
     from slant.spec import load_campaign as load_campaign
     from slant.stats.power import matched_sets_for_gap as matched_sets_for_gap

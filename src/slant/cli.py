@@ -47,6 +47,7 @@ def _run(a: argparse.Namespace) -> int:
         progress=not a.no_progress,
         max_connections=a.max_connections,
         prefill=a.prefill,
+        prices=_prices(a),
     )
     if a.dry_run:
         for name, n in result.by_set.items():
@@ -55,6 +56,8 @@ def _run(a: argparse.Namespace) -> int:
                 markup=False,
                 highlight=False,
             )
+        for line in slant.estimate_lines(result.tokens):
+            console.print(line, markup=False, highlight=False)
         console.print(
             f"dry run: {result.n_probes} probes, {result.n_requests} requests, "
             f"{result.n_cached} already in {result.db_path}, "
@@ -69,6 +72,7 @@ def _run(a: argparse.Namespace) -> int:
         f"{e.failed if e else 0} failed{shared} → {result.db_path}"
     )
     slant.print_report(slant.open_db(result.db_path), result.run_id, console)
+    budget = result.tokens.get("stopped")
     if result.status == "unusable":
         console.print(
             f"[yellow]run {result.run_id} is unusable: every call was answered but no outcome could be "
@@ -77,10 +81,11 @@ def _run(a: argparse.Namespace) -> int:
         )
         return errors.EXIT_INCOMPLETE
     if result.status != "complete":
-        console.print(
-            f"[yellow]run {result.run_id} is incomplete: {_failures(e.errors if e else {})}; "
-            "failed calls are stored as errors; rerun the same command to retry them[/]"
-        )
+        if not budget or (e and e.failed):  # a budget's stop is said in the report's token lines
+            console.print(
+                f"[yellow]run {result.run_id} is incomplete: {_failures(e.errors if e else {})}; "
+                "failed calls are stored as errors; rerun the same command to retry them[/]"
+            )
         return errors.EXIT_INCOMPLETE
     return errors.EXIT_OK
 
@@ -91,6 +96,17 @@ FAILURE_WORDS = {  # error kind → what happened, and what may help
     "connection": "could not connect (is the server up?)",
     "bad_response": "answered with an unusable reply",
 }
+
+
+def _prices(a: argparse.Namespace) -> dict[str, float] | None:
+    """``--price-prompt/--price-completion/--price-cached`` as a campaign's ``prices`` (None: not given)."""
+    given = {k: getattr(a, f"price_{k}") for k in ("prompt", "completion", "cached")}
+    if all(v is None for v in given.values()):
+        return None
+    for k in ("prompt", "completion"):
+        if given[k] is None:
+            raise SlantError(f"--price-{k} is needed with the other --price-* options")
+    return {k: v for k, v in given.items() if v is not None}
 
 
 def _failures(kinds: dict[str, int]) -> str:
@@ -120,6 +136,29 @@ def _report(a: argparse.Namespace) -> int:
     for path, render in outputs:
         if path:
             _write(path, render())
+    return errors.EXIT_OK
+
+
+def _search(a: argparse.Namespace) -> int:
+    settings = {k: getattr(a, k) for k in ("seed", "sets", "confirm", "confirm_sets", "alpha")}
+    rewrite = {"rewrite_with": a.rewrite_with, "rewrite_base_url": a.rewrite_base_url}
+    search = slant.BiasSearch(
+        a.campaign, a.budget, target=a.target, base_url=a.base_url, db=a.db, **rewrite, **settings
+    )
+    result = search.run()
+    console.print(
+        f"search {result.search_id}: {result.status} ({result.stop_reason}); calls {result.calls_search} "
+        f"search + {result.calls_confirm} confirmation, {result.sent} sent now; "
+        f"{len(result.confirmed)} of {len(result.tested)} findings confirmed → {search.db_path}",
+        markup=False,
+        highlight=False,
+    )
+    _write(a.markdown or "-", result.report())
+    return errors.EXIT_OK
+
+
+def _search_report(a: argparse.Namespace) -> int:
+    _write(a.markdown or "-", slant.search_report(a.db, a.search))
     return errors.EXIT_OK
 
 
@@ -244,7 +283,18 @@ def _probes(a: argparse.Namespace) -> int:
         doc = module.doc.strip().split("\n\n")[0]  # the first paragraph, whole
         console.print()
         console.print(Text.assemble((name, "bold"), " — ", " ".join(doc.split())))
+        if ds := module.dataset:
+            console.print(f"data: {ds.title} — {ds.homepage} (slant data download {ds.name} DIR)")
+            console.print(f"licence: {ds.licence}; cite: {ds.citation}")
+            for m in module.metrics:
+                console.print(f"metric {m.name}: {m.title}")
         console.print(fields(f"fields of a probe set with family: {name}", module.Spec, skip=("family",)))
+    return errors.EXIT_OK
+
+
+def _data_download(a: argparse.Namespace) -> int:
+    for path in slant.download_dataset(a.name, Path(a.dest)):
+        console.print(f"{a.name} → {path}")
     return errors.EXIT_OK
 
 
@@ -282,6 +332,7 @@ def _infer(a: argparse.Namespace) -> int:
             f"model calls: {len(ledger.keys)} ({ledger.sent} sent, {ledger.failed} failed) → {a.db}, "
             f"profile version {profile.version}"
         )
+        console.print(ledger.token_text(), markup=False, highlight=False)
         return errors.EXIT_INCOMPLETE if ledger.failed else errors.EXIT_OK
 
 
@@ -317,6 +368,7 @@ def _generate_scenarios(a: argparse.Namespace) -> int:
         console.print(
             f"model calls: {len(ledger.keys)} ({ledger.sent} sent, {ledger.failed} failed) → {a.db}"
         )
+        console.print(ledger.token_text(), markup=False, highlight=False)
         return errors.EXIT_INCOMPLETE if ledger.failed else errors.EXIT_OK
 
 
@@ -456,12 +508,14 @@ def _runs(a: argparse.Namespace) -> int:
         table.add_column(col)
     table.add_column("probes", justify="right")
     table.add_column("requests", justify="right")
+    table.add_column("tokens", justify="right")
     table.add_column("baseline")
     for r in rows:
         started, finished = (str(t or "")[:19].replace("T", " ") for t in (r["started"], r["finished"]))
         table.add_row(
             *(r["id"], r["campaign"], r["target_id"], r["status"], started, finished),
-            *(str(r["n_probes"]), str(r["n_requests"]), "pinned" if r["baseline"] else ""),
+            *(str(r["n_probes"]), str(r["n_requests"]), f"{r['tokens']:,}" if r["tokens"] else ""),
+            "pinned" if r["baseline"] else "",
         )
     console.print(table)
     return errors.EXIT_OK
@@ -509,6 +563,80 @@ def _history(a: argparse.Namespace) -> int:
             est.add_row(str(key), *("" if v != v else f"{v:+.3f}" for v in values))
         console.print(est)
     return errors.EXIT_OK
+
+
+def _batch(a: argparse.Namespace) -> int:
+    options = {"target": a.target, "base_url": a.base_url, "db": a.db, "limit": a.limit, "prefill": a.prefill}
+    if a.action == "export":
+        p, out = slant.export_batch(a.campaign, a.output, **options)
+        print(f"wrote {a.output}", file=sys.stderr)
+        console.print(
+            f"{out.n_requests} requests without a stored reply in {p.db_path} → {out.n_lines} lines",
+            markup=False,
+        )
+        return _notes(out.notes)
+    if a.action == "import":
+        return _batch_scored(slant.import_batch(a.file, a.campaign, **options), a.file, [])
+    if a.action == "submit":
+        p, rows, out = slant.submit_batch(a.campaign, a.completion_window, **options)
+        for row in rows:
+            console.print(f"batch {row['remote_id']} ({row['url']}, {row['n_lines']} lines): {row['status']}")
+        if not rows:
+            console.print(f"nothing to submit: every request has a reply in {p.db_path} or is in a batch")
+        return _notes(out.notes)
+    if a.action == "status":
+        p, rows = slant.batch_status(a.campaign, **options)
+        for row in rows:
+            c = row["counts"] or {}
+            counts = f", {c.get('completed', 0)} of {c.get('total', 0)} done, {c.get('failed', 0)} failed"
+            errors_ = "; ".join(row.get("errors") or [])
+            stopped = (
+                "" if row["remote_id"] else " (a submit stopped before the batch was made: submit again)"
+            )
+            console.print(
+                f"batch {row['remote_id'] or row['id']} ({row['url']}): {row['status']}{stopped}"
+                f"{counts if c else ''}{f' ({errors_})' if errors_ else ''}",
+                markup=False,
+            )
+        if not rows:
+            console.print(f"no open batch of campaign {p.campaign.name} in {p.db_path}")
+        return errors.EXIT_OK
+    got, batches = slant.collect_batch(a.campaign, **options)
+    return _batch_scored(got, "the finished batches", batches)
+
+
+def _notes(notes: list[str]) -> int:
+    for note in notes:
+        console.print(f"note: {note}", markup=False, highlight=False)
+    return errors.EXIT_OK
+
+
+def _batch_scored(got: Any, source: str, batches: list[dict[str, Any]]) -> int:
+    """What an import or collect stored, the report of the run it scored, and what is still missing."""
+    kinds = f" ({_failures(got.errors)})" if got.errors else ""
+    missing = f", {got.incomplete} left out (their echo lines are missing)" if got.incomplete else ""
+    console.print(
+        f"from {source}: {got.stored} replies stored, {sum(got.errors.values())} errors stored{kinds}, "
+        f"{got.already} already stored{missing} → {got.run.db_path}",
+        markup=False,
+        highlight=False,
+    )
+    slant.print_report(slant.open_db(got.run.db_path), got.run.run_id, console)
+    waiting = [b for b in batches if b["status"] not in ("completed", "failed", "expired", "cancelled")]
+    for b in batches:
+        name, why = b["remote_id"] or b["id"], "; ".join(b.get("errors") or [])
+        if b in waiting:
+            console.print(f"batch {name} is {b['status']}: collect again later", markup=False)
+        elif b["status"] != "completed":
+            console.print(f"batch {name} {b['status']}{f' ({why})' if why else ''}: the next submit sends "
+                          "its unanswered requests again", markup=False)  # fmt: skip
+    if got.run.status == "complete" and not waiting:
+        return errors.EXIT_OK
+    console.print(
+        f"[yellow]run {got.run.run_id} is {got.run.status}: requests without a reply (or with an error) "
+        "are sent by the next export or submit, or online by `slant run`[/]"
+    )
+    return errors.EXIT_INCOMPLETE
 
 
 def _serve_local(a: argparse.Namespace) -> int:
@@ -600,6 +728,13 @@ def parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="count probes and calls per probe set; send nothing"
     )
     r.add_argument("--fresh", action="store_true", help="new cache scope: a new run that reuses nothing")
+    for kind in ("prompt", "completion", "cached"):
+        r.add_argument(
+            f"--price-{kind}",
+            type=_number(float, lambda x: 0 <= x < math.inf, "a number of at least 0"),
+            metavar="USD",
+            help=f"USD per 1M {kind} tokens (overrides the campaign's prices)",
+        )
     r.set_defaults(func=_run, from_campaign=True)
 
     rs = sub.add_parser("runs", parents=[db], help="list the runs in a database, newest first")
@@ -617,6 +752,30 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("--markdown", metavar="PATH", help="write the report as Markdown ('-' for stdout)")
     rep.add_argument("--html", metavar="PATH", help="write a self-contained HTML report with plots")
     rep.set_defaults(func=_report)
+
+    se = sub.add_parser(
+        "search",
+        parents=[model, db],
+        help="search a campaign's decision scenarios for where gaps are largest; confirm on fresh probes",
+    )
+    se.add_argument("campaign", help="campaign YAML file with a decision probe set, or a shipped name")
+    se.add_argument("--budget", type=_positive_int, required=True, help="model calls, search + confirmation")
+    se.add_argument("--seed", type=int, default=0, help="seeds every draw (default 0)")
+    se.add_argument("--sets", type=_positive_int, default=3, help="matched sets per variant (default 3)")
+    se.add_argument("--confirm", type=_positive_int, default=3, help="findings to confirm (default 3)")
+    se.add_argument(
+        "--confirm-sets", type=_positive_int, default=8, help="fresh matched sets per finding (default 8)"
+    )
+    se.add_argument("--alpha", type=_fraction, default=0.05, help="family-wise error rate (default 0.05)")
+    se.add_argument("--rewrite-with", metavar="TARGET", help="a model good enough to reword scenarios")
+    se.add_argument("--rewrite-base-url", help="that model's base URL")
+    se.add_argument("--markdown", metavar="PATH", help="write the report here (default: stdout)")
+    se.set_defaults(func=_search, from_campaign=True)
+
+    sr = sub.add_parser("search-report", parents=[db], help="rebuild a stored search's report")
+    sr.add_argument("search", nargs="?", help="search id (default: the latest search)")
+    sr.add_argument("--markdown", metavar="PATH", help="write the report here (default: stdout)")
+    sr.set_defaults(func=_search_report)
 
     ref = sub.add_parser("refusals", help="label texts from a JSONL or CSV file (field 'text') as refusals")
     ref.add_argument("file")
@@ -684,6 +843,13 @@ def parser() -> argparse.ArgumentParser:
 
     pr = sub.add_parser("probes", help="list the probe families and the fields their probe sets take")
     pr.set_defaults(func=_probes)
+
+    dl = sub.add_parser("data", help="released benchmark data sets: download your copy")
+    dlsub = dl.add_subparsers(dest="data_command", required=True)
+    dld = dlsub.add_parser("download", help="fetch a data set's released files from its canonical source")
+    dld.add_argument("name", help="the data set (slant probes lists them)")
+    dld.add_argument("dest", help="the folder to write its files to")
+    dld.set_defaults(func=_data_download)
 
     inf = sub.add_parser(
         "infer",
@@ -796,10 +962,36 @@ def parser() -> argparse.ArgumentParser:
     h.add_argument("--html", metavar="PATH", help="write the history as an HTML page with plots")
     h.set_defaults(func=_history)
 
+    bt = sub.add_parser(
+        "batch", help="a campaign's requests through a batch engine (OpenAI Batch API, vLLM …)"
+    )
+    bsub = bt.add_subparsers(dest="action", required=True)
+    batch = [model, db, running]
+    be = bsub.add_parser("export", parents=batch, help="write the unsent requests as OpenAI batch JSONL")
+    be.add_argument("campaign", help="campaign YAML file")
+    be.add_argument("-o", "--output", required=True, help="the JSONL file to write")
+    bi = bsub.add_parser("import", parents=batch, help="store a batch output file's replies and score")
+    bi.add_argument("file", help="a batch output file (OpenAI Batch API, vllm run-batch …)")
+    bi.add_argument("campaign", nargs="?", help="campaign YAML file (default: the one that exported it)")
+    bs = bsub.add_parser("submit", parents=batch, help="send the unsent requests to the target's Batch API")
+    bs.add_argument("campaign", help="campaign YAML file")
+    bs.add_argument("--completion-window", default="24h", help="the batches' completion window (24h)")
+    for action, what in (
+        ("status", "how the submitted batches stand"),
+        ("collect", "store finished batches"),
+    ):
+        bc = bsub.add_parser(action, parents=batch, help=what)
+        bc.add_argument("campaign", help="campaign YAML file")
+    bt.set_defaults(func=_batch, from_campaign=True)
+
     s = sub.add_parser("serve-local", help="keep the embedded model's server running and print its URL")
     s.add_argument("--port", type=int, help="port (default: a free one)")
     s.set_defaults(func=_serve_local)
-    for command in [*sub.choices.values(), *gsub.choices.values()]:  # `slant run x.yaml --debug` too
+    for command in [
+        *sub.choices.values(),
+        *gsub.choices.values(),
+        *bsub.choices.values(),
+    ]:  # `slant run x.yaml --debug` too
         command.add_argument(
             "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks"
         )

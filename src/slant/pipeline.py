@@ -22,8 +22,9 @@ import numpy as np
 import pandas as pd
 import sqlite_utils
 
-from slant import store
+from slant import cost, store
 from slant.adaptive import run_looks
+from slant.cost import Meter, Prices
 from slant.errors import ScoringFailed, SpecError, check_count, one_line
 from slant.plan import CHUNK, PlannedSet, follow_ups, key_codes, plan
 from slant.probes import family_of
@@ -49,6 +50,8 @@ class AuditResult:
     disparities: pd.DataFrame
     notes: list[str] = field(default_factory=list)  # warnings about where calls went (also in provenance)
     by_set: dict[str, dict[str, int]] = field(default_factory=dict)  # dry run: probes, requests, cached
+    # tokens (slant.cost.run_tokens): per probe set, the run, cost saved; a dry run: the estimate
+    tokens: dict[str, Any] = field(default_factory=dict)
 
     def outcomes(self) -> pd.DataFrame:
         """Outcomes of this run joined with their probes."""
@@ -68,6 +71,8 @@ def audit(
     progress: bool = True,
     max_connections: int | None = None,
     prefill: str | None = None,
+    send: bool = True,
+    prices: Prices | dict[str, float] | None = None,
 ) -> AuditResult:
     """Run (or resume) a campaign and store everything in its database.
 
@@ -84,19 +89,26 @@ def audit(
         progress: show a progress bar.
         max_connections: overrides the campaign's number of concurrent requests.
         prefill: overrides how the target sends assistant prefills (auto, chatml, continue, none).
+        send: False scores what is stored without sending anything (replies imported from a batch).
+        prices: overrides the campaign's ``prices`` (USD per 1M prompt, completion, cached tokens).
     """
     check_count("limit", limit)
     check_count("max_connections", max_connections)
     c = campaign if isinstance(campaign, Campaign) else load_campaign(campaign)
-    overrides = {"max_connections": max_connections, "prefill": prefill}
+    overrides = {"max_connections": max_connections, "prefill": prefill, "prices": cost.prices_of(prices)}
     c = c.model_copy(update={k: v for k, v in overrides.items() if v})
+    cost.check_budget(c)
     db_path = Path(db or c.db)
     tgt = resolve_target(target or c.target, base_url or c.base_url, c.prefill, c.timeout)
     if fresh:
         scope = f"{c.name}@{datetime.now(UTC).isoformat(timespec='seconds')}"
     scope = scope or c.name
     planned = plan(c, tgt, limit, scope)  # every input is validated here, before any model call
-    if c.adaptive and (chained := [ps.spec.name for ps in planned if family_of(ps.spec).follow]):
+    # a family's sets chain when it has a follow hook, unless the set says otherwise (usage: ``chained``)
+    chains = [
+        ps.spec.name for ps in planned if family_of(ps.spec).follow and getattr(ps.spec, "chained", True)
+    ]
+    if c.adaptive and (chained := chains):
         problem = f"probe set {chained[0]!r} asks in chained calls, which adaptive runs do not support"
         raise SpecError(str(c.path or c.name), "adaptive", problem)
     run_id = run_id_of(c.name, tgt.id, scope, planned)
@@ -115,8 +127,9 @@ def audit(
         }
         total = _tally(open_db(db_path) if db_path.exists() else None, planned)
         n, cached = len(total.codes), len(total.done)
+        estimate = cost.dry_run_estimate(planned, total.done, tgt, c.prices)
         return AuditResult(
-            run_id, db_path, "dry-run", n_probes, n, cached, None, pd.DataFrame(), by_set=by_set
+            run_id, db_path, "dry-run", n_probes, n, cached, None, pd.DataFrame(), [], by_set, estimate
         )
 
     sdb = open_db(db_path)
@@ -128,17 +141,22 @@ def audit(
         n = len(tally.codes)
         stats = EngineStats(requested=n, cached=n)
         notes = store.provenance(sdb, run_id).get("notes", [])
-        return AuditResult(run_id, db_path, "complete", n_probes, n, stats.cached, stats, rows, notes)
+        result = AuditResult(run_id, db_path, "complete", n_probes, n, stats.cached, stats, rows, notes)
+        result.tokens = json.loads((store.run_row(sdb, run_id) or {}).get("tokens") or "{}")
+        return result
     row = _run_row(c, tgt, planned, run_id, scope, len(tally.codes))
     store.record_run(sdb, row, tgt, {ps.spec.name: ps.iter_probes() for ps in planned})
     stats = EngineStats(requested=len(tally.codes))
+    meter = cost.meter_for(sdb, c, (k for k, _ in _distinct(planned, tally.codes)))
+    asked = planned  # adaptive runs narrow the plan to what they asked
     try:
         if c.adaptive:
-            planned, stats = asyncio.run(_execute_adaptive(sdb, tgt, planned, scope, c, progress, run_id))
-            n_probes = sum(ps.n_probes for ps in planned)
+            sending = _execute_adaptive(sdb, tgt, planned, scope, c, progress, run_id, meter)
+            asked, stats = asyncio.run(sending)
+            n_probes = sum(ps.n_probes for ps in asked)
             store.record_target(sdb, tgt)
-        elif tally.pending:
-            stats = asyncio.run(_execute(sdb, tgt, planned, tally, scope, c, progress))
+        elif tally.pending and send:
+            stats = asyncio.run(_execute(sdb, tgt, planned, tally, scope, c, progress, meter))
             store.record_target(sdb, tgt)  # now with what the server reported about itself
         else:
             stats.cached = len(tally.codes)
@@ -148,7 +166,7 @@ def audit(
         store.finish_run(sdb, run_id, status, message=None if interrupted else one_line(e))
         raise
     try:
-        disparities = score_and_compare(sdb, run_id, planned)
+        disparities = score_and_compare(sdb, run_id, asked)
     except Exception as e:
         message = f"scoring failed: {one_line(e)}"
         store.finish_run(sdb, run_id, "failed", message=message)
@@ -156,14 +174,19 @@ def audit(
             f"run {run_id}: {message}. This is a bug in slant; every reply is stored, so once it is fixed, "
             "rerunning the same command rescores them from the cache without new calls (--debug: traceback)"
         ) from e
-    tally = _tally(sdb, planned)  # with the chained calls sent meanwhile
+    tally = _tally(sdb, asked)  # with the chained calls sent meanwhile
     status = _run_status(sdb, run_id, tally.pending)
     notes = _record_served(sdb, run_id, tgt)
+    tokens = cost.run_tokens(sdb, planned, asked, c)
     prov = json.dumps({**store.capture_provenance(sdb, run_id), **({"notes": notes} if notes else {})})
-    store.finish_run(sdb, run_id, status, provenance=prov)
-    return AuditResult(
+    if stopped := cost.budget_message(c, meter, stats.over_budget):
+        tokens["stopped"] = stopped
+    store.finish_run(sdb, run_id, status, provenance=prov, tokens=json.dumps(tokens), message=stopped)
+    result = AuditResult(
         run_id, db_path, status, n_probes, len(tally.codes), stats.cached, stats, disparities, notes
     )
+    result.tokens = tokens
+    return result
 
 
 @dataclass
@@ -223,13 +246,16 @@ async def _execute(
     scope: str,
     c: Campaign,
     progress: bool,
+    meter: Meter | None = None,
 ) -> EngineStats:
     """Send the plan's pending requests (streamed), then the chained calls that follow their replies,
     round by round."""
     async with target:
-        stats = await _send(db, target, _distinct(planned, tally.codes), scope, c, progress, tally.pending)
+        stats = await _send(
+            db, target, _distinct(planned, tally.codes), scope, c, progress, meter, tally.pending
+        )
         while chained := follow_ups(db, planned, target.id, scope):
-            more = await _send(db, target, chained, scope, c, progress)
+            more = await _send(db, target, chained, scope, c, progress, meter)
             _add(stats, more)
             stats.requested, stats.cached = stats.requested + more.requested, stats.cached + more.cached
         return stats
@@ -250,20 +276,25 @@ def _distinct(planned: list[PlannedSet], codes: np.ndarray) -> Iterator[tuple[st
 
 def _add(total: EngineStats, more: EngineStats) -> None:
     """Add the calls of another round of sending to ``total``."""
-    for name in ("sent", "attempts", "succeeded", "failed", "seconds", "shared"):
+    for name in ("sent", "attempts", "succeeded", "failed", "seconds", "shared", "over_budget"):
         setattr(total, name, getattr(total, name) + getattr(more, name))
     for kind, n in more.errors.items():
         total.errors[kind] = total.errors.get(kind, 0) + n
     total.shared_with += [w for w in more.shared_with if w not in total.shared_with]
 
 
-def _stored_chains(db: sqlite_utils.Database, planned: list[PlannedSet], target_id: str, scope: str) -> None:
-    """Add to the plan the chained calls that follow replies stored before (a rerun), round by round
-    while every call of a round is stored too; the calls of the last round found may still have to be
-    sent."""
+def _stored_chains(
+    db: sqlite_utils.Database, planned: list[PlannedSet], target_id: str, scope: str
+) -> dict[str, Request]:
+    """Add to the plan (and return) the chained calls that follow replies stored before (a rerun),
+    round by round while every call of a round is stored too; the calls of the last round found may
+    still have to be sent."""
+    found: dict[str, Request] = {}
     while chained := follow_ups(db, planned, target_id, scope):
+        found |= chained
         if len(store.done_keys(db, chained)) < len(chained):
             break
+    return found
 
 
 async def _send(
@@ -273,6 +304,7 @@ async def _send(
     scope: str,
     c: Campaign,
     progress: bool,
+    meter: Meter | None = None,
     pending: int | None = None,
 ) -> EngineStats:
     """The engine with the campaign's settings, on a target that is already open."""
@@ -286,6 +318,7 @@ async def _send(
         retry=RetryPolicy(max_retries=c.max_retries),
         timeout=c.timeout,
         progress=progress,
+        meter=meter,
     )
 
 
@@ -297,13 +330,14 @@ async def _execute_adaptive(
     c: Campaign,
     progress: bool,
     run_id: str,
+    meter: Meter | None = None,
 ) -> tuple[list[PlannedSet], EngineStats]:
     """Ask matched sets batch by batch until each probe set's gaps are decided (see slant.adaptive);
     the run keeps only the probes it asked, and the looks are logged in ``runs.adaptive``."""
     total = EngineStats()
 
     async def send(requests: dict[str, Request]) -> None:
-        _add(total, await _send(db, target, requests, scope, c, progress))
+        _add(total, await _send(db, target, requests, scope, c, progress, meter))
 
     assert c.adaptive is not None, "only an adaptive campaign is run in looks"
     async with target:

@@ -20,11 +20,11 @@ import numpy as np
 import sqlite_utils
 
 from slant import store
-from slant.errors import SpecError
+from slant.errors import SlantError, SpecError
 from slant.probes import Outputs, Probe, decision, family_of, outputs
 from slant.run import reply_from_row
 from slant.spec import Campaign, Gate, ProbeSet
-from slant.targets import Request, Target
+from slant.targets import Request, Target, loglikelihood_unsupported
 
 NARROWING = ("metric", "probe_set", "cue", "axis", "group")  # what a gate may narrow its estimates by
 KEEP = 10_000  # a probe set of at most this many probes keeps its expansion in memory
@@ -126,17 +126,20 @@ def plan(
         ps = PlannedSet(spec, every, target.id, scope, campaign.seed)
         sets, counts = _SetSizes(), _Counts()
         kept: list[tuple[Probe, Keyed]] | None = []
+        loglikelihood = False  # whether the set asks for log-likelihoods (see _check_loglikelihood)
         seen: dict[tuple[Any, ...], Probe] = {}  # what gates read: one probe per scenario and group
         for item in ps._expanded():  # the one pass over a set: validates its inputs, counts its probes
             probe = item[0]
             sets.add(probe.matched_set_id)
             counts.add(item)
+            loglikelihood = loglikelihood or any(r.is_loglikelihood for _, r in item[1])
             if kept is not None:
                 kept.append(item)
                 kept = kept if len(kept) <= KEEP else None
             if campaign.gates:
                 attrs = json.dumps(probe.attributes, sort_keys=True, default=str)
                 seen.setdefault((probe.scenario_id, probe.cue, probe.condition, attrs), probe)
+        _check_loglikelihood(ps, target, loglikelihood)
         produced[spec.name] = outputs(spec, list(seen.values()))
         if sets.contiguous and limit is None:
             ps.kept = kept
@@ -222,6 +225,17 @@ def model_advice(campaign: Campaign) -> list[str]:
         for i, spec in enumerate(campaign.probes)
         if isinstance(spec, decision.DecisionSet)
     ]
+
+
+def _check_loglikelihood(ps: PlannedSet, target: Target, loglikelihood: bool) -> None:
+    """A probe set scored by log-likelihoods (``loglikelihood``: some request of it is one) cannot run
+    on a target that cannot give them."""
+    if loglikelihood and (why := loglikelihood_unsupported(target)):
+        raise SlantError(
+            f"probe set {ps.spec.name!r} ({ps.spec.family}) is scored by whole-sequence log-likelihoods, "
+            f"which target {target.name!r} cannot give: {why}; use a completions server that echoes "
+            "prompt log-probabilities (local, llama.cpp, vLLM)"
+        )
 
 
 def requests_of(planned: list[PlannedSet]) -> dict[str, Request]:

@@ -23,6 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from slant import store
 from slant.claims import Claims, who
+from slant.cost import Meter
 from slant.errors import TargetUnavailable
 from slant.targets.base import Reply, Request, Target, TargetError
 
@@ -50,6 +51,7 @@ class EngineStats:
     shared: int = 0  # answered meanwhile by another process sending the same requests (not sent here)
     # those processes, as "pid N" ("pid N on H" for another host)
     shared_with: list[str] = field(default_factory=list)
+    over_budget: int = 0  # requests not sent: the next call could have passed the campaign's budget
 
 
 @dataclass
@@ -107,6 +109,7 @@ async def execute(
     abort_after: int = 10,
     order: Literal["prefix", "given", "random"] = "prefix",
     pending: int | None = None,
+    meter: Meter | None = None,
 ) -> EngineStats:
     """Send every request whose key has no successful response yet; store responses as they finish.
 
@@ -117,7 +120,9 @@ async def execute(
     with TargetUnavailable instead of spending every remaining request's retries. ``order``:
     ``prefix`` sends the requests of each window sorted by their messages, so prompts sharing a long
     prefix go one after another (llama.cpp reuses the previous prompt's cache, vLLM its prefix cache);
-    ``given`` keeps their order; ``random`` shuffles each window (seeded; for benchmarks).
+    ``given`` keeps their order; ``random`` shuffles each window (seeded; for benchmarks). ``meter``: a
+    budget; once the next call could pass it, the rest are not sent (counted in ``over_budget``, stored
+    as nothing: not errors, not answers).
     """
     retry = retry or RetryPolicy()
     if isinstance(requests, Mapping):
@@ -155,7 +160,13 @@ async def execute(
 
     async def one(key: str, request: Request) -> None:
         nonlocal consecutive_failures
+        if meter is not None and not meter.admit(key, request):
+            stats.over_budget += 1
+            bar.update(task, advance=1)
+            return
         response, attempts = await _call(target, key, request, scope, retry, timeout)
+        if meter is not None:
+            meter.settle(key, request, response["usage"])
         stats.sent += 1
         stats.attempts += len(attempts)
         writer.add(response, attempts)
@@ -300,6 +311,7 @@ def _reply_row(
         "finish_reason": reply.finish_reason,
         "top_logprobs": reply.top_logprobs,
         "continuation_logprobs": reply.continuation_logprobs,
+        "continuation_tokens": reply.continuation_tokens,
         "usage": reply.usage,
         "fingerprint": reply.fingerprint,
         "served_model": reply.served_model,
@@ -321,6 +333,7 @@ def _error_row(
         "finish_reason": None,
         "top_logprobs": None,
         "continuation_logprobs": None,
+        "continuation_tokens": None,
         "usage": None,
         "fingerprint": None,
         "served_model": None,
@@ -337,7 +350,7 @@ def reply_from_row(row: dict[str, Any]) -> Reply | None:
     if row.get("error_kind") is not None or row.get("text") is None:
         return None
     top = json.loads(row["top_logprobs"]) if row.get("top_logprobs") else None
-    continuations = row.get("continuation_logprobs")
+    continuations, counts = row.get("continuation_logprobs"), row.get("continuation_tokens")
     return Reply(
         text=row["text"],
         finish_reason=row["finish_reason"],
@@ -345,4 +358,5 @@ def reply_from_row(row: dict[str, Any]) -> Reply | None:
         top_logprobs=top,
         prefill_applied=bool(row["prefill_applied"]),
         continuation_logprobs=json.loads(continuations) if continuations else None,
+        continuation_tokens=json.loads(counts) if counts else None,
     )

@@ -18,6 +18,7 @@ from pydantic import (
 )
 
 from slant.adaptive import Adaptive
+from slant.cost import Budget, Prices
 from slant.errors import SpecError
 from slant.files import read_yaml, validate
 from slant.probes import FAMILIES
@@ -119,6 +120,12 @@ class Campaign(BaseModel):
     )
     adaptive: Adaptive | None = Field(
         None, description="{looks, alpha, seed}: stop each probe set once its paired gaps are decided"
+    )
+    prices: Prices | None = Field(
+        None, description="{prompt, completion, cached}: USD per 1M tokens, for estimates and budget.usd"
+    )
+    budget: Budget | None = Field(
+        None, description="{tokens, usd}: stop sending before the run could pass either; raise it to resume"
     )
 
     @field_validator("base_url", mode="before")

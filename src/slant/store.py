@@ -6,9 +6,9 @@ overwritten), ``claims`` (which process is sending which request key right now),
 probe × sample), ``annotations`` (extra labels of a response by an annotator: rules, a judge model),
 ``judgements`` (every answer of the LLM refusal judge, per repeat), ``disparities``, ``baselines``,
 ``changes`` and ``gate_results`` (regression audits: pinned baselines, how each estimate moved, gate
-verdicts), and ``profiles`` (inferred preference components
-with their evidence, versioned; the preference agents' langgraph checkpoints sit beside the database
-in ``<db>.checkpoints.db``).
+verdicts), ``batches`` and ``batch_keys`` (batch files of requests: slant.batch), and ``profiles``
+(inferred preference components with their evidence, versioned; the preference agents' langgraph
+checkpoints sit beside the database in ``<db>.checkpoints.db``).
 Views: ``outcomes_full`` joins outcomes with probes.
 """
 
@@ -54,6 +54,7 @@ _TABLES: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
             "config": str,
             "provenance": str,  # JSON: target, server, fingerprints, sampling (capture_provenance)
             "adaptive": str,  # JSON: the looks of an adaptive run and their verdicts (slant.adaptive)
+            "tokens": str,  # JSON: tokens per probe set and in all, cost saved (slant.cost.run_tokens)
         },
         "id",
     ),
@@ -100,6 +101,7 @@ _TABLES: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
             "finish_reason": str,
             "top_logprobs": str,
             "continuation_logprobs": str,  # JSON: continuation → log-probability (a multiple-choice read)
+            "continuation_tokens": str,  # JSON: continuation → its number of tokens (log-likelihood reads)
             "usage": str,
             "fingerprint": str,
             "served_model": str,  # the model name the server reported in its reply
@@ -239,6 +241,26 @@ _TABLES: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
         },
         ("candidate_run", "gate"),
     ),
+    "batches": (  # batch files of a campaign's requests: exported, or submitted to a Batch API (slant.batch)
+        {
+            "id": str,  # slant's id, also sent as the batch's metadata (found again after a crash)
+            "campaign": str,
+            "target_id": str,
+            "scope": str,
+            "options": str,  # JSON: the campaign file, target, base URL and limit it was planned with
+            "url": str,  # the endpoint of its lines, e.g. /v1/chat/completions
+            "n_lines": int,
+            "remote_id": str,  # the Batch API's batch id
+            "input_file_id": str,
+            "output_file_id": str,
+            "error_file_id": str,
+            "status": str,  # exported · uploading · the Batch API's status · collected
+            "created": str,
+            "updated": str,
+        },
+        "id",
+    ),
+    "batch_keys": ({"batch_id": str, "key": str}, ("batch_id", "key")),  # the request keys of a batch
     "profiles": (  # inferred preferences: one row per saved version of a user's profile
         {
             "user": str,
@@ -263,6 +285,7 @@ _INDEXES = [
     ("attempts", ["key"]),
     ("claims", ["owner"]),
     ("disparities", ["run_id"]),
+    ("batch_keys", ["key"]),
 ]
 _VIEWS = {
     "outcomes_full": """
@@ -481,7 +504,8 @@ def list_runs(db: sqlite_utils.Database, campaign: str | None = None) -> list[di
     return list(
         db.query(
             "select r.id, r.campaign, r.target_id, r.status, r.started, r.finished, r.n_probes, "
-            "r.n_requests, exists(select 1 from baselines b where b.run_id = r.id) baseline "
+            "r.n_requests, json_extract(r.tokens, '$.total.total') tokens, "
+            "exists(select 1 from baselines b where b.run_id = r.id) baseline "
             f"from runs r {where} order by r.started desc, r.rowid desc",
             params,
         )

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from slant import store
+from slant.cost import Tokens, usage_of
 from slant.run import RetryPolicy, execute, reply_from_row
 from slant.targets import Reply, Request, Target, resolve_target
 
@@ -42,10 +43,20 @@ class Ledger:
     keys: dict[str, str] = field(default_factory=dict)  # request key → node
     sent: int = 0
     failed: int = 0  # calls that ended as error rows
-    tokens: int = 0
+    by_node: dict[str, Tokens] = field(default_factory=dict)  # the tokens of each node's distinct calls
 
     def count(self, node: str | None = None) -> int:
         return sum(1 for n in self.keys.values() if node is None or n == node)
+
+    @property
+    def tokens(self) -> int:
+        """Prompt + completion tokens of every distinct call (as the servers counted them)."""
+        return sum(t.total for t in self.by_node.values())
+
+    def token_text(self) -> str:
+        """``tokens: draft 1,200 prompt + 300 completion = 1,500 tokens; judge …`` (one line)."""
+        per = "; ".join(f"{node} {t.text()}" for node, t in self.by_node.items())
+        return f"tokens: {per}" if per else "tokens: no call reported a usage"
 
 
 class Gateway:
@@ -122,12 +133,26 @@ class Gateway:
                 row = rows.get(key)
                 reply = reply_from_row(row) if row else None
                 if key not in self.ledger.keys and row and row.get("usage"):
-                    usage = store_json(row["usage"])
-                    self.ledger.tokens += usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0)
+                    self.ledger.by_node.setdefault(node, Tokens()).add(usage_of(row["usage"]))
                 self.ledger.keys.setdefault(key, node)
                 self.ledger.failed += reply is None
                 out.append(_answer(key, req, reply, row))
         return out
+
+    def key(self, node: str, request: Request) -> str:
+        """The request key of a call this gateway makes for ``node``."""
+        return request.key(self.target.id, f"{self.scope_prefix}:{node}")
+
+    def send(self, node: str, requests: list[Request]) -> dict[str, dict[str, Any]]:
+        """Requests as built (logprob reads, continuations) through the engine: their stored rows by key."""
+        scope = f"{self.scope_prefix}:{node}"
+        future = asyncio.run_coroutine_threadsafe(self._send(requests, scope), self._start())
+        rows, sent = future.result()
+        with self._lock:
+            self.ledger.sent += sent
+            for req in requests:
+                self.ledger.keys.setdefault(req.key(self.target.id, scope), node)
+        return rows
 
     async def _send(self, requests: list[Request], scope: str) -> tuple[dict[str, Any], int]:
         if not self._open:
@@ -171,12 +196,6 @@ class Gateway:
 
 async def _close(db: Any) -> None:
     db.close()
-
-
-def store_json(value: Any) -> dict[str, Any]:
-    import json
-
-    return json.loads(value) if isinstance(value, str) else (value or {})
 
 
 def _answer(key: str, request: Request, reply: Reply | None, row: dict[str, Any] | None) -> Answer:

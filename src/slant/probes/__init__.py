@@ -18,7 +18,8 @@ from slant.probes.family import FAMILIES, Family, family_of, metric_of, register
 
 # isort: off
 # The built-in families: importing one registers it, so they are imported in the order `slant probes` lists.
-from slant.probes import decision, iat, pairwise, attack, persona, fill_in, usage  # noqa: F401
+from slant.probes import decision, iat, pairwise, attack, persona, fill_in, usage, bbq  # noqa: F401
+from slant.probes import crows_pairs, stereoset, winogender, winobias  # noqa: F401
 # isort: on
 
 __all__ = ["FAMILIES", "Family", "Outputs", "Probe", "family_of", "metric_of", "outputs", "register"]

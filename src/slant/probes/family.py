@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from slant.datasets import Dataset
 from slant.probes.base import Probe, logprob_read
 from slant.stats.metric import Kind, Metric
 from slant.targets.base import Request
@@ -69,6 +70,7 @@ class Family:
     axes: Callable[..., dict[str, set[str]]] = attribute_axes
     writes: Callable[..., Iterable[Metric]] | None = None
     follow: Callable[..., Request | None] | None = None
+    dataset: Dataset | None = None  # the released data set it reads (benchmark families)
     doc: str = field(default="", compare=False)  # default: the docstring of the module of ``expand``
 
     def __post_init__(self) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import sqlite_utils
 
+from slant.cost import token_lines
 from slant.detect.refusal import FULL_REFUSALS
 from slant.probes.base import USABLE_STATUSES, ParseStatus
 from slant.probes.family import metric_of
@@ -131,6 +132,8 @@ def _provenance(s: dict[str, Any], n_errors: int) -> str:
         ("slant", f"{run['slant_version']} · client {target.get('client')}"),
         ("probes / requests", f"{run['n_probes']} / {run['n_requests']} · calls that failed: {n_errors}"),
     ]
+    lines = token_lines(s["tokens"])
+    facts += [("tokens" if i == 0 else "", t.strip().removeprefix("tokens: ")) for i, t in enumerate(lines)]
     m = s["mass"]
     if m.get("mean") is not None:
         facts.append(("answer-space mass", f"mean {m['mean']:.3f} (min {m['min']:.3f}, max {m['max']:.3f})"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from slant.cost import token_lines
 from slant.probes.family import metric_of
 from slant.report.summary import (
     effect,
@@ -31,6 +32,7 @@ def markdown(s: dict[str, Any]) -> str:
         f"- target **{target.get('name')}** (model `{target.get('model')}`), slant {run['slant_version']}",
         f"- probes {run['n_probes']}, requests {run['n_requests']}",
         *(f"- note: {note}" for note in s["notes"]),
+        *(f"- {line.strip()}" for line in token_lines(s["tokens"])),
     ]
     if s["mass"]["mean"] is not None:
         m = s["mass"]

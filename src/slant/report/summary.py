@@ -65,6 +65,7 @@ def summary(db: sqlite_utils.Database, run_id: str | None = None) -> dict[str, A
         "run": run,
         "target": target,
         "notes": notes,
+        "tokens": json.loads(run.get("tokens") or "{}"),  # slant.cost.run_tokens
         "outcomes": outcomes,
         "mass": mass,
         "disparities": rows,

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from slant.cost import token_lines
 from slant.probes.family import metric_of
 from slant.report.summary import fmt_ci as _ci
 from slant.report.summary import fmt_p as _p
@@ -51,6 +52,8 @@ def print_report(
         else ""
     )
     console.print(f"probes {run['n_probes']} · requests {run['n_requests']}{mass}")
+    for line in token_lines(s["tokens"]):
+        console.print(line, markup=False, highlight=False)
     console.print(_outcomes_table(s["outcomes"]))
     rows = s["disparities"]
     if not rows:

@@ -84,8 +84,9 @@ def _counts(d: pd.DataFrame, sets: pd.Index) -> dict[str, int]:
     }
 
 
-def _cluster_bootstrap(diffs: pd.Series, rng_seed: int) -> tuple[float | None, float | None, str]:
-    """95% CI of the mean per-set difference, resampling scenarios with all their sets.
+def cluster_bootstrap(diffs: pd.Series, rng_seed: int) -> tuple[float | None, float | None, str]:
+    """95% CI of the mean per-set difference (or of any values indexed by ``scenario_id``), resampling
+    scenarios with all their sets.
 
     Each scenario contributes (sum of its set differences, number of its sets); scipy's paired
     bootstrap resamples scenarios and the statistic is sum of sums / sum of counts, i.e. the mean
@@ -166,7 +167,7 @@ def paired_gap(
         return {**row, "method": f"{unit}; no set holds both groups"}
     x, y = means[level].to_numpy(), means[ref].to_numpy()
     diffs = pd.Series(degenerate.snap_all(means[level] - means[ref]), index=means.index)
-    lo, hi, ci_note = _cluster_bootstrap(diffs, rng_seed)
+    lo, hi, ci_note = cluster_bootstrap(diffs, rng_seed)
     row.update(estimate=float(diffs.mean()), ci_low=lo, ci_high=hi)
     method = (
         f"{unit}; {ci_note}; paired t over sets (p), Wilcoxon signed-rank (p_wilcoxon), "

@@ -18,7 +18,7 @@ from dotenv import load_dotenv
 from slant.errors import SlantError
 from slant.targets.base import Reply, Request, Target, TargetError
 from slant.targets.local import LocalServer, LocalTarget
-from slant.targets.openai_compat import OpenAICompatTarget, PrefillMode
+from slant.targets.openai_compat import HOSTED_NO_ECHO, OpenAICompatTarget, PrefillMode, is_hosted
 from slant.targets.replicas import ReplicaTarget
 from slant.targets.vllm_engine import VLLMEngineTarget
 
@@ -32,6 +32,7 @@ __all__ = [
     "Request",
     "Target",
     "TargetError",
+    "loglikelihood_unsupported",
     "resolve_target",
 ]
 
@@ -68,3 +69,13 @@ def resolve_target(
     urls: list[str | None] = [u.strip() for u in (base_url or "").split(",") if u.strip()] or [None]
     replicas = [OpenAICompatTarget(name, model, u, key, prefill=mode, timeout=timeout) for u in urls]  # type: ignore[arg-type]
     return replicas[0] if len(replicas) == 1 else ReplicaTarget(replicas)
+
+
+def loglikelihood_unsupported(target: Target) -> str | None:
+    """Why ``target`` cannot score log-likelihood requests (None: it can, or it will say so per call).
+    Completions servers that echo prompt log-probabilities can (llama.cpp, vLLM, the embedded model);
+    the hosted OpenAI API cannot."""
+    first = target.replicas[0] if isinstance(target, ReplicaTarget) else target
+    if isinstance(first, OpenAICompatTarget) and not isinstance(first, LocalTarget):
+        return HOSTED_NO_ECHO if is_hosted(first.base_url) else None
+    return None

@@ -21,6 +21,13 @@ class Request:
     right after the prefill (a multiple-choice read, as lm-evaluation-harness scores answers); targets
     that can compute it (completions with ``echo`` and prompt logprobs, vLLM ``prompt_logprobs``) put it
     in ``Reply.continuation_logprobs``, others answer the rest of the request and leave it None.
+
+    A **log-likelihood request** (``max_tokens=0`` with ``continuations``; build it with
+    :func:`loglikelihood`) generates nothing: the target returns each continuation's summed
+    log-probability after the prompt and its number of tokens, as lm-evaluation-harness scores
+    multiple-choice and whole-sentence benchmarks. Its prompt is ``text`` written as it is (no chat
+    template; ``""`` conditions the first token on the model's start-of-text token), or the messages
+    and prefill. A target that cannot (a chat-only API) raises ``no_loglikelihood``.
     """
 
     messages: tuple[tuple[str, str], ...]  # (role, content), the system message first
@@ -32,11 +39,17 @@ class Request:
     sample: int = 0
     choices: tuple[str, ...] | None = None
     continuations: tuple[str, ...] | None = None
+    text: str | None = None  # a raw prompt, sent without a chat template (log-likelihood requests)
+
+    @property
+    def is_loglikelihood(self) -> bool:
+        """Whether this request scores its continuations and generates nothing."""
+        return self.max_tokens == 0 and bool(self.continuations)
 
     def canonical(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in fields(self)}  # shallow: asdict's deep copy is slow
         d["messages"] = [{"role": r, "content": c} for r, c in self.messages]
-        for optional in ("choices", "continuations"):
+        for optional in ("choices", "continuations", "text"):
             if d[optional] is None:
                 del d[optional]  # requests without them keep the keys they always had
         return d
@@ -60,6 +73,20 @@ class Reply:
     extra: dict[str, Any] = field(default_factory=dict)
     # each requested continuation → its summed token log-probability after the prefill (None: not computed)
     continuation_logprobs: dict[str, float] | None = None
+    continuation_tokens: dict[str, int] | None = None  # each continuation's number of tokens, where read
+
+
+def loglikelihood(
+    continuations: tuple[str, ...],
+    text: str | None = None,
+    messages: tuple[tuple[str, str], ...] = (),
+    prefill: str | None = None,
+) -> Request:
+    """A log-likelihood request: each continuation scored after ``text`` (raw) or the messages and
+    prefill (chat template), nothing generated."""
+    if len(set(continuations)) != len(continuations):
+        raise ValueError(f"continuations must differ: {continuations!r}")
+    return Request(messages, max_tokens=0, seed=None, prefill=prefill, continuations=continuations, text=text)
 
 
 class TargetError(Exception):

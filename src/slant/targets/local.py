@@ -226,6 +226,10 @@ class LocalTarget(OpenAICompatTarget):
 
     def __init__(self, timeout: float = 60.0, server: Callable[[], LocalServer] = LocalServer) -> None:
         super().__init__("local", MODEL_ALIAS, None, None, prefill="chatml", timeout=timeout)
+        # The GGUF's start-of-text token (id 1), before every raw-text prompt. llama-cpp-python 0.3.36
+        # aligns echoed logprobs with their tokens only when a prompt starts with it: otherwise each token
+        # gets the logprob its own successor distribution gives it (checked here on "1, 2, 3, 4, 5, 6").
+        self.bos = "<|im_start|>"
         self._server_class = server
         self._server: LocalServer | None = None
 

@@ -9,11 +9,17 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import openai
+from openai._models import construct_type
+from openai.types import Completion
+from openai.types.chat import ChatCompletion
 
 from slant.targets.base import Reply, Request, TargetError
 
 PrefillMode = Literal["chatml", "continue", "none"]
 HOSTED_URL = "https://api.openai.com/v1"  # where the client sends calls when no base URL is given
+HOSTED_NO_ECHO = "the hosted OpenAI API gives no prompt log-probabilities (chat models only)"
+NO_ECHO = "the server echoed no prompt log-probabilities (completions with echo and logprobs)"
+VOCABULARY = 1 << 20  # top logprobs asked for to read a whole distribution (servers cap it)
 
 
 def is_hosted(base_url: str | None) -> bool:
@@ -59,6 +65,9 @@ class OpenAICompatTarget:
     ) -> None:
         self.name, self.model, self.base_url, self.prefill = name, model, base_url, prefill
         self._api_key = api_key or "EMPTY"
+        # the model's start-of-text token, written before every raw-text prompt where it is set
+        self.bos: str | None = None
+        self._first_token: dict[str, float] | None = None  # log P(token | bos), where read
         self.timeout = timeout
         self._client: openai.AsyncOpenAI | None = None
         self.server: dict[str, Any] = {}
@@ -99,6 +108,13 @@ class OpenAICompatTarget:
             await self._client.close()
             self._client = None
 
+    def batch_client(self) -> openai.OpenAI:
+        """A client of the same server and key for its files and batches endpoints (slant.batch); no
+        retries of its own: a crashed submit is resumed from the database."""
+        return openai.OpenAI(
+            base_url=self.base_url, api_key=self._api_key, max_retries=0, timeout=self.timeout
+        )
+
     async def complete(self, request: Request) -> Reply:
         try:
             return await self._complete(request)
@@ -115,78 +131,99 @@ class OpenAICompatTarget:
     async def _complete(self, request: Request) -> Reply:
         assert self._client is not None, "use the target as an async context manager"
         try:
-            if request.prefill and self.prefill == "chatml":
-                return await self._completions(request)
-            return await self._chat(request)
+            if request.is_loglikelihood:
+                return await self._loglikelihood(request)
+            endpoint, body = self.body(request)
+            reply = self.parse(request, endpoint, await self._post(endpoint, body))
+            if endpoint == "completions" and request.continuations:
+                spent = dict(reply.usage or {})
+                reply.continuation_logprobs = await self._continuations(request, reply.top_logprobs, spent)
+                reply.usage = spent or None  # the echo calls' tokens too
+            return reply
         except openai.APITimeoutError as e:
             raise TargetError("timeout", str(e), retryable=True) from e
         except openai.APIConnectionError as e:
             raise TargetError("connection", str(e), retryable=True) from e
-        except openai.RateLimitError as e:
-            raise TargetError(
-                "rate_limited",
-                str(e),
-                retryable=True,
-                status=429,
-                retry_after=_retry_after(e.response.headers),
-            ) from e
         except openai.APIStatusError as e:
-            code = e.status_code
-            retryable = code in (408, 409) or code >= 500
-            raise TargetError(
-                f"http_{code}",
-                str(e),
-                retryable=retryable,
-                status=code,
-                retry_after=_retry_after(e.response.headers),
-            ) from e
-        except (
-            openai.APIResponseValidationError,
-            AttributeError,  # "message": null, a JSON array for a body …
-            KeyError,
-            IndexError,
-            TypeError,
-            ValueError,
-        ) as e:
-            raise TargetError("bad_response", f"{type(e).__name__}: {e}", retryable=True) from e
+            raise status_error(e.status_code, str(e), _retry_after(e.response.headers)) from e
+        except MALFORMED as e:
+            raise malformed(e) from e
 
-    async def _chat(self, request: Request) -> Reply:
-        # Any: the SDK's message types want literal roles; a request's roles are plain strings
-        messages: list[Any] = [{"role": r, "content": c} for r, c in request.messages]
-        extra: dict[str, Any] = {}
-        applied = False
+    async def _post(self, endpoint: Endpoint, body: dict[str, Any]) -> Any:
+        """One call with a body built by :meth:`body` or :func:`echo_body`, sent as it is."""
+        cast_to = ChatCompletion if endpoint == "chat" else Completion
+        return _parsed(await self._client.post(PATHS[endpoint], cast_to=cast_to, body=body))  # type: ignore[union-attr]
+
+    def body(self, request: Request) -> tuple[Endpoint, dict[str, Any]]:
+        """The endpoint and JSON body of a request's call (the one call, or the first of a completions
+        request whose continuations need echo calls: :func:`echo_body`); what a batch file holds too."""
+        if request.prefill and self.prefill == "chatml":
+            return "completions", self._completions_body(request)
+        return "chat", self._chat_body(request)
+
+    def _constrained(self, request: Request) -> bool:
+        """Whether a chat call sends the request's choices as vLLM's ``structured_outputs``."""
+        return bool(request.choices) and self.name.startswith("vllm/")
+
+    def _chat_body(self, request: Request) -> dict[str, Any]:
+        messages: list[dict[str, str]] = [{"role": r, "content": c} for r, c in request.messages]
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": messages,
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+            "seed": request.seed,
+        }
+        if request.top_logprobs:
+            body |= {"logprobs": True, "top_logprobs": request.top_logprobs}
         if request.prefill and self.prefill == "continue":
             messages.append({"role": "assistant", "content": request.prefill})
-            extra = {"continue_final_message": True, "add_generation_prompt": False}
-            applied = True
-        constrained = bool(request.choices) and self.name.startswith("vllm/")
-        if constrained:
-            extra["structured_outputs"] = {"choice": list(request.choices or ())}
-        kwargs: dict[str, Any] = {}
+            body |= {"continue_final_message": True, "add_generation_prompt": False}
+        if self._constrained(request):
+            body["structured_outputs"] = {"choice": list(request.choices or ())}
+        return body
+
+    def _completions_body(self, request: Request) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "prompt": render_chatml(request.messages, request.prefill),
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+            "seed": request.seed,
+            "stop": ["<|im_end|>"],
+        }
         if request.top_logprobs:
-            kwargs = {"logprobs": True, "top_logprobs": request.top_logprobs}
-        r = await self._client.chat.completions.create(  # type: ignore[union-attr]
-            model=self.model,
-            messages=messages,
-            max_tokens=request.max_tokens,
-            temperature=request.temperature,
-            seed=request.seed,
-            extra_body=extra or None,
-            **kwargs,
-        )
-        r = _parsed(r)
+            body["logprobs"] = request.top_logprobs
+        if request.choices:  # a llama.cpp server takes a GBNF grammar
+            alternatives = " | ".join(json.dumps(c) for c in request.choices)
+            body["grammar"] = f"root ::= {alternatives}"
+        return body
+
+    def parse(self, request: Request, endpoint: Endpoint, r: Any) -> Reply:
+        """The Reply in a 200 answer to :meth:`body` (a ChatCompletion or Completion; see :func:`as_reply`
+        for a JSON body), without the continuations' log-probabilities, which may need echo calls.
+        Raises TargetError (a violated constraint, bad logprobs), or one of MALFORMED for a broken body."""
         choice = r.choices[0]
-        top = None
-        if request.top_logprobs and choice.logprobs and choice.logprobs.content:
-            top = checked_logprobs(
-                [{t.token: t.logprob for t in pos.top_logprobs or ()} for pos in choice.logprobs.content]
-            )
-        if constrained:
-            check_choice(choice.message.content or "", request.choices or ())
+        if endpoint == "chat":
+            top = None
+            if request.top_logprobs and choice.logprobs and choice.logprobs.content:
+                top = checked_logprobs(
+                    [{t.token: t.logprob for t in pos.top_logprobs or ()} for pos in choice.logprobs.content]
+                )
+            if self._constrained(request):
+                check_choice(choice.message.content or "", request.choices or ())
+            text, applied = choice.message.content or "", bool(request.prefill) and self.prefill == "continue"
+        else:
+            if request.choices:
+                check_choice(choice.text or "", request.choices)
+            top = None
+            if request.top_logprobs and choice.logprobs and choice.logprobs.top_logprobs:
+                top = checked_logprobs([dict(pos or {}) for pos in choice.logprobs.top_logprobs])
+            text, applied = choice.text or "", True
         return Reply(
-            text=choice.message.content or "",
+            text=text,
             finish_reason=choice.finish_reason,
-            endpoint="chat",
+            endpoint=endpoint,
             top_logprobs=top,
             usage=_usage(r.usage),
             fingerprint=r.system_fingerprint,
@@ -194,77 +231,166 @@ class OpenAICompatTarget:
             served_model=_served_model(r),
         )
 
-    async def _completions(self, request: Request) -> Reply:
-        kwargs: dict[str, Any] = {}
-        if request.top_logprobs:
-            kwargs["logprobs"] = request.top_logprobs
-        if request.choices:  # a llama.cpp server takes a GBNF grammar
-            alternatives = " | ".join(json.dumps(c) for c in request.choices)
-            kwargs["extra_body"] = {"grammar": f"root ::= {alternatives}"}
-        r = await self._client.completions.create(  # type: ignore[union-attr]
-            model=self.model,
-            prompt=render_chatml(request.messages, request.prefill),
-            max_tokens=request.max_tokens,
-            temperature=request.temperature,
-            seed=request.seed,
-            stop=["<|im_end|>"],
-            **kwargs,
-        )
-        r = _parsed(r)
-        choice = r.choices[0]
-        if request.choices:
-            check_choice(choice.text or "", request.choices)
-        top = None
-        if request.top_logprobs and choice.logprobs and choice.logprobs.top_logprobs:
-            top = checked_logprobs([dict(pos or {}) for pos in choice.logprobs.top_logprobs])
-        return Reply(
-            text=choice.text or "",
-            finish_reason=choice.finish_reason,
-            endpoint="completions",
-            top_logprobs=top,
-            usage=_usage(r.usage),
-            fingerprint=r.system_fingerprint,
-            prefill_applied=True,
-            served_model=_served_model(r),
-            continuation_logprobs=await self._continuations(request, top) if request.continuations else None,
-        )
-
     async def _continuations(
-        self, request: Request, top: list[dict[str, float]] | None = None
+        self, request: Request, top: list[dict[str, float]] | None, spent: dict[str, int]
     ) -> dict[str, float] | None:
-        """Each continuation's log-probability after the prefill, read from the prompt logprobs that a
-        completions server echoes (``echo`` with ``logprobs``: llama-cpp-python, vLLM); None when the
-        server echoes none, or a continuation does not start on a token boundary. When the first
-        generated token's top logprobs (``top``) list every continuation as a whole token, those are the
-        same numbers (log P(that token | the prefill)), so no echo call is sent."""
-        if top and all(c in top[0] for c in request.continuations or ()):
-            return {c: top[0][c] for c in request.continuations or ()}
+        """Each continuation's log-probability after the prefill: from the first generated token's top
+        logprobs where they list them all (:func:`continuations_in_top`), else from one echo call each
+        (:func:`continuation_prompt`, :func:`echo_tokens`); None when the server echoes none, or a
+        continuation does not start on a token boundary. Echo calls add their tokens to ``spent``."""
+        if (listed := continuations_in_top(request, top)) is not None:
+            return listed
         out = {}
         for continuation in request.continuations or ():
-            prompt = render_chatml(request.messages, (request.prefill or "") + continuation)
-            r = await self._client.completions.create(  # type: ignore[union-attr]
-                model=self.model, prompt=prompt, max_tokens=1, temperature=0.0, logprobs=1, echo=True
+            read = continuation_logprob(
+                *(await self._echo(continuation_prompt(request, continuation), spent)), continuation
             )
-            choice, usage = _parsed(r).choices[0], r.usage
-            lp = choice.logprobs
-            if not (
-                lp and lp.tokens and lp.token_logprobs and usage and (choice.text or "").startswith(prompt)
-            ):
-                return None  # the server ignored echo: no prompt logprobs
-            n_prompt = len(lp.tokens) - usage.completion_tokens  # the echo ends with the generated token
-            if n_prompt <= 0:
+            if read is None:
                 return None
-            value = continuation_logprob(lp.tokens[:n_prompt], lp.token_logprobs[:n_prompt], continuation)
-            if value is None:
-                return None
-            out[continuation] = value
+            out[continuation] = read[0]
         return out
 
+    async def _loglikelihood(self, request: Request) -> Reply:
+        """A log-likelihood request: one echo call per continuation, written after the prompt."""
+        if is_hosted(self.base_url):
+            raise TargetError("no_loglikelihood", HOSTED_NO_ECHO, retryable=False)
+        if request.text is None:
+            context = render_chatml(request.messages, request.prefill)
+        else:
+            context = (self.bos or "") + request.text
+        sums: dict[str, float] = {}
+        counts: dict[str, int] = {}
+        spent: dict[str, int] = {}
+        for continuation in request.continuations or ():
+            tokens, logprobs = await self._echo(context + continuation, spent)
+            if not tokens:
+                raise TargetError("no_loglikelihood", NO_ECHO, retryable=False)
+            if self.bos and request.text == "" and logprobs[0] is None and "".join(tokens) == continuation:
+                # llama-cpp-python drops the start token from the echo and nulls the first logprob after it
+                logprobs[0] = (await self._after_bos()).get(tokens[0])
+            read = continuation_logprob(tokens, logprobs, continuation)
+            if read is None:
+                raise TargetError(
+                    "no_loglikelihood",
+                    f"no log-likelihood for {continuation[:40]!r}: it does not start on a token boundary "
+                    "after the prompt, or the server gave its first token no log-probability (an empty "
+                    "prompt on a server that adds no start-of-text token)",
+                    retryable=False,
+                )
+            sums[continuation], counts[continuation] = read
+        return Reply(
+            text="",
+            finish_reason="loglikelihood",
+            endpoint="completions",
+            prefill_applied=request.text is None,
+            continuation_logprobs=sums,
+            continuation_tokens=counts,
+            usage=spent or None,
+        )
 
-def continuation_logprob(tokens: list[str], logprobs: list[float | None], continuation: str) -> float | None:
-    """The summed log-probability of the last prompt tokens, which must spell ``continuation`` exactly
-    (None when a token straddles the prefill and the continuation, or a logprob is missing); a logprob
-    that is not a finite number ≤ 0 is a ``bad_logprobs`` error."""
+    async def _after_bos(self) -> dict[str, float]:
+        """log P(first token | the start token) for the whole vocabulary (read once per target)."""
+        if self._first_token is None:
+            r = await self._client.completions.create(  # type: ignore[union-attr]
+                model=self.model, prompt=self.bos, max_tokens=1, temperature=0.0, logprobs=VOCABULARY
+            )
+            lp = _parsed(r).choices[0].logprobs
+            top = checked_logprobs([dict(lp.top_logprobs[0] or {})]) if lp and lp.top_logprobs else None
+            self._first_token = top[0] if top else {}
+        return self._first_token
+
+    async def _echo(self, prompt: str, spent: dict[str, int]) -> tuple[list[str], list[float | None]]:
+        """The prompt's tokens and their log-probabilities as the server echoes them (one greedy token is
+        generated and left out); empty lists when the server echoes none. The call's tokens are added to
+        ``spent``."""
+        r = await self._post("completions", echo_body(self.model, prompt))
+        add_usage(spent, r)
+        return echo_tokens(prompt, r)
+
+
+Endpoint = Literal["chat", "completions"]
+PATHS: dict[Endpoint, str] = {"chat": "/chat/completions", "completions": "/completions"}  # under …/v1
+# what a broken 200 body raises while it is read ("message": null, a JSON array for a body …)
+MALFORMED = (openai.APIResponseValidationError, AttributeError, KeyError, IndexError, TypeError, ValueError)
+
+
+def malformed(e: BaseException) -> TargetError:
+    """A reply body that could not be read (one of MALFORMED) as the error stored for it."""
+    return TargetError("bad_response", f"{type(e).__name__}: {e}", retryable=True)
+
+
+def status_error(code: int, message: str, retry_after: float | None = None) -> TargetError:
+    """An HTTP error status as the error stored for the call (429: ``rate_limited``)."""
+    if code == 429:
+        return TargetError("rate_limited", message, retryable=True, status=429, retry_after=retry_after)
+    retryable = code in (408, 409) or code >= 500
+    return TargetError(f"http_{code}", message, retryable=retryable, status=code, retry_after=retry_after)
+
+
+def as_reply(endpoint: Endpoint, data: Any) -> Any:
+    """A JSON reply body read as the client reads a 200 answer (ChatCompletion, Completion), loosely:
+    a missing or odd field shows up when :meth:`OpenAICompatTarget.parse` reads it."""
+    return _parsed(construct_type(type_=ChatCompletion if endpoint == "chat" else Completion, value=data))
+
+
+def continuations_in_top(request: Request, top: list[dict[str, float]] | None) -> dict[str, float] | None:
+    """The continuations' log-probabilities when the first generated token's top logprobs list every
+    continuation as a whole token: the same numbers (log P(that token | the prefill)) as echo calls, so
+    none is sent. None otherwise."""
+    if top and all(c in top[0] for c in request.continuations or ()):
+        return {c: top[0][c] for c in request.continuations or ()}
+    return None
+
+
+def continuation_prompt(request: Request, continuation: str) -> str:
+    """The prompt whose echo scores ``continuation`` after a request's prefill (ChatML written out)."""
+    return render_chatml(request.messages, (request.prefill or "") + continuation)
+
+
+def echo_body(model: str, prompt: str) -> dict[str, Any]:
+    """The completions call that echoes ``prompt`` with its tokens' logprobs (llama-cpp-python, vLLM)."""
+    return {
+        "model": model,
+        "prompt": prompt,
+        "max_tokens": 1,
+        "temperature": 0.0,
+        "logprobs": 1,
+        "echo": True,
+    }
+
+
+def echo_tokens(prompt: str, r: Any) -> tuple[list[str], list[float | None]]:
+    """The prompt's tokens and their log-probabilities in the answer (a Completion) to
+    :func:`echo_body` (the one generated token left out); empty lists when the server echoes none."""
+    choice = r.choices[0]
+    text, lp = choice.text or "", choice.logprobs
+    if not (lp and lp.tokens and lp.token_logprobs and text.startswith(prompt)):
+        return [], []  # the server ignored echo: no prompt logprobs
+    return prompt_part(list(lp.tokens), list(lp.token_logprobs), text[len(prompt) :])
+
+
+def prompt_part(
+    tokens: list[str], logprobs: list[float | None], generated: str
+) -> tuple[list[str], list[float | None]]:
+    """The echoed tokens without the ``generated`` text after the prompt: vLLM and OpenAI list it,
+    llama-cpp-python does not; a generated end-of-text token shows as an empty string."""
+    k, tail = len(tokens), ""
+    while k and len(tail) < len(generated):
+        k -= 1
+        tail = tokens[k] + tail
+    if not generated or tail != generated:
+        k = len(tokens)
+    while k and tokens[k - 1] == "":
+        k -= 1
+    return tokens[:k], logprobs[:k]
+
+
+def continuation_logprob(
+    tokens: list[str], logprobs: list[float | None], continuation: str
+) -> tuple[float, int] | None:
+    """The summed log-probability of the last prompt tokens, which must spell ``continuation`` exactly,
+    and their number (None when a token straddles the prefill and the continuation, or a logprob is
+    missing); a logprob that is not a finite number ≤ 0 is a ``bad_logprobs`` error."""
     text, total, n = "", 0.0, 0
     while len(text) < len(continuation) and n < len(tokens):
         n += 1
@@ -273,7 +399,7 @@ def continuation_logprob(tokens: list[str], logprobs: list[float | None], contin
             return None
         checked_logprobs([{tokens[-n]: lp}])
         text, total = tokens[-n] + text, total + min(float(lp), 0.0)
-    return total if text == continuation else None
+    return (total, n) if text == continuation else None
 
 
 def checked_logprobs(positions: list[dict[str, Any]]) -> list[dict[str, float]] | None:
@@ -316,7 +442,19 @@ def _served_model(r: Any) -> str | None:
     return str(name) if name not in (None, "") else None
 
 
+def add_usage(spent: dict[str, int], r: Any) -> None:
+    """Add a reply's token counts to ``spent`` (a reply made of several calls counts them all)."""
+    for k, v in (_usage(getattr(r, "usage", None)) or {}).items():
+        spent[k] = spent.get(k, 0) + v
+
+
 def _usage(usage: Any) -> dict[str, int] | None:
+    """A reply's token counts; ``cached_tokens`` where the server reports them
+    (``usage.prompt_tokens_details.cached_tokens``: prompt tokens read from its prompt cache)."""
     if usage is None:
         return None
-    return {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens}
+    out = {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens}
+    cached = getattr(getattr(usage, "prompt_tokens_details", None), "cached_tokens", None)
+    if isinstance(cached, int) and not isinstance(cached, bool):
+        out["cached_tokens"] = cached
+    return out

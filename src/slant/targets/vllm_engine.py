@@ -39,25 +39,31 @@ def sampling_kwargs(request: Request, prompt_logprobs: bool = False) -> dict[str
 
 
 def continuation_requests(request: Request) -> list[Request]:
-    """One greedy one-token call per continuation, with the continuation written after the prefill."""
+    """One greedy one-token call per continuation, with the continuation written after the prefill (or
+    after the raw ``text`` of a log-likelihood request)."""
+    if request.text is not None:
+        return [Request((), seed=request.seed, text=request.text + c) for c in request.continuations or ()]
     return [
         Request(request.messages, seed=request.seed, prefill=(request.prefill or "") + c)
         for c in request.continuations or ()
     ]
 
 
-def continuation_logprobs(outputs: list[Any], continuations: tuple[str, ...]) -> dict[str, float] | None:
-    """Each continuation's log-probability from its call's output; None unless every one was read."""
-    out = {}
+def continuation_logprobs(
+    outputs: list[Any], continuations: tuple[str, ...]
+) -> tuple[dict[str, float], dict[str, int]] | None:
+    """Each continuation's log-probability and number of tokens from its call's output; None unless
+    every one was read."""
+    sums, counts = {}, {}
     for output, continuation in zip(outputs, continuations, strict=True):
-        value = prompt_continuation_logprob(output, continuation)
-        if value is None:
+        read = prompt_continuation_logprob(output, continuation)
+        if read is None:
             return None
-        out[continuation] = value
-    return out
+        sums[continuation], counts[continuation] = read
+    return sums, counts
 
 
-def prompt_continuation_logprob(output: Any, continuation: str) -> float | None:
+def prompt_continuation_logprob(output: Any, continuation: str) -> tuple[float, int] | None:
     """A continuation's log-probability from a ``RequestOutput`` with prompt logprobs: the prompt's last
     tokens (each one's own entry, keyed by its token id) must spell it (see ``continuation_logprob``)."""
     positions = output.prompt_logprobs or []
@@ -168,43 +174,78 @@ class VLLMEngineTarget:
 
     async def _serve(self, batch: list[tuple[Request, asyncio.Future[Reply]]]) -> None:
         """Generate a batch, with the continuation calls its requests ask for, and answer each request."""
-        calls: list[tuple[Request, str | None]] = [(r, None) for r, _ in batch]  # (call, continuation)
+        # (call, continuation); a log-likelihood request generates nothing: only its continuation calls
+        calls: list[tuple[Request, str | None]] = [(r, None) for r, _ in batch if not r.is_loglikelihood]
         for r, _ in batch:
             calls += list(zip(continuation_requests(r), r.continuations or (), strict=True))
         outputs: list[Any] = [None] * len(calls)
-        for prefilled in (True, False):  # continue_final_message applies to a whole call
-            part = [i for i, (r, _) in enumerate(calls) if bool(r.prefill) == prefilled]
+        for kind in ("prefilled", "chat", "text"):  # continue_final_message applies to a whole call
+            part = [i for i, (r, _) in enumerate(calls) if _call_kind(r) == kind]
             if part:
-                got = await self._generate([calls[i] for i in part], prefilled)
+                got = await self._generate([calls[i] for i in part], kind)
                 for i, out in zip(part, got, strict=True):
                     outputs[i] = out
-        scoring = iter(outputs[len(batch) :])
-        for (r, f), out in zip(batch, outputs, strict=False):
+        generated = iter(outputs)
+        scoring = iter(outputs[sum(not r.is_loglikelihood for r, _ in batch) :])
+        for r, f in batch:
+            out = None if r.is_loglikelihood else next(generated)
             scored = [next(scoring) for _ in r.continuations or ()]
             try:
                 for o in (out, *scored):
                     if isinstance(o, TargetError):
                         raise o
-                reply = reply_from_output(out, r)
-                if r.continuations:
-                    reply.continuation_logprobs = continuation_logprobs(scored, r.continuations)
-                f.set_result(reply)
+                f.set_result(_reply(r, out, scored))
             except TargetError as e:
                 f.set_exception(e)
 
-    async def _generate(self, calls: list[tuple[Request, str | None]], prefilled: bool) -> list[Any]:
-        """vLLM's outputs for these calls, generated in one call; each gets the error if the engine fails."""
+    async def _generate(self, calls: list[tuple[Request, str | None]], kind: str) -> list[Any]:
+        """vLLM's outputs for these calls (all of one ``_call_kind``), generated in one call; each gets the
+        error if the engine fails."""
+        params = [self.make_params(r, prompt_logprobs=c is not None) for r, c in calls]
         try:
+            if kind == "text":
+                return await asyncio.to_thread(
+                    self.llm.generate, [r.text for r, _ in calls], params, use_tqdm=False
+                )
             return await asyncio.to_thread(
                 self.llm.chat,
                 [conversation(r) for r, _ in calls],
-                [self.make_params(r, prompt_logprobs=c is not None) for r, c in calls],
-                add_generation_prompt=not prefilled,
-                continue_final_message=prefilled,
+                params,
+                add_generation_prompt=kind == "chat",
+                continue_final_message=kind == "prefilled",
                 use_tqdm=False,
             )
         except Exception as e:  # the engine failed the whole call: each request gets the error
             return [TargetError("engine", f"{type(e).__name__}: {e}", retryable=True)] * len(calls)
+
+
+def _call_kind(request: Request) -> str:
+    """How a call is sent: raw text, a conversation to continue (prefilled), or a new assistant turn."""
+    return "text" if request.text is not None else "prefilled" if request.prefill else "chat"
+
+
+def _reply(request: Request, output: Any, scored: list[Any]) -> Reply:
+    """The reply to one request from its generated output (None for a log-likelihood request) and its
+    continuation calls' outputs."""
+    read = continuation_logprobs(scored, request.continuations) if request.continuations else None
+    if request.is_loglikelihood:
+        if read is None:
+            raise TargetError(
+                "no_loglikelihood",
+                "a continuation does not start on a token boundary after the prompt",
+                retryable=False,
+            )
+        return Reply(
+            text="",
+            finish_reason="loglikelihood",
+            endpoint="vllm-engine",
+            prefill_applied=request.text is None,
+            continuation_logprobs=read[0],
+            continuation_tokens=read[1],
+        )
+    reply = reply_from_output(output, request)
+    reply.continuation_logprobs = read[0] if read else None
+    return reply
 
 
 def vllm_params(request: Request, prompt_logprobs: bool = False) -> Any:
