@@ -342,9 +342,10 @@ def _check(row: Row, source: str, at: str) -> None:
     groups and a question index; an EsBBQ/CaBBQ row its question type and stereotyped groups; an MBBQ
     row an ``answer_info`` label per answer, one of them "unknown"."""
     if source == "mbbq":
-        labels = [row.answer_info.get(f"ans{k}", [None, None])[1:2] for k in range(3)]
-        if [x for x in labels if x == ["unknown"]] != [["unknown"]] or row.question_index is None:
-            raise SpecError(at, "data", "an MBBQ row needs answer_info labels (one 'unknown') and question_index")
+        labels = [(row.answer_info.get(f"ans{k}") or [])[1:2] for k in range(3)]
+        if [] in labels or labels.count(["unknown"]) != 1 or row.question_index is None:
+            problem = "an MBBQ row needs a label in each answer_info (one 'unknown') and a question_index"
+            raise SpecError(at, "data", problem)
         if not isinstance(row.additional_metadata.get("stereotyped_groups"), list):
             raise SpecError(at, "data", "additional_metadata.stereotyped_groups is missing")
         return
@@ -522,7 +523,8 @@ SAMPLED_ORDERS = {"mbbq": [(0, 1, 2)], "kobbq": [(0, 2, 1), (1, 0, 2), (2, 1, 0)
 
 def _key(attrs: dict[str, Any], row: Row) -> tuple[Any, ...]:
     """What names a row within a run (an MBBQ control row apart from the row it mirrors)."""
-    return (NAME, attrs["language"], attrs["category"], row.example_id, *(("control",) if row.control else ()))
+    control = ("control",) if row.control else ()
+    return (NAME, attrs["language"], attrs["category"], row.example_id, *control)
 
 
 def _biased_context(row: Row, role: list[str]) -> bool | None:
