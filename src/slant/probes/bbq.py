@@ -325,7 +325,8 @@ def _kobbq_rows(path: Path, where: str) -> list[tuple[str, Row]]:
             except (KeyError, ValueError, SyntaxError, TypeError, IndexError) as e:
                 raise SpecError(at, "data", f"not a KoBBQ row ({type(e).__name__}: {e})") from None
             if KO_UNKNOWN not in choices or question not in ("bsd", "cnt"):
-                raise SpecError(at, "data", f"choices lack {KO_UNKNOWN!r} or sample_id is not KoBBQ's")
+                problem = f"not a KoBBQ row (no {KO_UNKNOWN!r} choice, or a sample_id not KoBBQ's)"
+                raise SpecError(at, "data", problem)
             out.append((cat, row))
     return out
 
