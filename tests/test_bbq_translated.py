@@ -15,6 +15,8 @@ from __future__ import annotations
 import ast
 import csv
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -173,3 +175,11 @@ def test_a_wrong_row_or_language_is_one_line_naming_file_and_field(tmp_path):
         list(bbq.expand(nl, tmp_path, "c.yaml: probes[0]"))
     with pytest.raises(ValueError, match="variant: mbbq has the languages en, es, nl, tr"):
         bbq.BbqSet.model_validate({"family": "bbq", "data": "x", "language": "ca", "variant": "mbbq"})
+
+
+def test_slant_probes_shows_mbbq_and_kobbq_with_their_licences():
+    r = subprocess.run([sys.executable, "-m", "slant", "probes"], capture_output=True, text=True, check=True)
+    section = r.stdout[r.stdout.index("bbq —") :]
+    assert "https://github.com/Veranep/MBBQ" in section and "Neplenbroek" in section
+    assert "https://github.com/naver-ai/KoBBQ" in section and "licence: MIT" in section
+    assert "diff_bias_disambig" in section and "mbbq_control_accuracy_ambig" in section

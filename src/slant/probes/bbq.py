@@ -971,5 +971,6 @@ FAMILY = register(
         axes=axes,
         writes=writes,
         dataset=BBQ,
+        also_reads=(MBBQ, KOBBQ),
     )
 )
