@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from openai_server import FakeOpenAIServer
-from test_bbq import run
+from test_bbq import assert_equal_to_reference, run, run_planted
 
 from slant.errors import SpecError
 from slant.probes import bbq
@@ -69,20 +69,6 @@ def lettered(answers: list[str]) -> str:
     return "\n".join(f"{x}. {a}" for x, a in zip("ABC", answers, strict=True))
 
 
-def assert_equal_to_reference(disp: pd.DataFrame, expected: dict, language: str) -> int:
-    checked = 0
-    for axis, metrics in expected.items():
-        for name, value in metrics.items():
-            if name == "ooc_ratio":
-                continue
-            (row,) = disp[
-                (disp.metric == METRIC[name]) & (disp.axis == axis) & (disp.grp == language)
-            ].itertuples()
-            assert row.estimate == pytest.approx(value, abs=1e-12), (axis, name)
-            checked += 1
-    return checked
-
-
 @pytest.fixture(scope="module")
 def by_loglikelihood(tmp_path_factory) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     table = {}
@@ -96,11 +82,7 @@ def by_loglikelihood(tmp_path_factory) -> tuple[pd.DataFrame, pd.DataFrame, list
         {"family": "bbq", "name": "mbbq-nl", "data": str(DATA / "mbbq" / "*.jsonl"), "language": "nl"},
         {"family": "bbq", "name": "kobbq", "data": str(DATA / "kobbq" / "*.tsv"), "language": "ko"},
     ]
-    with FakeOpenAIServer() as server:
-        server.token_logprob = lambda before, token: table.get(before + token, 0.0)
-        disp, outcomes = run(tmp_path_factory.mktemp("translated"), sets, server)
-        sent = [r["body"]["prompt"] for r in server.received]
-    return disp, outcomes, sent
+    return run_planted(tmp_path_factory.mktemp("translated"), sets, table)
 
 
 def test_each_row_offers_its_three_answers_after_the_language_prompt(by_loglikelihood):
@@ -116,7 +98,7 @@ def test_each_row_offers_its_three_answers_after_the_language_prompt(by_loglikel
 def test_mbbq_scores_equal_the_reference_per_category_with_the_control_set_beside(by_loglikelihood):
     disp, outcomes, _ = by_loglikelihood
     # Age, Gender_identity and all: 4 scores each, control accuracies for Age and all
-    assert assert_equal_to_reference(disp, REF["mbbq_expected"], "nl") == 16
+    assert assert_equal_to_reference(disp, REF["mbbq_expected"], "nl", METRIC) == 16
     ctl = disp[(disp.metric == "mbbq_control_accuracy_ambig") & (disp.axis == "Gender_identity")]
     assert ctl.estimate.isna().all()  # no control rows for this category
     assert len(outcomes[outcomes.probe_set == "mbbq-nl"]) == 16
@@ -134,7 +116,7 @@ def test_mbbq_biased_answers_follow_its_target_answers():
 
 def test_kobbq_scores_equal_5_evaluation_per_category_and_overall(by_loglikelihood):
     disp, _, _ = by_loglikelihood
-    assert assert_equal_to_reference(disp, REF["kobbq_expected"], "ko") == 12
+    assert assert_equal_to_reference(disp, REF["kobbq_expected"], "ko", METRIC) == 12
     assert {"bbq_bias_ambig", "bbq_bias_disambig"} <= set(disp[disp.grp == "ko"].metric)
 
 
@@ -152,8 +134,8 @@ def test_replies_to_lettered_prompts_are_read_as_the_authors_read_them(tmp_path)
     ]
     with FakeOpenAIServer(reply_fn=lambda prompt: replies[prompt]) as server:
         disp, outcomes = run(tmp_path, [{**s, "scoring": SAMPLE} for s in sets], server)
-    assert assert_equal_to_reference(disp, REF["mbbq_expected_text"], "nl") == 16
-    assert assert_equal_to_reference(disp, REF["kobbq_expected_text"], "ko") == 12
+    assert assert_equal_to_reference(disp, REF["mbbq_expected_text"], "nl", METRIC) == 16
+    assert assert_equal_to_reference(disp, REF["kobbq_expected_text"], "ko", METRIC) == 12
     ko = outcomes[outcomes.probe_set == "kobbq"]
     assert len(ko) == 36  # three circulant orders per row
     assert (ko.parse_status != "ok").mean() == pytest.approx(REF["kobbq_expected_text"]["all"]["ooc_ratio"])
