@@ -209,7 +209,7 @@ class BbqSet(BaseModel):
         "prompt and unknown answers)",
     )
     variant: Literal["mbbq"] | None = Field(
-        None, description="mbbq: the files are MBBQ's (implied by nl and tr; en and es read BBQ/EsBBQ)"
+        None, description="mbbq: the files are MBBQ's (nl and tr imply it; without it en, es read BBQ, EsBBQ)"
     )
     categories: Annotated[list[str], Unique] | None = Field(
         None, min_length=1, description="the categories to ask (default: every category in the data)"
