@@ -81,14 +81,18 @@ def run(tmp_path: Path, sets: list[dict], server: FakeOpenAIServer) -> tuple[pd.
     return disp, outcomes
 
 
-def assert_equal_to_reference(disp: pd.DataFrame, expected: dict, language: str) -> int:
+def assert_equal_to_reference(
+    disp: pd.DataFrame, expected: dict, language: str, names: dict[str, str] = METRIC
+) -> int:
+    """Each expected value (names: the reference's metric → slant's; others are skipped) equals slant's
+    row of that metric, axis and language; the number checked."""
     checked = 0
     for axis, metrics in expected.items():
         for name, value in metrics.items():
-            if name == "acc":
+            if name not in names:
                 continue
             (row,) = disp[
-                (disp.metric == METRIC[name]) & (disp.axis == axis) & (disp.grp == language)
+                (disp.metric == names[name]) & (disp.axis == axis) & (disp.grp == language)
             ].itertuples()
             assert row.estimate == pytest.approx(value, abs=1e-12), (axis, name)
             checked += 1
@@ -103,9 +107,17 @@ def published(tmp_path_factory) -> tuple[pd.DataFrame, pd.DataFrame, list[dict]]
         {"family": "bbq", "name": "bbq-en", "data": str(DATA / "*.jsonl")},
         {"family": "bbq", "name": "bbq-es", "data": str(DATA / "es" / "*.jsonl"), "language": "es"},
     ]
+    return run_planted(tmp_path_factory.mktemp("bbq"), sets, table)
+
+
+def run_planted(
+    tmp_path: Path, sets: list[dict], table: dict[str, float]
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """Audit the sets with each (prompt + option) scoring ``table``'s log-likelihood: disparity rows,
+    outcomes and the prompts sent."""
     with FakeOpenAIServer() as server:
         server.token_logprob = lambda before, token: table.get(before + token, 0.0)
-        disp, outcomes = run(tmp_path_factory.mktemp("bbq"), sets, server)
+        disp, outcomes = run(tmp_path, sets, server)
         sent = [r["body"]["prompt"] for r in server.received]
     return disp, outcomes, sent
 

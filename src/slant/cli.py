@@ -283,9 +283,10 @@ def _probes(a: argparse.Namespace) -> int:
         doc = module.doc.strip().split("\n\n")[0]  # the first paragraph, whole
         console.print()
         console.print(Text.assemble((name, "bold"), " — ", " ".join(doc.split())))
-        if ds := module.dataset:
-            console.print(f"data: {ds.title} — {ds.homepage} (slant data download {ds.name} DIR)")
-            console.print(f"licence: {ds.licence}; cite: {ds.citation}")
+        if module.dataset:
+            for ds in (module.dataset, *module.also_reads):
+                console.print(f"data: {ds.title} — {ds.homepage} (slant data download {ds.name} DIR)")
+                console.print(f"licence: {ds.licence}; cite: {ds.citation}")
             for m in module.metrics:
                 console.print(f"metric {m.name}: {m.title}")
         console.print(fields(f"fields of a probe set with family: {name}", module.Spec, skip=("family",)))

@@ -71,6 +71,7 @@ class Family:
     writes: Callable[..., Iterable[Metric]] | None = None
     follow: Callable[..., Request | None] | None = None
     dataset: Dataset | None = None  # the released data set it reads (benchmark families)
+    also_reads: tuple[Dataset, ...] = ()  # further releases in the same format (translations)
     doc: str = field(default="", compare=False)  # default: the docstring of the module of ``expand``
 
     def __post_init__(self) -> None:
