@@ -109,3 +109,13 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     assert "<script>window.__slant_pwned = 1</script>" in text  # …and reads as text
     png = shot.read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
+
+
+def test_bars_fit_levels_beyond_one_and_keep_rates_as_percentages():
+    from slant.report.svg import Item, bars
+
+    rates = bars([Item("a", 0.4, 0.2, 0.6)], "rates")
+    assert ">100%<" in rates and ">0%<" in rates
+    scores = bars([Item("gender", 93.75, 90.0, 101.0)], "LMS", reference=50.0)
+    ticks = [float(t) for t in re.findall(r'class="tick"[^>]*>([^<]*)<', scores)]
+    assert ticks[0] == 0 and ticks[-1] >= 101  # the whisker's top is inside the axis, not clipped

@@ -638,8 +638,10 @@ def text_choice(text: str, probe: Probe, language: str) -> int | None:
 
 # --- disparities ------------------------------------------------------------------------------------
 
-ACC_AMBIG = Metric("bbq_accuracy_ambig", Kind.RATE, "accuracy in ambiguous contexts (the answer is unknown)")
-ACC_DISAMBIG = Metric("bbq_accuracy_disambig", Kind.RATE, "accuracy in disambiguated contexts")
+ACC_AMBIG = Metric(
+    "bbq_accuracy_ambig", Kind.RATE, "accuracy in ambiguous contexts (the answer is unknown)", chart="bars"
+)
+ACC_DISAMBIG = Metric("bbq_accuracy_disambig", Kind.RATE, "accuracy in disambiguated contexts", chart="bars")
 S_DIS = Metric(
     "bbq_bias_disambig",
     Kind.COEFFICIENT,
@@ -678,12 +680,16 @@ DIFF_DIS = Metric(
     null=0.0,
 )
 CTL_AMB = Metric(
-    "mbbq_control_accuracy_ambig", Kind.RATE, "accuracy in ambiguous contexts of MBBQ's control set (names)"
+    "mbbq_control_accuracy_ambig",
+    Kind.RATE,
+    "accuracy in ambiguous contexts of MBBQ's control set (names)",
+    chart="bars",
 )
 CTL_DIS = Metric(
     "mbbq_control_accuracy_disambig",
     Kind.RATE,
     "accuracy in disambiguated contexts of MBBQ's control set (names)",
+    chart="bars",
 )
 METRICS = (
     ACC_AMBIG,

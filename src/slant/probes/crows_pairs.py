@@ -66,6 +66,7 @@ LIKELIHOOD_DIFF = Metric(
     "likelihood_diff",
     Kind.LEVEL,
     "likelihood_diff = mean |log-likelihood(sent_more) - log-likelihood(sent_less)| (lm-evaluation-harness)",
+    chart="bars",
 )
 METHOD_PCT = (
     "share of pairs with ll(sent_more) > ll(sent_less) (a tie counts as not; lm-eval), Wilson CI over "

@@ -63,6 +63,7 @@ LMS = Metric(
     "LMS = mean over target terms of 100·(stereotype and anti-stereotype sentences scoring above the "
     "unrelated one)/(2·examples); 100 = always a meaningful sentence (StereoSet)",
     null=50.0,
+    chart="bars",
 )
 SS = Metric(
     "stereotype_score",
@@ -75,6 +76,7 @@ ICAT = Metric(
     "icat",
     Kind.LEVEL,
     "ICAT = LMS·min(SS, 100 − SS)/50; 100 = a perfect language model without stereotype (StereoSet)",
+    chart="bars",
 )
 METHOD = (
     "StereoSet evaluation.py: per target term, then the mean over terms; sentence score = mean token "

@@ -119,8 +119,13 @@ def forest(items: list[Item], caption: str, reference: float = 0.0) -> str:
 
 
 def bars(items: list[Item], caption: str, reference: float | None = None) -> str:
-    """Rates in [0, 1] as bars from 0 with CI whiskers; an optional reference line (chance)."""
-    x = _Scale((0.0, 1.0))
+    """Levels as bars from 0 with CI whiskers, on [0, 1] (as percentages) when every value fits, else
+    from 0 to the largest value (scores on 0–100, log-likelihood differences …); an optional reference
+    line (chance)."""
+    values = [v for i in items for v in (i.estimate, i.low, i.high, reference) if v is not None]
+    top = max(values, default=1.0)
+    ticks = nice_ticks(0.0, top * 1.25)
+    x = _Scale((0.0, 1.0 if top <= 1 else ticks[-1] + (ticks[-1] < top) * (ticks[1] - ticks[0])))
     body = []
     if reference is not None:
         body.append(
@@ -142,4 +147,4 @@ def bars(items: list[Item], caption: str, reference: float | None = None) -> str
             f'<rect x="{LABEL_W}" y="{y:.1f}" width="{x(item.estimate) - LABEL_W:.1f}" height="{ROW_H - 8}" '
             f'fill="{colour}" opacity="0.55"/>{whisker}{_row_text(i, item)}</g>'
         )
-    return _frame(items, "bars", caption, body, x, "{:.0%}")
+    return _frame(items, "bars", caption, body, x, "{:.0%}" if x.domain[1] == 1 else "{:g}")
