@@ -269,3 +269,24 @@ def test_a_model_rewrite_is_a_wording_move_that_passes_the_verifier(campaign: Ca
     assert probed and all("regular wage" in v["spec"]["text"] for v in probed)
     assert all({c["rule"]: c["ok"] for c in v["checks"]}.get("institution") for v in probed)
     assert rejected and all("demographic" in v["status"] and "mother" in v["status"] for v in rejected)
+
+
+def test_an_earlier_audit_orders_the_seeds_largest_gap_first(campaign: Callable[..., Path]) -> None:
+    """With a complete audit of the campaign in the database, the search asks first the seeds whose gap
+    that audit measured largest (here gender in housing); without one, the seeds keep their spread
+    order (housing's age contrast first)."""
+
+    def shifted(prompt: str) -> float:  # a gender gap in housing, whatever the age: the seed's contrast
+        return fair(prompt) - (0.3 if "apartment" in prompt and re.search(r"\bwoman\b", prompt) else 0.0)
+
+    with FakeOpenAIServer(p_fn=shifted) as srv:
+        path = campaign(srv.base_url)
+        before = slant.BiasSearch(path, 100, **SETTINGS)
+        assert before.prior_run is None
+        assert slant.audit(path, progress=False).status == "complete"
+        after = slant.BiasSearch(path, 100, **SETTINGS)
+    assert after.prior_run and after.search_id != before.search_id
+    first = seeds(after.space, after._prior())[0].variant
+    assert (first.scenario, first.axis, first.level) == ("housing-lease", "gender", "female")
+    spread = seeds(before.space)[0].variant
+    assert (spread.scenario, spread.axis) == ("housing-lease", "age")

@@ -80,6 +80,7 @@ class Ctx:
     rec: Records
     per_probe: int  # requests that score one probe
     rewriter: Gateway | None = None  # a model good enough to reword scenarios (off: code moves only)
+    prior: dict[tuple[str, str, str], float] | None = None  # an earlier audit's gaps (search.prior)
 
     def cost(self, n_sets: int) -> int:
         return n_sets * 2 * self.per_probe
@@ -114,7 +115,7 @@ class State(TypedDict, total=False):
 def propose(state: State, ctx: Ctx) -> dict:
     """Seeds first; then the moves around the best variants of the frontier, dimensions in turn."""
     step, seen = state.get("step", 0), set(state.get("seen", []))
-    candidates = [(m, None) for m in seeds(ctx.space)] if step == 0 else _around(state, ctx, seen)
+    candidates = [(m, None) for m in seeds(ctx.space, ctx.prior)] if step == 0 else _around(state, ctx, seen)
     kept: list[dict[str, Any]] = []
     rows, new_ids = [], []
     for move, parent in candidates:

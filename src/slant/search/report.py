@@ -50,6 +50,11 @@ def search_report(db_path: str | Path, search_id: str | None = None) -> str:
         + ".",
         f"Calls: {row['calls_search'] or 0} in the search, {row['calls_confirm'] or 0} in the confirmation "
         f"(budget {cfg['budget']}; answers taken from the cache count as calls).",
+        (
+            f"Seeds asked in the order of the gaps the audit run {cfg['prior_run']} measured, largest first."
+            if cfg.get("prior_run")
+            else "No earlier complete audit of the campaign on this target: seeds in their spread order."
+        ),
         "",
         *_confirmed(tested, variants, search, sets, db, cfg),
         *_explored(search, variants),

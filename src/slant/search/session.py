@@ -8,6 +8,7 @@ again, its result is read back from the database.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from slant.probes import decision
 from slant.probes.base import short_hash
 from slant.run import RetryPolicy
 from slant.search.graph import Ctx, SearchConfig, build_graph
+from slant.search.prior import prior_gaps, prior_run
 from slant.search.records import Records, rows
 from slant.search.variants import Space, Wording
 from slant.spec import Campaign, load_campaign
@@ -91,7 +93,12 @@ class BiasSearch:
         c = self.campaign
         self.target = resolve_target(target or c.target, base_url or c.base_url, c.prefill, c.timeout)
         self.rewriter = resolve_target(rewrite_with, rewrite_base_url) if rewrite_with else None
-        asked = what_is_asked(self.space, self.ps) | {"rewriter": self.rewriter.id if self.rewriter else None}
+        # an earlier complete audit of the campaign on this target orders the seeds (largest gap first)
+        self.prior_run = prior_run(self.db_path, c.name, self.target.id)
+        asked = what_is_asked(self.space, self.ps) | {
+            "rewriter": self.rewriter.id if self.rewriter else None,
+            "prior_run": self.prior_run,
+        }
         self.search_id = short_hash("search", asked, self.target.id, self.cfg.model_dump(mode="json"))[:12]
 
     def run(self) -> SearchResult:
@@ -136,9 +143,14 @@ class BiasSearch:
     def _ctx(self, llm: Gateway, rec: Records) -> Ctx:
         system, instruction, prefill, sep = decision._wording(self.ps)
         per_probe = len(decision.requests(_any_probe(prefill, system), self.ps, 0))
-        return Ctx(
-            self.cfg, self.space, Wording(system, instruction, prefill, sep), self.ps, llm, rec, per_probe
-        )
+        wording = Wording(system, instruction, prefill, sep)
+        return Ctx(self.cfg, self.space, wording, self.ps, llm, rec, per_probe, prior=self._prior())
+
+    def _prior(self) -> dict[tuple[str, str, str], float] | None:
+        """The earlier audit's gaps per scenario, axis and level (None without one)."""
+        if self.prior_run is None:
+            return None
+        return prior_gaps(self.db_path, self.prior_run, self.ps.name, self.space.refs)
 
     def _row(self) -> dict[str, Any]:
         c = self.campaign
@@ -146,7 +158,7 @@ class BiasSearch:
             "campaign": c.name,
             "campaign_hash": c.content_hash,
             "target_id": self.target.id,
-            "config": self.cfg.model_dump_json(),
+            "config": json.dumps(self.cfg.model_dump(mode="json") | {"prior_run": self.prior_run}),
         }
 
 

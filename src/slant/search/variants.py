@@ -144,10 +144,11 @@ class Move:
     change: str
 
 
-def seeds(space: Space) -> list[Move]:
+def seeds(space: Space, prior: dict[tuple[str, str, str], float] | None = None) -> list[Move]:
     """Per scenario and axis: the last level against the reference, every other attribute drawn. In an
     order that covers every domain and axis early: scenarios by domain in turn, and the axis rotating,
-    so a budget that affords only the first seeds still spreads them."""
+    so a budget that affords only the first seeds still spreads them; with an earlier audit's gaps
+    (``prior``, :mod:`slant.search.prior`), the seeds it measured go first, largest gap first."""
     by_domain: dict[str, list[decision.Scenario]] = {}
     for sc in space.scenarios.values():
         by_domain.setdefault(sc.domain, []).append(sc)
@@ -160,6 +161,8 @@ def seeds(space: Space) -> list[Move]:
             level = next(v for v in reversed(space.levels[axis]) if v != space.refs[axis])
             v = Variant(sc.id, sc.domain, sc.text, "explicit", axis, level, space.refs[axis])
             out.append(Move(v, "seed", f"{sc.id}: {axis} {level} vs {space.refs[axis]}"))
+    if prior:  # a stable sort: seeds the audit did not measure keep their spread order, after the others
+        out.sort(key=lambda m: -prior.get((m.variant.scenario, m.variant.axis, m.variant.level), -1.0))
     return out
 
 
