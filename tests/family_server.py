@@ -46,6 +46,7 @@ class FamilyServer(FakeOpenAIServer):
     def __init__(self, *args: Any, identical: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.identical = identical
+        self.start_token = "<s>"  # listed first in an echo, as vLLM does: whole sentences can be scored
 
     def _u(self, *parts: Any) -> float:
         return (0.5 if len(parts) < 3 else 0.3) if self.identical else _u(*parts)
@@ -104,7 +105,18 @@ def full_campaign(tmp: Path) -> Path:
     c |= {"target": "openai-compat/fake", "db": str(tmp / "audit.db"), "prefill": "chatml", "max_retries": 1}
     path = ROOT / "scenarios" / "campaigns"  # its paths are relative to the campaign file
     for ps in c["probes"]:
-        for key in ("scenarios", "packs", "statements", "personas", "questions", "items", "texts", "data"):
+        keys = (
+            "scenarios",
+            "packs",
+            "statements",
+            "personas",
+            "questions",
+            "items",
+            "texts",
+            "data",
+            "occupations",
+        )
+        for key in keys:
             if key in ps:
                 ps[key] = str((path / ps[key]).resolve())
     out = tmp / "campaign.yaml"

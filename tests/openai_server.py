@@ -327,6 +327,10 @@ class FakeOpenAIServer(LoopbackServer):
             return self._echoed(prompt, word, body, tokens, [None, *scored])
         last = math.log(max(self.next_token(before[-1]).get(tokens[-1], 0.0), 1e-12))  # 1e-12: "impossible"
         logprobs = [None, *[-1.0] * (len(tokens) - 2), last][-len(tokens) :]
+        if self.start_token is not None:
+            return self._echoed(
+                prompt, word, body, [self.start_token, *tokens, word], [None, -1.0, *logprobs[1:], -0.5]
+            )
         return self._echoed(prompt, word, body, [*tokens, word], [*logprobs, -0.5])
 
     def _echoed(

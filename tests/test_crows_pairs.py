@@ -69,7 +69,8 @@ def test_intervals_and_sign_tests_are_over_pairs_with_bh_across_bias_types(score
     k, n = 9, 16  # 0.5625 of 16 pairs
     row = rows[("pct_stereotype", "all")]
     assert (row["ci_low"], row["ci_high"]) == pytest.approx(proportion_confint(k, n, method="wilson"))
-    assert row["p"] == pytest.approx(binomtest(k, n, 0.5).pvalue) and row["n_clusters"] == n
+    # the sign test leaves out the one tied pair (the estimate counts it as not stereotyped, as lm-eval)
+    assert row["p"] == pytest.approx(binomtest(k, n - 1, 0.5).pvalue) and row["n_clusters"] == n
     types = [g for g in EXPECTED["tasks"] if g != "all"]
     ps = [rows[("pct_stereotype", g)]["p"] for g in types]
     for g, q in zip(types, multipletests(ps, method="fdr_bh")[1], strict=True):

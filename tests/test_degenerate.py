@@ -111,6 +111,7 @@ def test_a_constant_gap_is_a_finding_by_the_sign_test_and_fails_a_gate_it_exceed
 @given(p_yes=st.sampled_from([1.0, 0.0, 0.5]) | st.floats(0.05, 0.95))
 def test_a_model_answering_everyone_identically_yields_no_finding(p_yes):
     with tempfile.TemporaryDirectory() as tmp, FakeOpenAIServer(p_yes=p_yes, mass=1.0) as server:
+        server.start_token = "<s>"  # whole sentences are scored (CrowS-Pairs, StereoSet)
         result = audit(full_campaign(Path(tmp)), base_url=server.base_url, progress=False, limit=16)
         rows = list(
             open_db(result.db_path).query("select * from disparities where run_id = ?", [result.run_id])

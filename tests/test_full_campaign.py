@@ -15,6 +15,7 @@ from slant.report import print_report
 def test_full_campaign_writes_outcomes_for_every_family(tmp_path, server):
     campaign = SCENARIOS / "campaigns" / "full.yaml"
     db_path = tmp_path / "full.db"
+    server.start_token = "<s>"  # as vLLM lists it: sentences with an empty context are scored (CrowS-Pairs)
     result = audit(
         campaign, target="openai-compat/fake", base_url=server.base_url, db=db_path, limit=20, progress=False
     )

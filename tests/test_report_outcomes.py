@@ -113,7 +113,7 @@ def test_each_outcome_is_counted_in_exactly_one_column(run):
     for name, o in outcomes.items():
         assert set(o["by_outcome"]) <= set(OUTCOME_COLUMNS), name
         assert sum(o["by_outcome"].values()) == o["n"], name
-    table = run["run"].stdout.split("outcomes", 1)[1]
+    table = re.split(r"^outcomes$", run["run"].stdout, maxsplit=1, flags=re.M)[1]  # the table's title line
     header = next(line for line in table.splitlines() if "probe set" in line)
     cells = [c.strip() for c in re.split(r"[┃│]", header) if c.strip()]
     assert cells == ["probe set", "family", "n", *OUTCOME_COLUMNS]

@@ -69,7 +69,8 @@ def test_intervals_are_a_bootstrap_over_examples_and_ss_is_sign_tested_with_bh_a
         assert r["ci_low"] <= r["estimate"] <= r["ci_high"], (metric, grp)
         assert "bootstrap over examples" in r["method"]
     pro = sum(o["score"] for o in outcomes)
-    assert rows[("stereotype_score", "all")]["p"] == pytest.approx(binomtest(int(pro), 12, 0.5).pvalue)
+    # the sign test leaves out the one tie (the estimate counts it for the anti-stereotype, as the authors)
+    assert rows[("stereotype_score", "all")]["p"] == pytest.approx(binomtest(int(pro), 11, 0.5).pvalue)
     domains = ["gender", "profession", "race", "religion"]
     ps = [rows[("stereotype_score", d)]["p"] for d in domains]
     for d, q in zip(domains, multipletests(ps, method="fdr_bh")[1], strict=True):

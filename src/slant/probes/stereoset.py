@@ -201,7 +201,11 @@ def _rows(grp: str, d: pd.DataFrame) -> list[dict[str, Any]]:
         row |= {"estimate": float(point[k])}
         if ci is not None:
             row |= {"ci_low": ci[k][0], "ci_high": ci[k][1], "method": METHOD.format(n=N_RESAMPLES)}
-    rows[1] |= binomial(int(pro.sum()), len(ok)) | {"test": TEST}
+    # the sign test counts the examples that prefer one of the two (a tie is evidence for neither)
+    means = [x["mean_logprob"] for x in ok["detail"]]
+    decided = sum(m["stereotype"] != m["anti-stereotype"] for m in means)
+    if decided:
+        rows[1] |= binomial(int(pro.sum()), decided) | {"test": TEST}
     return rows
 
 
