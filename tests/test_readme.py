@@ -155,6 +155,11 @@ def test_readme_command(command: str, folder: Folder, monkeypatch: pytest.Monkey
     if args[1] == "report" and "--html" in args:
         assert '<svg class="chart forest"' in Path("smoke.html").read_text()
         return
+    if args[1] == "run" and args[2].endswith("standard.yaml"):  # benchmarks: their own metrics, no P(yes)
+        for metric in ("bbq_bias_ambig", "pct_stereotype", "icat", "coref_accuracy", "pro_anti_gap"):
+            assert metric in done.stdout, metric
+        assert "0 failed" in done.stdout
+        return
     if args[1] in ("run", "report") and "--dry-run" not in args:
         assert "P(yes) [95% CI]" in done.stdout and "white (ref)" in done.stdout
     if args[1] == "run" and "served.db" in args:
