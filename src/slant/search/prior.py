@@ -11,8 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import sqlite_utils
-
+from slant import store
 from slant.probes.base import USABLE_STATUSES
 
 PriorGaps = dict[tuple[str, str, str], float]  # (scenario, axis, level) → |mean gap to the reference|
@@ -22,28 +21,17 @@ def prior_run(db_path: Path, campaign: str, target_id: str) -> str | None:
     """The latest complete run of this campaign on this target in the database, if any."""
     if not db_path.exists():
         return None
-    db = sqlite_utils.Database(db_path)
-    if "runs" not in db.table_names():
-        return None
-    sql = (
-        "select id from runs where campaign = ? and target_id = ? and status = 'complete' "
-        "order by coalesce(finished, started) desc, rowid desc limit 1"
-    )
-    row = next(iter(db.query(sql, [campaign, target_id])), None)
-    return row["id"] if row else None
+    runs = store.list_runs(store.open_db(db_path), campaign)  # newest first
+    return next((r["id"] for r in runs if r["target_id"] == target_id and r["status"] == "complete"), None)
 
 
 def prior_gaps(db_path: Path, run_id: str, probe_set: str, refs: dict[str, str]) -> PriorGaps:
     """|mean P(yes) at a level − at the reference| per scenario, axis and level, from the run's usable
     outcomes of the decision set (each matched set's mean by level, then the mean over matched sets)."""
-    db = sqlite_utils.Database(db_path)
-    marks = ",".join("?" * len(USABLE_STATUSES))
-    sql = (
-        "select scenario_id, matched_set_id, attributes, p_yes from outcomes_full where run_id = ? "
-        f"and probe_set = ? and p_yes is not null and parse_status in ({marks})"
-    )
     cells: dict[tuple[str, str, str, str], list[float]] = {}  # (scenario, axis, level, matched set)
-    for r in db.query(sql, [run_id, probe_set, *USABLE_STATUSES]):
+    for r in store.outcomes_of(store.open_db(db_path), run_id):
+        if r["probe_set"] != probe_set or r["p_yes"] is None or r["parse_status"] not in USABLE_STATUSES:
+            continue
         attrs = json.loads(r["attributes"])
         for axis in refs:
             if axis in attrs:
