@@ -332,7 +332,7 @@ def _outcome(p: Planned, key: str, by_id: dict[str, dict[str, Any]]) -> Reply | 
         value = _read(line, partial(_echo_value, continuation_prompt(request, continuation), continuation))
         if isinstance(value, TargetError):
             return value
-        add_usage(spent, _read(line, partial(as_reply, "completions")))  # as online: each echo call counts
+        add_usage(spent, _read(line, as_reply))  # as online: each echo call counts
         got.usage = spent or None
         if value is None:  # the engine echoed no prompt logprobs: no exact read, as online
             return got
@@ -342,11 +342,11 @@ def _outcome(p: Planned, key: str, by_id: dict[str, dict[str, Any]]) -> Reply | 
 
 
 def _parse(api: OpenAICompatTarget, request: Request, endpoint: Endpoint, body: Any) -> Reply:
-    return api.parse(request, endpoint, as_reply(endpoint, body))
+    return api.parse(request, endpoint, as_reply(body))
 
 
 def _echo_value(prompt: str, continuation: str, body: Any) -> float | None:
-    read = continuation_logprob(*echo_tokens(prompt, as_reply("completions", body)), continuation)
+    read = continuation_logprob(*echo_tokens(prompt, as_reply(body)), continuation)
     return read[0] if read else None
 
 

@@ -1,19 +1,25 @@
-"""Any OpenAI-compatible server: hosted OpenAI, a vLLM server, a llama.cpp server, or another URL."""
+"""Any OpenAI-compatible server: hosted OpenAI, a vLLM server, a llama.cpp server, or another URL.
+
+Calls are plain JSON POSTs through httpx2 (the HTTP client the openai package is built on): the SDK's
+request building and response models cost more client CPU per call than the whole rest of a run
+(benchmarks/scale.py), and a reply is read here field by field anyway. The openai package drives only
+the Batch API's file uploads (:meth:`OpenAICompatTarget.batch_client`).
+"""
 
 from __future__ import annotations
 
 import importlib.metadata
 import json
 import math
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-import openai
-from openai._models import construct_type
-from openai.types import Completion
-from openai.types.chat import ChatCompletion
+import httpx2
 
 from slant.targets.base import Reply, Request, TargetError
+
+if TYPE_CHECKING:
+    import openai
 
 PrefillMode = Literal["chatml", "continue", "none"]
 HOSTED_URL = "https://api.openai.com/v1"  # where the client sends calls when no base URL is given
@@ -69,7 +75,7 @@ class OpenAICompatTarget:
         self.bos: str | None = None
         self._first_token: dict[str, float] | None = None  # log P(token | bos), where read
         self.timeout = timeout
-        self._client: openai.AsyncOpenAI | None = None
+        self._client: httpx2.AsyncClient | None = None
         self.server: dict[str, Any] = {}
 
     @property
@@ -87,30 +93,32 @@ class OpenAICompatTarget:
             "model": self.model,
             "base_url": self.base_url or HOSTED_URL,
             "prefill_mode": self.prefill,
-            "client": f"openai {importlib.metadata.version('openai')}",
+            "client": f"httpx2 {importlib.metadata.version('httpx2')}",
             "server": self.server,
         }
 
     async def __aenter__(self) -> OpenAICompatTarget:
-        # The engine owns retries, so the client must not retry behind its back; and it must not follow
+        # The engine owns retries, so the client never retries behind its back; and it does not follow
         # redirects: answers from another server would be stored as the configured target's.
-        self._client = openai.AsyncOpenAI(
-            base_url=self.base_url,
-            api_key=self._api_key,
-            max_retries=0,
+        self._client = httpx2.AsyncClient(
+            base_url=(self.base_url or HOSTED_URL).rstrip("/"),
+            headers={"Authorization": f"Bearer {self._api_key}", "User-Agent": USER_AGENT},
             timeout=self.timeout,
-            http_client=openai.DefaultAsyncHttpx2Client(follow_redirects=False, timeout=self.timeout),
+            follow_redirects=False,
+            limits=httpx2.Limits(max_connections=1000, max_keepalive_connections=100),
         )
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         if self._client is not None:
-            await self._client.close()
+            await self._client.aclose()
             self._client = None
 
     def batch_client(self) -> openai.OpenAI:
         """A client of the same server and key for its files and batches endpoints (slant.batch); no
         retries of its own: a crashed submit is resumed from the database."""
+        import openai
+
         return openai.OpenAI(
             base_url=self.base_url, api_key=self._api_key, max_retries=0, timeout=self.timeout
         )
@@ -140,19 +148,31 @@ class OpenAICompatTarget:
                 reply.continuation_logprobs = await self._continuations(request, reply.top_logprobs, spent)
                 reply.usage = spent or None  # the echo calls' tokens too
             return reply
-        except openai.APITimeoutError as e:
-            raise TargetError("timeout", str(e), retryable=True) from e
-        except openai.APIConnectionError as e:
-            raise TargetError("connection", str(e), retryable=True) from e
-        except openai.APIStatusError as e:
-            raise status_error(e.status_code, str(e), _retry_after(e.response.headers)) from e
         except MALFORMED as e:
             raise malformed(e) from e
 
-    async def _post(self, endpoint: Endpoint, body: dict[str, Any]) -> Any:
-        """One call with a body built by :meth:`body` or :func:`echo_body`, sent as it is."""
-        cast_to = ChatCompletion if endpoint == "chat" else Completion
-        return _parsed(await self._client.post(PATHS[endpoint], cast_to=cast_to, body=body))  # type: ignore[union-attr]
+    async def _post(self, endpoint: Endpoint, body: dict[str, Any]) -> dict[str, Any]:
+        """One call with a body built by :meth:`body` or :func:`echo_body`, sent as it is; the 200 reply's
+        JSON object. A timeout, a lost connection or an error status raises its TargetError."""
+        assert self._client is not None, "use the target as an async context manager"
+        try:
+            r = await self._client.post(PATHS[endpoint], content=json.dumps(body), headers=JSON)
+        except httpx2.TimeoutException as e:
+            raise TargetError("timeout", f"the request timed out ({type(e).__name__})", retryable=True) from e
+        except httpx2.TransportError as e:
+            raise TargetError(
+                "connection", f"connection error: {type(e).__name__}: {e}", retryable=True
+            ) from e
+        if not 200 <= r.status_code < 300:
+            message = f"Error code: {r.status_code} - {r.text[:2000]}"
+            raise status_error(r.status_code, message, _retry_after(r.headers))
+        try:
+            data = json.loads(r.content)
+        except ValueError:  # a gateway's HTML page
+            raise TargetError(
+                "bad_response", f"the reply is not JSON: {r.text[:80]!r}", retryable=True
+            ) from None
+        return as_reply(data)
 
     def body(self, request: Request) -> tuple[Endpoint, dict[str, Any]]:
         """The endpoint and JSON body of a request's call (the one call, or the first of a completions
@@ -199,34 +219,38 @@ class OpenAICompatTarget:
             body["grammar"] = f"root ::= {alternatives}"
         return body
 
-    def parse(self, request: Request, endpoint: Endpoint, r: Any) -> Reply:
-        """The Reply in a 200 answer to :meth:`body` (a ChatCompletion or Completion; see :func:`as_reply`
-        for a JSON body), without the continuations' log-probabilities, which may need echo calls.
+    def parse(self, request: Request, endpoint: Endpoint, r: dict[str, Any]) -> Reply:
+        """The Reply in a 200 answer to :meth:`body` (a chat completion or completion JSON object, see
+        :func:`as_reply`), without the continuations' log-probabilities, which may need echo calls.
         Raises TargetError (a violated constraint, bad logprobs), or one of MALFORMED for a broken body."""
-        choice = r.choices[0]
+        choice = r["choices"][0]
+        lp = choice.get("logprobs")
+        top = None
         if endpoint == "chat":
-            top = None
-            if request.top_logprobs and choice.logprobs and choice.logprobs.content:
+            if request.top_logprobs and lp and lp.get("content"):
                 top = checked_logprobs(
-                    [{t.token: t.logprob for t in pos.top_logprobs or ()} for pos in choice.logprobs.content]
+                    [
+                        {t["token"]: t["logprob"] for t in pos.get("top_logprobs") or ()}
+                        for pos in lp["content"]
+                    ]
                 )
+            text = choice["message"].get("content") or ""
             if self._constrained(request):
-                check_choice(choice.message.content or "", request.choices or ())
-            text, applied = choice.message.content or "", bool(request.prefill) and self.prefill == "continue"
+                check_choice(text, request.choices or ())
+            applied = bool(request.prefill) and self.prefill == "continue"
         else:
+            text, applied = choice["text"] or "", True
             if request.choices:
-                check_choice(choice.text or "", request.choices)
-            top = None
-            if request.top_logprobs and choice.logprobs and choice.logprobs.top_logprobs:
-                top = checked_logprobs([dict(pos or {}) for pos in choice.logprobs.top_logprobs])
-            text, applied = choice.text or "", True
+                check_choice(text, request.choices)
+            if request.top_logprobs and lp and lp.get("top_logprobs"):
+                top = checked_logprobs([dict(pos or {}) for pos in lp["top_logprobs"]])
         return Reply(
             text=text,
-            finish_reason=choice.finish_reason,
+            finish_reason=choice.get("finish_reason"),
             endpoint=endpoint,
             top_logprobs=top,
-            usage=_usage(r.usage),
-            fingerprint=r.system_fingerprint,
+            usage=_usage(r.get("usage")),
+            fingerprint=r.get("system_fingerprint"),
             prefill_applied=applied,
             served_model=_served_model(r),
         )
@@ -291,11 +315,11 @@ class OpenAICompatTarget:
     async def _after_bos(self) -> dict[str, float]:
         """log P(first token | the start token) for the whole vocabulary (read once per target)."""
         if self._first_token is None:
-            r = await self._client.completions.create(  # type: ignore[union-attr]
-                model=self.model, prompt=self.bos, max_tokens=1, temperature=0.0, logprobs=VOCABULARY
-            )
-            lp = _parsed(r).choices[0].logprobs
-            top = checked_logprobs([dict(lp.top_logprobs[0] or {})]) if lp and lp.top_logprobs else None
+            body = {"model": self.model, "prompt": self.bos, "max_tokens": 1, "temperature": 0.0}
+            r = await self._post("completions", body | {"logprobs": VOCABULARY})
+            lp = r["choices"][0].get("logprobs")
+            first = lp.get("top_logprobs") if lp else None
+            top = checked_logprobs([dict(first[0] or {})]) if first else None
             self._first_token = top[0] if top else {}
         return self._first_token
 
@@ -310,8 +334,10 @@ class OpenAICompatTarget:
 
 Endpoint = Literal["chat", "completions"]
 PATHS: dict[Endpoint, str] = {"chat": "/chat/completions", "completions": "/completions"}  # under …/v1
+JSON = {"Content-Type": "application/json"}
+USER_AGENT = f"slant/{importlib.metadata.version('slant')}"
 # what a broken 200 body raises while it is read ("message": null, a JSON array for a body …)
-MALFORMED = (openai.APIResponseValidationError, AttributeError, KeyError, IndexError, TypeError, ValueError)
+MALFORMED = (AttributeError, KeyError, IndexError, TypeError, ValueError)
 
 
 def malformed(e: BaseException) -> TargetError:
@@ -327,10 +353,15 @@ def status_error(code: int, message: str, retry_after: float | None = None) -> T
     return TargetError(f"http_{code}", message, retryable=retryable, status=code, retry_after=retry_after)
 
 
-def as_reply(endpoint: Endpoint, data: Any) -> Any:
-    """A JSON reply body read as the client reads a 200 answer (ChatCompletion, Completion), loosely:
-    a missing or odd field shows up when :meth:`OpenAICompatTarget.parse` reads it."""
-    return _parsed(construct_type(type_=ChatCompletion if endpoint == "chat" else Completion, value=data))
+def as_reply(data: Any) -> dict[str, Any]:
+    """A 200 reply's JSON body (online, or a batch output line's) as the object
+    :meth:`OpenAICompatTarget.parse` reads: a missing or odd field shows up when it is read (one of
+    MALFORMED). A body that is no JSON object (a JSON array, a string) is a ``bad_response`` error."""
+    if not isinstance(data, dict):
+        raise TargetError(
+            "bad_response", f"the reply is not a JSON object: {str(data)[:80]!r}", retryable=True
+        )
+    return data
 
 
 def continuations_in_top(request: Request, top: list[dict[str, float]] | None) -> dict[str, float] | None:
@@ -359,14 +390,14 @@ def echo_body(model: str, prompt: str) -> dict[str, Any]:
     }
 
 
-def echo_tokens(prompt: str, r: Any) -> tuple[list[str], list[float | None]]:
+def echo_tokens(prompt: str, r: dict[str, Any]) -> tuple[list[str], list[float | None]]:
     """The prompt's tokens and their log-probabilities in the answer (a Completion) to
     :func:`echo_body` (the one generated token left out); empty lists when the server echoes none."""
-    choice = r.choices[0]
-    text, lp = choice.text or "", choice.logprobs
-    if not (lp and lp.tokens and lp.token_logprobs and text.startswith(prompt)):
+    choice = r["choices"][0]
+    text, lp = choice["text"] or "", choice.get("logprobs")
+    if not (lp and lp.get("tokens") and lp.get("token_logprobs") and text.startswith(prompt)):
         return [], []  # the server ignored echo: no prompt logprobs
-    return prompt_part(list(lp.tokens), list(lp.token_logprobs), text[len(prompt) :])
+    return prompt_part(list(lp["tokens"]), list(lp["token_logprobs"]), text[len(prompt) :])
 
 
 def prompt_part(
@@ -429,22 +460,15 @@ def check_choice(text: str, choices: tuple[str, ...]) -> None:
         )
 
 
-def _parsed(r: Any) -> Any:
-    """The client hands back a 200 whose body is not JSON (a gateway's HTML page) as a plain string."""
-    if isinstance(r, str | bytes):
-        raise TargetError("bad_response", f"the reply is not JSON: {r[:80]!r}", retryable=True)
-    return r
-
-
-def _served_model(r: Any) -> str | None:
+def _served_model(r: dict[str, Any]) -> str | None:
     """The model name in a reply (the client does not check it: a server may send none, or a number)."""
-    name = getattr(r, "model", None)
+    name = r.get("model")
     return str(name) if name not in (None, "") else None
 
 
-def add_usage(spent: dict[str, int], r: Any) -> None:
+def add_usage(spent: dict[str, int], r: dict[str, Any]) -> None:
     """Add a reply's token counts to ``spent`` (a reply made of several calls counts them all)."""
-    for k, v in (_usage(getattr(r, "usage", None)) or {}).items():
+    for k, v in (_usage(r.get("usage")) or {}).items():
         spent[k] = spent.get(k, 0) + v
 
 
@@ -453,8 +477,8 @@ def _usage(usage: Any) -> dict[str, int] | None:
     (``usage.prompt_tokens_details.cached_tokens``: prompt tokens read from its prompt cache)."""
     if usage is None:
         return None
-    out = {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens}
-    cached = getattr(getattr(usage, "prompt_tokens_details", None), "cached_tokens", None)
+    out = {"prompt_tokens": usage["prompt_tokens"], "completion_tokens": usage["completion_tokens"]}
+    cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens")
     if isinstance(cached, int) and not isinstance(cached, bool):
         out["cached_tokens"] = cached
     return out
