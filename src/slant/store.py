@@ -362,6 +362,10 @@ def _open_db(path: str | Path) -> AuditDatabase:
         )
     if "responses" not in existing:
         db.enable_wal()
+    if db.journal_mode == "wal":
+        # a commit is then not flushed to disk at once: a crash of slant loses nothing, a power cut can
+        # lose the last commits (their calls are sent again on resume), never the database
+        db.execute("pragma synchronous = normal")
     for name, (cols, pk) in _TABLES.items():
         if name not in existing:
             db.table(name).create(cols, pk=pk, if_not_exists=True)
