@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any, TypedDict
 
@@ -44,7 +44,7 @@ class Probe:
 
     def row(self) -> dict[str, Any]:
         """The probe as a row of the ``probes`` table."""
-        d = asdict(self)
+        d = {f.name: getattr(self, f.name) for f in fields(self)}  # not asdict: no deep copies, same JSON
         d["messages"] = [{"role": r, "content": c} for r, c in self.messages]
         return d
 
