@@ -6,6 +6,8 @@
    `slant run` (send, score, statistics, report) against a bare AsyncOpenAI loop storing rows with
    sqlite-utils (this file run with ``--bare``), both as whole commands in their own process, in paired
    rounds (who goes first alternating); medians of wall time and peak RSS; targets ≤ 1.15× and ≤ 1.5×.
+   slant sends through httpx2 without the openai SDK, so a third client, the same loop on bare httpx2
+   (``--bare-httpx``), shows what is left of slant's own overhead once the SDK's cost is out of both.
 
     python benchmarks/scale.py [--rounds 5] [--sizes 10000,100000,1000000] [--run-size 100000]
 """
@@ -117,13 +119,20 @@ def bare_requests(path: Path, url: str, out: Path) -> int:
     return n
 
 
-async def bare(requests_file: str, url: str, db_path: str, connections: int) -> None:
-    """The bare client: AsyncOpenAI, `connections` workers, one response and one attempt row each."""
+async def bare(requests_file: str, url: str, db_path: str, connections: int, sdk: bool = True) -> None:
+    """The bare client: AsyncOpenAI (or, ``sdk=False``, bare httpx2 reading the JSON itself),
+    `connections` workers, one response and one attempt row each."""
     import sqlite_utils
-    from openai import AsyncOpenAI
 
+    if sdk:
+        from openai import AsyncOpenAI
+
+        client = AsyncOpenAI(base_url=url, api_key="none", max_retries=0)
+    else:
+        import httpx2
+
+        http = httpx2.AsyncClient(base_url=url, headers={"Authorization": "Bearer none"}, timeout=60)
     requests = [json.loads(line) for line in Path(requests_file).read_text().splitlines()]
-    client = AsyncOpenAI(base_url=url, api_key="none", max_retries=0)
     db = sqlite_utils.Database(db_path)
     db.enable_wal()
     responses: list[dict] = []
@@ -137,48 +146,53 @@ async def bare(requests_file: str, url: str, db_path: str, connections: int) -> 
     async def worker() -> None:
         for r in todo:
             t0 = time.perf_counter()
-            out = await client.chat.completions.create(
-                model="instant", messages=r["messages"], max_tokens=1, temperature=0.0,
-                logprobs=True, top_logprobs=r["top_logprobs"],
-            )  # fmt: skip
+            body = {"model": "instant", "messages": r["messages"], "max_tokens": 1, "temperature": 0.0,
+                    "logprobs": True, "top_logprobs": r["top_logprobs"]}  # fmt: skip
+            if sdk:
+                out = await client.chat.completions.create(**body)
+                choice = out.choices[0]
+                top = [{t.token: t.logprob for t in pos.top_logprobs} for pos in choice.logprobs.content]
+                text, usage = choice.message.content, out.usage.model_dump()
+            else:
+                data = json.loads((await http.post("/chat/completions", json=body)).content)
+                choice = data["choices"][0]
+                positions = choice["logprobs"]["content"]
+                top = [{t["token"]: t["logprob"] for t in pos["top_logprobs"]} for pos in positions]
+                text, usage = choice["message"]["content"], data["usage"]
             ms = (time.perf_counter() - t0) * 1000
-            choice = out.choices[0]
-            top = [{t.token: t.logprob for t in pos.top_logprobs} for pos in choice.logprobs.content]
-            responses.append({"key": r["key"], "request": json.dumps(r), "text": choice.message.content,
-                              "top_logprobs": json.dumps(top), "usage": json.dumps(out.usage.model_dump()),
-                              "latency_ms": ms})  # fmt: skip
+            responses.append({"key": r["key"], "request": json.dumps(r), "text": text, "latency_ms": ms,
+                              "top_logprobs": json.dumps(top), "usage": json.dumps(usage)})  # fmt: skip
             attempts.append({"key": r["key"], "attempt": 0, "ok": 1, "latency_ms": ms})
             if len(responses) >= 200:
                 flush()
 
     await asyncio.gather(*(worker() for _ in range(connections)))
     flush()
-    await client.close()
+    await (client.close() if sdk else http.aclose())
 
 
-def overhead(tmp: Path, url: str, rounds: int) -> tuple[float, float, float, float]:
-    """Paired rounds of the 2,016-request job: median wall ratio, median memory ratio, slant's medians."""
-    ratios, mem_ratios, walls, mems = [], [], [], []
+def overhead(tmp: Path, url: str, rounds: int) -> dict[str, float]:
+    """Paired rounds of the 2,016-request job (the three clients in a rotating order): medians of slant's
+    wall and memory ratios to the bare AsyncOpenAI client, its wall ratio to bare httpx2, its own wall
+    and peak memory."""
+    got: dict[str, list[float]] = {k: [] for k in ("wall", "memory", "wall_httpx", "slant_s", "slant_mib")}
     for i in range(rounds):
         path = campaign(tmp, f"job{i}", 2016)
         reqs = tmp / f"job{i}.jsonl"
         bare_requests(path, url, reqs)
-        bare_cmd = [sys.executable, __file__, "--bare", str(reqs), url, str(tmp / f"bare{i}.db")]
-        runs = {}
-        for who in ("bare", "slant") if i % 2 == 0 else ("slant", "bare"):
-            runs[who] = measured(bare_cmd if who == "bare" else slant_cmd(path, url))
-        (bw, bm), (sw, sm) = runs["bare"], runs["slant"]
-        print(f"round {i}: bare {bw:.2f} s {bm:.0f} MiB, slant run {sw:.2f} s {sm:.0f} MiB: {sw / bw:.2f}×")
-        ratios.append(sw / bw)
-        mem_ratios.append(sm / bm)
-        walls.append(sw)
-        mems.append(sm)
-    return (
-        statistics.median(ratios),
-        statistics.median(mem_ratios),
-        statistics.median(walls),
-        statistics.median(mems),
-    )
+        cmds = {
+            "bare": [sys.executable, __file__, "--bare", str(reqs), url, str(tmp / f"bare{i}.db")],
+            "httpx": [sys.executable, __file__, "--bare-httpx", str(reqs), url, str(tmp / f"httpx{i}.db")],
+            "slant": slant_cmd(path, url),
+        }
+        order = list(cmds)[i % 3 :] + list(cmds)[: i % 3]
+        runs = {who: measured(cmds[who]) for who in order}
+        (bw, bm), (hw, _), (sw, sm) = runs["bare"], runs["httpx"], runs["slant"]
+        print(f"round {i}: bare {bw:.2f} s {bm:.0f} MiB, bare httpx2 {hw:.2f} s, slant run {sw:.2f} s "
+              f"{sm:.0f} MiB: {sw / bw:.2f}× the bare client, {sw / hw:.2f}× bare httpx2")  # fmt: skip
+        for k, v in zip(got, (sw / bw, sm / bm, sw / hw, sw, sm), strict=True):
+            got[k].append(v)
+    return {k: statistics.median(v) for k, v in got.items()}
 
 
 def main() -> None:
@@ -187,15 +201,17 @@ def main() -> None:
     ap.add_argument("--sizes", default="10000,100000,1000000")
     ap.add_argument("--run-size", type=int, default=100_000)
     ap.add_argument("--bare", nargs=3, metavar=("REQUESTS", "URL", "DB"), help=argparse.SUPPRESS)
+    ap.add_argument("--bare-httpx", nargs=3, metavar=("REQUESTS", "URL", "DB"), help=argparse.SUPPRESS)
     a = ap.parse_args()
-    if a.bare:
-        asyncio.run(bare(*a.bare, connections=16))
+    if a.bare or a.bare_httpx:
+        asyncio.run(bare(*(a.bare or a.bare_httpx), connections=16, sdk=bool(a.bare)))
         return
     with tempfile.TemporaryDirectory() as tmp, instant_server() as url:
         t = Path(tmp)
         if a.rounds:
-            ratio, mem_ratio, wall, mem = overhead(t, url, a.rounds)
-            print(f"2,016-request job: slant run {wall:.2f} s, {mem:.0f} MiB (medians)")
+            o = overhead(t, url, a.rounds)
+            print(f"2,016-request job: slant run {o['slant_s']:.2f} s, {o['slant_mib']:.0f} MiB (medians); "
+                  f"{o['wall_httpx']:.2f}× the bare httpx2 client")  # fmt: skip
         dry = {}
         for n in [int(s) for s in a.sizes.split(",") if s]:
             dry[n] = measured(slant_cmd(campaign(t, f"dry{n}", n), url, "--dry-run"))
@@ -212,8 +228,8 @@ def main() -> None:
     if a.run_size:
         result("scale", "run_peak_mib", run_mem, 250, higher_is_better=False)
     if a.rounds:
-        result("scale", "memory_vs_bare", mem_ratio, 1.5, higher_is_better=False)
-        result("scale", "wall_vs_bare", ratio, 1.15, higher_is_better=False)
+        result("scale", "memory_vs_bare", o["memory"], 1.5, higher_is_better=False)
+        result("scale", "wall_vs_bare", o["wall"], 1.15, higher_is_better=False)
 
 
 if __name__ == "__main__":
