@@ -132,10 +132,13 @@ def group_disparities(outcomes: pd.DataFrame, axes: dict[str, tuple[list[Any], A
         axes: axis → (levels in display order, reference level).
     """
     rows: list[dict[str, Any]] = []
+    read = ["cue", "scenario_id", "probe_id", "parse_status", "p_yes", "refusal", *axes]
+    outcomes = outcomes[list(dict.fromkeys(read))]  # the rest is not read: not copied per group
     for cue, by_cue in outcomes.groupby("cue", sort=False):
         for axis, (levels, ref) in axes.items():
             data = by_cue[by_cue[axis].notna()].assign(grp=lambda d, a=axis: d[a].astype(str))
-            present = [str(v) for v in levels if str(v) in set(data["grp"])]
+            seen = set(data["grp"])
+            present = [str(v) for v in levels if str(v) in seen]
             if len(present) < 2:
                 continue  # a single level is not a comparison
             ok = data[data["parse_status"] == "ok"]
