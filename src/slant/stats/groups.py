@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
+from statsmodels.regression.linear_model import OLS
 
 from slant.detect.refusal import DEFAULT_REFUSAL_POLICY, FULL_REFUSALS
 from slant.detect.refusal_model import detector_error
@@ -78,9 +78,9 @@ def _design(data: pd.DataFrame, column: str, indicator: Any) -> tuple[np.ndarray
 def _clustered(data: pd.DataFrame, column: str, indicator: Any = None) -> Clustered:
     y, x, clusters = _design(data, column, indicator)
     if len(np.unique(clusters)) < 2:
-        est = float(sm.OLS(y, x).fit().params[-1])
+        est = float(OLS(y, x).fit().params[-1])
         return Clustered(est, None, None, None, degenerate.FEW_CLUSTERS)
-    fit = sm.OLS(y, x).fit(cov_type="cluster", cov_kwds={"groups": clusters}, use_t=True)
+    fit = OLS(y, x).fit(cov_type="cluster", cov_kwds={"groups": clusters}, use_t=True)
     est, p = float(fit.params[-1]), float(fit.pvalues[-1])
     why = degenerate.reason(se=float(fit.bse[-1]))
     if why is not None or not np.isfinite(p):
