@@ -63,8 +63,9 @@ def _usable(frame: pd.DataFrame, axis: str, groups: list[str], value: str) -> pd
     """Rows with a value and one of ``groups`` (compared as strings) in a ``grp`` column; only the
     columns the estimators read (the sets, probes, ``axis`` and ``value``)."""
     grp = frame[axis].astype(str)
-    keep = frame[value].notna() & frame[axis].notna() & grp.isin(groups)
-    return frame.loc[keep, list(dict.fromkeys([*SET_KEYS, "probe_id", axis, value]))].assign(grp=grp[keep])
+    keep = (frame[value].notna() & frame[axis].notna() & grp.isin(groups)).to_numpy()
+    columns = list(dict.fromkeys([*SET_KEYS, "probe_id", axis, value]))
+    return frame.loc[keep, columns].assign(grp=grp.to_numpy()[keep])
 
 
 def _per_set(d: pd.DataFrame, groups: list[str], value: str) -> pd.DataFrame:
