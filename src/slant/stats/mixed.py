@@ -110,7 +110,7 @@ def _effects(d: pd.DataFrame, references: dict[str, Any]) -> dict[str, tuple[str
     """The fixed effects of :data:`MODEL` that ``d`` identifies, named as the formula names them (age,
     then each categorical axis's groups other than its reference, in order of appearance): name →
     (axis, group). Axes with one level are left out."""
-    names = {"age_z": ("age", AGE_TERM)} if "age" in d and d["age"].nunique() > 1 else {}
+    names = {"age_z": ("age", AGE_TERM)} if _varies(d, "age") else {}
     for axis, ref in _categorical(d, references).items():
         for level in d[axis].astype(str).unique():
             if level != str(ref):
@@ -130,14 +130,18 @@ def _design(d: pd.DataFrame, references: dict[str, Any]) -> pd.DataFrame:
             raise ValueError(f"the reference {axis} {ref!r} has no usable outcome")  # as the formula did
         for level in sorted(set(text) - {str(ref)}):
             columns[f"{_term(axis, ref)}[T.{level}]"] = (text == level).to_numpy(dtype=float)
-    if "age" in d and d["age"].nunique() > 1:
+    if _varies(d, "age"):
         columns["age_z"] = ((d["age"] - d["age"].mean()) / d["age"].std()).to_numpy(dtype=float)
     return pd.DataFrame(columns, index=d.index)
 
 
 def _categorical(d: pd.DataFrame, references: dict[str, Any]) -> dict[str, Any]:
     """The categorical axes of the model (those of ``references`` with two levels or more in ``d``)."""
-    return {axis: ref for axis, ref in references.items() if axis in d and d[axis].nunique() > 1}
+    return {axis: ref for axis, ref in references.items() if _varies(d, axis)}
+
+
+def _varies(d: pd.DataFrame, axis: str) -> bool:
+    return axis in d and d[axis].nunique() > 1
 
 
 def _term(axis: str, ref: Any) -> str:
