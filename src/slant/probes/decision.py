@@ -529,17 +529,19 @@ def _paired(
     rates = d.assign(
         refused=d["refusal"].isin(FULL_REFUSALS).astype(int), unparsed=(d["parse_status"] != "ok").astype(int)
     )
+    answered = rates[rates["parse_status"] != ParseStatus.ERROR]
     rows = []
     for axis, (levels, ref) in axes.items():
-        for level in levels:
-            if level == ref or not (d[axis].astype(str) == str(level)).any():
+        seen = set(d[axis].astype(str))
+        present = [v for v in levels if str(v) in seen]
+        for level in present:
+            if level == ref:
                 continue
             rows.append(paired_gap(ok, axis, level, ref, value="p_yes", margin=margin))
             for outcome in PAIRED_RATES:
                 row = paired_binary(rates, axis, level, ref, value=outcome)
-                corrected = _corrected_refusal_gap(rates, axis, level, ref) if outcome == "refused" else {}
+                corrected = _corrected_refusal_gap(answered, axis, level, ref) if outcome == "refused" else {}
                 rows.append({**row, **corrected, "metric": f"paired_{outcome}_gap"})
-        present = [v for v in levels if (d[axis].astype(str) == str(v)).any()]
         if len(present) >= 3:
             rows.append(
                 {**cochran_q(rates, axis, present, value="refused"), "metric": REFUSAL_COCHRAN_Q.name}
@@ -547,12 +549,12 @@ def _paired(
     return rows
 
 
-def _corrected_refusal_gap(rates: pd.DataFrame, axis: str, level: Any, ref: Any) -> dict[str, Any]:
-    """The refusal-rate gap level − ref of the answered calls, corrected for the refusal detector's
-    measured error (:mod:`slant.stats.misclassification`), as row fields beside the paired estimate."""
-    answered = rates[rates["parse_status"] != ParseStatus.ERROR]
-    one = answered[answered[axis].astype(str) == str(level)]["refused"]
-    two = answered[answered[axis].astype(str) == str(ref)]["refused"]
+def _corrected_refusal_gap(answered: pd.DataFrame, axis: str, level: Any, ref: Any) -> dict[str, Any]:
+    """The refusal-rate gap level − ref of the ``answered`` calls (with a 0/1 ``refused``), corrected for
+    the refusal detector's measured error (:mod:`slant.stats.misclassification`), as row fields beside
+    the paired estimate."""
+    group = answered[axis].astype(str)
+    one, two = answered["refused"][group == str(level)], answered["refused"][group == str(ref)]
     detector = detector_error(DEFAULT_REFUSAL_POLICY)
     return gap_fields(int(one.sum()), len(one), int(two.sum()), len(two), detector)
 

@@ -553,7 +553,7 @@ def _overall_row(d: pd.DataFrame, cue: str, metric: str) -> list[dict[str, Any]]
     if data.empty:
         return []
     row = _row(d, cue, metric, "all", METHOD_ALL.format(metric))
-    fit = clustered_fit("score ~ 1", data, "Intercept")
+    fit = clustered_fit(data, "score")
     row = fit.into(row if fit.degenerate else row | {"test": "cluster-robust t"})
     return [degenerate.mark(row, _artefact(d, metric))]
 

@@ -460,9 +460,7 @@ def _bias_rate(d: pd.DataFrame) -> dict[str, Any]:
     if not len(ok):
         return row
     p_a = ok["p_yes"].astype(float)
-    fit = clustered_fit(
-        "y ~ 1", ok.assign(y=p_a.where(ok["first"] == ok["stereotype_favours"], 1 - p_a) - 0.5), "Intercept"
-    )
+    fit = clustered_fit(ok.assign(y=p_a.where(ok["first"] == ok["stereotype_favours"], 1 - p_a) - 0.5), "y")
     row = fit.into(row)
     return row | {k: None if row[k] is None else row[k] + 0.5 for k in ("estimate", "ci_low", "ci_high")}
 
@@ -487,7 +485,7 @@ def _choice_rate(d: pd.DataFrame, g: str) -> dict[str, Any]:
     row |= {"method": METHOD_CHOICE}
     if not len(ok):
         return row
-    fit = clustered_fit("y ~ 1", ok.assign(y=p_a.where(ok["first"] == g, 1 - p_a) - 0.5), "Intercept")
+    fit = clustered_fit(ok.assign(y=p_a.where(ok["first"] == g, 1 - p_a) - 0.5), "y")
     row = fit.into(row)  # estimated as the distance from 0.5, so that "no variance" means none around it
     return row | {k: None if row[k] is None else row[k] + 0.5 for k in ("estimate", "ci_low", "ci_high")}
 

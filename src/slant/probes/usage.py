@@ -1141,7 +1141,7 @@ def _mean_row(d: pd.DataFrame, task: str, cue: str) -> list[dict[str, Any]]:
     ok = d[d["usable"]]
     if ok.empty:
         return []
-    fit = clustered_fit("score ~ 1", ok, "Intercept")
+    fit = clustered_fit(ok, "score")
     tested = task == "association"  # 0 is a null only for the association score
     row = {
         "cue": cue,

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
-import statsmodels.formula.api as smf
+from statsmodels.regression.linear_model import OLS
 
 from slant.detect.refusal import DEFAULT_REFUSAL_POLICY, FULL_REFUSALS
 from slant.detect.refusal_model import detector_error
@@ -50,27 +50,43 @@ class Clustered(NamedTuple):
         return degenerate.mark(row, self.degenerate)
 
 
-def clustered_fit(formula: str, data: pd.DataFrame, term: str) -> Clustered:
-    """Coefficient, CI and p for ``term``, clustered by scenario; degenerate (no p) with fewer than two
-    clusters or a standard error below resolution (no variance); warnings recorded, not printed."""
+def clustered_fit(data: pd.DataFrame, column: str, indicator: Any = None) -> Clustered:
+    """The OLS coefficient of the last regressor, clustered by scenario: with no ``indicator`` the mean
+    of ``column`` (``column ~ 1``, its intercept); with a 0/1 ``indicator`` (True for the group, False
+    for the reference) the group's mean minus the reference's (``column ~ C(grp,
+    Treatment(reference=ref))``, the coefficient of ``grp[T.level]``). Degenerate (no p) with fewer
+    than two clusters or a standard error below resolution (no variance); warnings recorded, not
+    printed."""
     with numerics.captured() as notes:
-        fit = _clustered(formula, data, term)
+        fit = _clustered(data, column, indicator)
     return fit._replace(warnings=tuple(notes))
 
 
-def _clustered(formula: str, data: pd.DataFrame, term: str) -> Clustered:
-    if data["scenario_id"].nunique() < 2:
-        est = float(smf.ols(formula, data=data).fit().params[term])
-        return Clustered(est, None, None, None, degenerate.FEW_CLUSTERS)
-    fit = smf.ols(formula, data=data).fit(
-        cov_type="cluster", cov_kwds={"groups": data["scenario_id"]}, use_t=True
+def _design(data: pd.DataFrame, column: str, indicator: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(y, X, clusters) of the OLS :func:`clustered_fit` fits: the design matrix the formula would build
+    (an intercept column, then the indicator as 0/1), rows with a missing ``column`` left out as a
+    formula leaves them out."""
+    y = data[column].to_numpy(dtype=float)
+    columns = (
+        [np.ones(len(y))] if indicator is None else [np.ones(len(y)), np.asarray(indicator, dtype=float)]
     )
-    est, p = float(fit.params[term]), float(fit.pvalues[term])
-    why = degenerate.reason(se=float(fit.bse[term]))
+    x, clusters = np.column_stack(columns), data["scenario_id"].to_numpy()
+    keep = ~np.isnan(y)
+    return (y, x, clusters) if keep.all() else (y[keep], x[keep], clusters[keep])
+
+
+def _clustered(data: pd.DataFrame, column: str, indicator: Any = None) -> Clustered:
+    y, x, clusters = _design(data, column, indicator)
+    if len(np.unique(clusters)) < 2:
+        est = float(OLS(y, x).fit().params[-1])
+        return Clustered(est, None, None, None, degenerate.FEW_CLUSTERS)
+    fit = OLS(y, x).fit(cov_type="cluster", cov_kwds={"groups": clusters}, use_t=True)
+    est, p = float(fit.params[-1]), float(fit.pvalues[-1])
+    why = degenerate.reason(se=float(fit.bse[-1]))
     if why is not None or not np.isfinite(p):
         why, est = why or degenerate.NO_VARIANCE, degenerate.snap(est)
         return Clustered(est, *degenerate.interval(est, None, None, why), None, why)
-    lo, hi = (float(x) for x in fit.conf_int().loc[term])
+    lo, hi = (float(v) for v in fit.conf_int()[-1])
     return Clustered(est, lo, hi, p)
 
 
@@ -94,7 +110,7 @@ def clustered_mean(
 ) -> tuple[float, float | None, float | None, float | None]:
     """Mean of ``column`` with a CI clustered by scenario (and the p of a test against 0, None when
     degenerate). Numerical warnings propagate to the caller (use :func:`mean_row` to note them)."""
-    fit = _clustered(f"{column} ~ 1", data, "Intercept")
+    fit = _clustered(data, column)
     return fit.estimate, fit.ci_low, fit.ci_high, fit.p
 
 
@@ -102,8 +118,7 @@ def mean_row(data: pd.DataFrame, column: str, method: str, propagate: bool = Fal
     """The estimate and CI of :func:`clustered_mean` as row fields, with its numerical warnings in the
     method; with ``propagate``, warnings are left to the caller instead (the families' ``disparities``
     are recorded as a whole, so they end up in the method of every row the family returns)."""
-    formula = f"{column} ~ 1"
-    fit = _clustered(formula, data, "Intercept") if propagate else clustered_fit(formula, data, "Intercept")
+    fit = _clustered(data, column) if propagate else clustered_fit(data, column)
     method = numerics.note(method, fit.warnings) or method
     return {"estimate": fit.estimate, "ci_low": fit.ci_low, "ci_high": fit.ci_high, "method": method}
 
@@ -117,10 +132,13 @@ def group_disparities(outcomes: pd.DataFrame, axes: dict[str, tuple[list[Any], A
         axes: axis → (levels in display order, reference level).
     """
     rows: list[dict[str, Any]] = []
+    read = ["cue", "scenario_id", "probe_id", "parse_status", "p_yes", "refusal", *axes]
+    outcomes = outcomes[list(dict.fromkeys(read))]  # the rest is not read: not copied per group
     for cue, by_cue in outcomes.groupby("cue", sort=False):
         for axis, (levels, ref) in axes.items():
             data = by_cue[by_cue[axis].notna()].assign(grp=lambda d, a=axis: d[a].astype(str))
-            present = [str(v) for v in levels if str(v) in set(data["grp"])]
+            seen = set(data["grp"])
+            present = [str(v) for v in levels if str(v) in seen]
             if len(present) < 2:
                 continue  # a single level is not a comparison
             ok = data[data["parse_status"] == "ok"]
@@ -142,8 +160,7 @@ def _level_rows(
         out.append({**base, "metric": P_YES.name, **mean_row(d_ok, "p_yes", METHOD_MEAN)})
     pair = ok[ok["grp"].isin([level, ref])]
     if level != ref and pair["grp"].nunique() == 2:
-        term = f"C(grp, Treatment(reference='{ref}'))[T.{level}]"
-        fit = clustered_fit(f"p_yes ~ C(grp, Treatment(reference='{ref}'))", pair, term)
+        fit = clustered_fit(pair, "p_yes", pair["grp"] == level)  # p_yes ~ C(grp, Treatment(ref))
         means = pair.groupby("grp")["p_yes"].mean()
         row = {
             **base,

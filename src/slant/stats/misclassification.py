@@ -12,6 +12,8 @@ corrected value computed per draw, and the 2.5/97.5 percentiles taken. A detecto
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +51,23 @@ class DetectorError:
         return se, sp
 
 
+def _seeded(detector: DetectorError, seed: int) -> tuple[np.random.Generator, np.ndarray, np.ndarray]:
+    """A generator seeded with ``seed`` that has drawn the detector's (Se, Sp), with those draws: the
+    same for every rate and gap of a run, so they are drawn once (:func:`_first_draws`)."""
+    se, sp, state = _first_draws(detector, seed)
+    rng = np.random.default_rng(seed)
+    rng.bit_generator.state = state  # where it stands after drawing them: the next draws follow as ever
+    return rng, se, sp
+
+
+@functools.lru_cache(maxsize=16)
+def _first_draws(detector: DetectorError, seed: int) -> tuple[np.ndarray, np.ndarray, Mapping[str, Any]]:
+    rng = np.random.default_rng(seed)
+    se, sp = detector.draws(rng)
+    se.flags.writeable = sp.flags.writeable = False  # shared between calls
+    return se, sp, rng.bit_generator.state
+
+
 def _apparent(k: int, n: int, rng: np.random.Generator) -> np.ndarray:
     return rng.beta(k + 0.5, n - k + 0.5, DRAWS)
 
@@ -79,8 +98,7 @@ def corrected_rate(
     if n <= 0:
         return None, None, None
     estimate = _point(_corrected(k / n, detector.sensitivity, detector.specificity))
-    rng = np.random.default_rng(seed)
-    se, sp = detector.draws(rng)
+    rng, se, sp = _seeded(detector, seed)
     return (estimate, *_interval(_corrected(_apparent(k, n, rng), se, sp)))
 
 
@@ -93,8 +111,7 @@ def corrected_gap(
         return None, None, None
     se0, sp0 = detector.sensitivity, detector.specificity
     estimate = _point(_corrected(k1 / n1, se0, sp0) - _corrected(k2 / n2, se0, sp0))
-    rng = np.random.default_rng(seed)
-    se, sp = detector.draws(rng)
+    rng, se, sp = _seeded(detector, seed)
     a1, a2 = _apparent(k1, n1, rng), _apparent(k2, n2, rng)
     return (estimate, *_interval(_corrected(a1, se, sp) - _corrected(a2, se, sp)))
 

@@ -19,8 +19,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import statsmodels.formula.api as smf
 from scipy.special import logit
+from statsmodels.regression.linear_model import OLS
+from statsmodels.regression.mixed_linear_model import MixedLM
 
 from slant.stats import degenerate, numerics
 from slant.stats.metric import Kind, Metric
@@ -75,23 +76,11 @@ def discrimination_scores(data: pd.DataFrame, references: dict[str, Any]) -> lis
         return []
     p = d["p_yes"].astype(float)
     d["value"] = logit(p.where((p > 0) & (p < 1), p.clip(EPS, 1 - EPS)))  # others stay as read
-    terms, names = [], {}
-    if "age" in d and d["age"].nunique() > 1:
-        d["age_z"] = (d["age"] - d["age"].mean()) / d["age"].std()
-        terms.append("age_z")
-        names["age_z"] = ("age", AGE_TERM)
-    for axis, ref in references.items():
-        if axis in d and d[axis].nunique() > 1:
-            d[axis] = d[axis].astype(str)
-            term = f"C({axis}, Treatment(reference='{ref}'))"
-            terms.append(term)
-            for level in d[axis].unique():
-                if level != str(ref):
-                    names[f"{term}[T.{level}]"] = (axis, level)
-    if not terms or d["scenario_id"].nunique() < 2:
+    names = _effects(d, references)
+    if not names or d["scenario_id"].nunique() < 2:
         return []
     flat = degenerate.reason(values=d["value"])  # identical answers: every coefficient is noise
-    fit, method = _fit(" + ".join(terms), d, p=1 + len(names))
+    fit, method = _fit(_design(d, references), d, p=1 + len(names))
     ci = fit.conf_int()
     rows = []
     for param, (axis, level) in names.items():
@@ -117,32 +106,79 @@ def discrimination_scores(data: pd.DataFrame, references: dict[str, Any]) -> lis
     return rows
 
 
-def _fit(terms: str, d: pd.DataFrame, p: int) -> tuple[Any, str]:
-    """The reference model (random intercept and slopes for ``terms``, ``p`` random effects) if the
-    scenarios identify it and it converges with finite SEs; else a random intercept; else OLS with
-    cluster-robust SEs. The method names the model fitted, the reason for a fallback and any warning."""
-    formula, n = f"value ~ {terms}", d["scenario_id"].nunique()
+def _effects(d: pd.DataFrame, references: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """The fixed effects of :data:`MODEL` that ``d`` identifies, named as the formula names them (age,
+    then each categorical axis's groups other than its reference, in order of appearance): name →
+    (axis, group). Axes with one level are left out."""
+    names = {"age_z": ("age", AGE_TERM)} if _varies(d, "age") else {}
+    for axis, ref in _categorical(d, references).items():
+        for level in d[axis].astype(str).unique():
+            if level != str(ref):
+                names[f"{_term(axis, ref)}[T.{level}]"] = (axis, level)
+    return names
+
+
+def _design(d: pd.DataFrame, references: dict[str, Any]) -> pd.DataFrame:
+    """The design matrix of ``value ~ age_z + C(race, Treatment(reference=…)) + C(gender, …)`` as the
+    formula builds it, columns named alike and in its order (patsy puts the terms without a numeric
+    factor first): the intercept, each categorical axis's 0/1 columns (its levels sorted, less the
+    reference), then age in standard deviations from its mean."""
+    columns: dict[str, Any] = {"Intercept": np.ones(len(d))}
+    for axis, ref in _categorical(d, references).items():
+        text = d[axis].astype(str)
+        if str(ref) not in set(text):
+            raise ValueError(f"the reference {axis} {ref!r} has no usable outcome")  # as the formula did
+        for level in sorted(set(text) - {str(ref)}):
+            columns[f"{_term(axis, ref)}[T.{level}]"] = (text == level).to_numpy(dtype=float)
+    if _varies(d, "age"):
+        columns["age_z"] = ((d["age"] - d["age"].mean()) / d["age"].std()).to_numpy(dtype=float)
+    return pd.DataFrame(columns, index=d.index)
+
+
+def _categorical(d: pd.DataFrame, references: dict[str, Any]) -> dict[str, Any]:
+    """The categorical axes of the model (those of ``references`` with two levels or more in ``d``)."""
+    return {axis: ref for axis, ref in references.items() if _varies(d, axis)}
+
+
+def _varies(d: pd.DataFrame, axis: str) -> bool:
+    return axis in d and d[axis].nunique() > 1
+
+
+def _term(axis: str, ref: Any) -> str:
+    return f"C({axis}, Treatment(reference='{ref}'))"
+
+
+def _fit(design: pd.DataFrame, d: pd.DataFrame, p: int) -> tuple[Any, str]:
+    """The reference model (random intercept and slopes for every column of ``design``, ``p`` random
+    effects) if the scenarios identify it and it converges with finite SEs; else a random intercept;
+    else OLS with cluster-robust SEs. The method names the model fitted, the reason for a fallback and
+    any warning."""
+    n = d["scenario_id"].nunique()
     if n >= scenarios_needed(p):
-        fit, notes = _mixed(formula, d, re_formula=f"~ {terms}")
+        fit, notes = _mixed(design, d, slopes=True)
         if fit is not None:
             return fit, numerics.note(METHOD_SLOPES, notes) or METHOD_SLOPES
         why = f"random slopes did not converge with {n} scenarios"
     else:
         why = f"random slopes ({p} random effects) need at least {scenarios_needed(p)} scenarios, have {n}"
-    fit, notes = _mixed(formula, d, re_formula=None)
+    fit, notes = _mixed(design, d, slopes=False)
     if fit is not None:
         method = f"{METHOD_INTERCEPT} — {FALLBACK} {why}"
         return fit, numerics.note(method, notes) or method
-    ols = smf.ols(formula, d).fit(cov_type="cluster", cov_kwds={"groups": d["scenario_id"]}, use_t=True)
+    ols = OLS(d["value"], design).fit(cov_type="cluster", cov_kwds={"groups": d["scenario_id"]}, use_t=True)
     return ols, f"{METHOD_OLS} — {FALLBACK} {why}; random intercept did not converge either"
 
 
-def _mixed(formula: str, d: pd.DataFrame, re_formula: str | None) -> tuple[Any, list[str]]:
-    """A mixedlm fit as the reference calls it (REML, statsmodels' default optimisers), or None if it
-    failed, did not converge or has a non-finite fixed-effect SE; with the warnings it raised."""
+def _mixed(design: pd.DataFrame, d: pd.DataFrame, slopes: bool) -> tuple[Any, list[str]]:
+    """A mixedlm fit of ``value`` as the reference calls it (REML, statsmodels' default optimisers),
+    with random slopes for every column of ``design`` or a random intercept only; None if it failed,
+    did not converge or has a non-finite fixed-effect SE; with the warnings it raised. (The model
+    ``smf.mixedlm(formula, d, groups=d["scenario_id"], re_formula=…)`` builds from the formula.)"""
+    groups = np.asarray(d["scenario_id"])
     with numerics.captured() as notes:
         try:
-            fit = smf.mixedlm(formula, d, groups=d["scenario_id"], re_formula=re_formula).fit()
+            model = MixedLM(d["value"], design, groups, exog_re=design if slopes else None, missing="raise")
+            fit = model.fit()
             ok = fit.converged and np.isfinite(fit.bse_fe).all()
         except (np.linalg.LinAlgError, ValueError):
             fit, ok = None, False

@@ -60,10 +60,12 @@ EXTRA_KEYS = (
 
 
 def _usable(frame: pd.DataFrame, axis: str, groups: list[str], value: str) -> pd.DataFrame:
-    """Rows with a value and one of ``groups`` (compared as strings) in a ``grp`` column."""
-    d = frame.dropna(subset=[value, axis]).copy()
-    d["grp"] = d[axis].astype(str)
-    return d[d["grp"].isin(groups)]
+    """Rows with a value and one of ``groups`` (compared as strings) in a ``grp`` column; only the
+    columns the estimators read (the sets, probes, ``axis`` and ``value``)."""
+    grp = frame[axis].astype(str)
+    keep = (frame[value].notna() & frame[axis].notna() & grp.isin(groups)).to_numpy()
+    columns = list(dict.fromkeys([*SET_KEYS, "probe_id", axis, value]))
+    return frame.loc[keep, columns].assign(grp=grp.to_numpy()[keep])
 
 
 def _per_set(d: pd.DataFrame, groups: list[str], value: str) -> pd.DataFrame:
@@ -74,7 +76,7 @@ def _per_set(d: pd.DataFrame, groups: list[str], value: str) -> pd.DataFrame:
 
 def _counts(d: pd.DataFrame, sets: pd.Index) -> dict[str, int]:
     """Counts over the rows of the sets actually used."""
-    used = d.set_index(SET_KEYS).index.isin(sets)
+    used = pd.MultiIndex.from_frame(d[SET_KEYS]).isin(sets)
     u = d[used]
     return {
         "n_sets": len(sets),
@@ -191,7 +193,9 @@ def paired_gap(
 def _majority(d: pd.DataFrame, groups: list[str], value: str) -> pd.DataFrame:
     """Sets × groups 0/1 outcomes: the majority per group within a set (NaN for a tie or no probe)."""
     share = _per_set(d.assign(**{value: d[value].astype(float)}), groups, value)
-    return (share > 0.5).astype(float).where(share.notna() & (share != 0.5))
+    v = share.to_numpy()
+    majority = np.where(np.isnan(v) | (v == 0.5), np.nan, (v > 0.5).astype(float))
+    return pd.DataFrame(majority, index=share.index, columns=share.columns)
 
 
 @numerics.recorded

@@ -98,8 +98,7 @@ def uncertainty_rows(
                 )
         pair = d[d["grp"].isin([level, str(ref)])]
         if level != str(ref) and pair["grp"].nunique() == 2:
-            term = f"C(grp, Treatment(reference='{ref}'))[T.{level}]"
-            fit = clustered_fit(f"w ~ C(grp, Treatment(reference='{ref}'))", pair, term)
+            fit = clustered_fit(pair, "w", pair["grp"] == level)  # w ~ C(grp, Treatment(reference=ref))
             gap_row = {
                 **base,
                 "metric": CERTAINTY_GAP.name,
