@@ -83,10 +83,30 @@ def test_the_engine_reads_a_stream_of_requests_window_by_window(tmp_path, monkey
     assert len(store.done_keys(db, (k for k, _ in pairs))) == 48
 
 
-def test_rows_held_as_tuples_make_the_frame_dicts_make():
+def test_rows_held_by_column_make_the_frame_dicts_make():
     rows = [{"a": 1, "b": None}, {"a": 2.5, "c": "x"}, {"b": 3, "d": True}, {"a": None, "b": 4, "c": None}]
     held = _Rows()
     for r in rows:
         held.add(r)
-    pd.testing.assert_frame_equal(held.frame(), pd.DataFrame(rows))
-    assert held.frame()["a"].dtype == np.float64
+    frame = held.frame()
+    pd.testing.assert_frame_equal(frame, pd.DataFrame(rows))
+    assert frame["a"].dtype == np.float64
+    assert held.rows == 0 and not held.columns  # handed over
+
+
+def test_equal_texts_and_details_are_shared_but_values_of_other_types_or_signs_stay_apart():
+    detail = {"p": 0.5}
+    rows = [
+        {"s": "ok", "d": {"p": 0.5}, "z": 0.0, "m": 1},
+        {"s": "o" + "k", "d": detail, "z": -0.0, "m": 1.0},
+        {"s": "ok", "d": {"p": -0.0}, "z": 0.0, "m": True},
+    ]
+    held = _Rows()
+    for r in rows:
+        held.add(r)
+    assert held.columns["d"][0] is held.columns["d"][1] and held.columns["d"][2] == {"p": -0.0}
+    assert held.columns["s"][0] is held.columns["s"][1]
+    frame = held.frame()
+    pd.testing.assert_frame_equal(frame, pd.DataFrame(rows))
+    assert [np.signbit(z) for z in frame["z"]] == [False, True, False]
+    assert [type(m) for m in frame["m"]] == [int, float, bool]

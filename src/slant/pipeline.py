@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import hashlib
 import importlib.metadata
 import json
@@ -26,7 +25,7 @@ from slant import cost, store
 from slant.adaptive import run_looks
 from slant.cost import Meter, Prices
 from slant.errors import ScoringFailed, SpecError, check_count, one_line
-from slant.plan import CHUNK, PlannedSet, follow_ups, key_codes, plan
+from slant.plan import CHUNK, CODES, PlannedSet, among, distinct, follow_ups, key_codes, plan
 from slant.probes import family_of
 from slant.probes.base import USABLE_STATUSES
 from slant.run import EngineStats, RetryPolicy, execute
@@ -204,15 +203,17 @@ class _Tally:
 
 def _tally(db: sqlite_utils.Database | None, planned: list[PlannedSet]) -> _Tally:
     """The request keys of planned sets and which of them are answered in ``db``."""
-    codes = functools.reduce(np.union1d, (ps.all_codes() for ps in planned), np.zeros(0, np.uint64))
+    parts = [ps.all_codes() for ps in planned]
+    codes = parts[0] if len(parts) == 1 else distinct(np.concatenate([CODES(), *parts]))
     answered = key_codes(store.answered_keys(db)) if db is not None else codes[:0]
-    return _Tally(codes, np.intersect1d(codes, answered, assume_unique=True))
+    return _Tally(codes, codes[among(codes, answered)])
 
 
 def run_id_of(name: str, target_id: str, scope: str, planned: list[PlannedSet]) -> str:
     """A run's id: ``short_hash(name, target_id, scope, sorted ids of every probe)[:12]``, the ids held
     as 64-bit numbers."""
-    ids = np.sort(np.concatenate([np.zeros(0, np.uint64), *(ps.ids for ps in planned)]))
+    ids = np.concatenate([CODES(), *(ps.ids for ps in planned)])
+    ids.sort()
     h = hashlib.sha256(json.dumps([name, target_id, scope], sort_keys=True)[:-1].encode() + b", [")
     for i in range(0, len(ids), CHUNK):
         part = ", ".join(f'"{c:016x}"' for c in ids[i : i + CHUNK].tolist())

@@ -18,13 +18,15 @@ from slant.stats.multiple import adjust_within_families
 from slant.targets import Reply
 
 DISPARITY_COLUMNS = set(store.columns("disparities"))
+UNREAD = ("run_id", "probe_set", "request_key")  # outcome columns no family's statistics read
 
 
 def score_and_compare(
     db: sqlite_utils.Database, run_id: str, planned: list[PlannedSet], chunk: int = CHUNK
 ) -> pd.DataFrame:
     """Score every stored response into outcomes (``chunk`` probes at a time), then write the run's
-    disparity rows; a family's statistics see the whole set's outcomes as one DataFrame."""
+    disparity rows; a family's statistics see the whole set's outcomes as one DataFrame (the columns
+    they read: not the run, probe set or request key)."""
     all_rows: list[dict[str, Any]] = []
     for ps in planned:
         frame = _Rows()
@@ -64,26 +66,52 @@ def _outcomes(
                 **family_of(ps.spec).score(probe, ps.spec, _with_earlier(row, key, before, responses)),
             }
             outcomes.append(o)
-            frame.add({**o, **_probe_columns(probe)})
+            frame.add({k: v for k, v in o.items() if k not in UNREAD} | _probe_columns(probe))
     return outcomes
 
 
 class _Rows:
-    """Rows of a DataFrame held as tuples, a fraction of the memory of dicts: ``frame()`` is
-    ``pd.DataFrame`` of the same dicts (columns in order of first appearance, NaN where a row lacks one)."""
+    """A probe set's outcome rows for its statistics, held by column with repeated texts and details
+    shared (a fraction of the memory of a row's own dict): ``frame()`` is ``pd.DataFrame`` of the same
+    dicts (columns in order of first appearance, NaN where a row lacks one)."""
 
     def __init__(self) -> None:
-        self.columns: dict[str, None] = {}
-        self.rows: list[tuple[Any, ...]] = []
+        self.columns: dict[str, list[Any]] = {}
+        self.shared: dict[str, dict[Any, Any]] = {}
+        self.rows = 0
 
     def add(self, row: dict[str, Any]) -> None:
-        self.columns.update(dict.fromkeys(row))
-        self.rows.append(tuple(row.get(c, np.nan) for c in self.columns))
+        for name, value in row.items():
+            if name not in self.columns:
+                self.columns[name], self.shared[name] = [np.nan] * self.rows, {}
+            self.columns[name].append(_shared(self.shared[name], value))
+        self.rows += 1
+        for values in self.columns.values():
+            if len(values) < self.rows:
+                values.append(np.nan)
 
     def frame(self) -> pd.DataFrame:
-        n = len(self.columns)
-        pad = [(*r, *(np.nan,) * (n - len(r))) if len(r) < n else r for r in self.rows]
-        return pd.DataFrame(pad, columns=list(self.columns))
+        """The rows as a DataFrame, each column inferred as ``pd.DataFrame`` of whole rows infers it (it
+        infers column by column); the rows are handed over: this empties the accumulator."""
+        parts = []
+        for name in list(self.columns):
+            values = self.columns.pop(name)
+            parts.append(pd.DataFrame([(v,) for v in values], columns=[name]))
+            del values, self.shared[name]
+        self.rows = 0
+        return pd.concat(parts, axis=1)
+
+
+def _shared(seen: dict[Any, Any], value: Any) -> Any:
+    """``value``, or an equal one seen before in its column (texts, and dicts and lists by repr: the
+    same type and the same repr, so 0.0 and -0.0 or 1 and 1.0 stay apart)."""
+    if isinstance(value, str):
+        key: Any = (type(value), value)
+    elif isinstance(value, dict | list):
+        key = (type(value), repr(value))
+    else:
+        return value
+    return seen.setdefault(key, value)
 
 
 def _with_earlier(
