@@ -60,6 +60,8 @@ def test_a_request_two_probe_sets_ask_is_sent_and_counted_once(tmp_path):
     assert (dry.n_probes, dry.n_requests, dry.n_cached) == (96, 48, 0)
     assert n_calls == 48 and result.n_requests == 48 and result.status == "complete"
     assert result.engine is not None and (result.engine.requested, result.engine.sent) == (48, 48)
+    total, by_set = result.tokens["total"], result.tokens["by_set"]  # each set's calls, and the run's, once
+    assert total["calls"] == 48 and total["prompt"] > 0 and by_set["decisions"] == by_set["twin"] == total
 
 
 def test_the_engine_reads_a_stream_of_requests_window_by_window(tmp_path, monkeypatch):

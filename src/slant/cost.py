@@ -17,7 +17,7 @@ import subprocess
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from itertools import chain, islice
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -125,14 +125,6 @@ def stored_tokens(db: sqlite_utils.Database, keys: list[str]) -> dict[str, dict[
         )
         out.update((k, usage_of(u) or {}) for k, u in db.execute(sql, chunk).fetchall())
     return out
-
-
-def tokens_of(usages: dict[str, dict[str, Any]], keys: list[str] | None = None) -> Tokens:
-    """The summed usage of these keys (every key of ``usages`` when None)."""
-    t = Tokens()
-    for key in usages if keys is None else dict.fromkeys(keys):
-        t.add(usages.get(key))
-    return t
 
 
 def scope_tokens(db: sqlite_utils.Database, prefix: str) -> dict[str, Tokens]:
@@ -420,20 +412,42 @@ def budget_message(c: Campaign, meter: Meter | None, unsent: int) -> str | None:
 
 
 def run_tokens(
-    db: sqlite_utils.Database, planned: list[Any], asked: list[Any], c: Campaign
+    db: sqlite_utils.Database, planned: list[Any], asked: list[Any], c: Campaign, every: np.ndarray
 ) -> dict[str, Any]:
-    """A run's tokens per probe set and in all (every call it scored, whichever run sent it), and what
-    adaptive stopping and logprob reads saved (see :func:`savings`)."""
-    keys = list(chain.from_iterable(ps.keys() for ps in asked))
-    usages = stored_tokens(db, keys)
-    by_set = {ps.spec.name: tokens_of(usages, ps.keys()) for ps in asked}
+    """A run's tokens per probe set and in all (every call it scored, whichever run sent it; a call
+    two probes ask, once), and what adaptive stopping and logprob reads saved (see :func:`savings`).
+    The calls are read a chunk at a time, each set's distinct calls and the run's marked off by their
+    key codes (``PlannedSet.all_codes``; ``every``: those of all of ``asked``, sorted and distinct)."""
+    codes = [ps.all_codes() for ps in asked]
+    in_all, total = np.zeros(len(every), dtype=bool), Tokens()
+    by_set: dict[str, Tokens] = {}
+    for ps, mine in zip(asked, codes, strict=True):
+        in_set, t = np.zeros(len(mine), dtype=bool), by_set.setdefault(ps.spec.name, Tokens())
+        for chunk in ps.chunks():
+            keys = [k for _, keyed in chunk for k, _ in keyed]
+            at = np.fromiter((int(k[:16], 16) for k in keys), dtype=np.uint64, count=len(keys))
+            here, anew = _first_seen(in_set, mine, at), _first_seen(in_all, every, at)
+            usages = stored_tokens(db, [k for k, a, b in zip(keys, here, anew, strict=True) if a or b])
+            for key, a, b in zip(keys, here, anew, strict=True):
+                t.add(usages.get(key) if a else None)
+                total.add(usages.get(key) if b else None)
     out: dict[str, Any] = {
         "by_set": {name: as_dict(t, c.prices) for name, t in by_set.items()},
-        "total": as_dict(tokens_of(usages, keys), c.prices),
+        "total": as_dict(total, c.prices),
     }
     if saved := savings(planned, asked, by_set, c.prices):
         out["saved"] = saved
     return out
+
+
+def _first_seen(seen: np.ndarray, known: np.ndarray, codes: np.ndarray) -> list[bool]:
+    """Per code, whether it is met here for the first time (``seen``: a flag per code of ``known``,
+    sorted, which holds every one of ``codes``), marking it seen."""
+    first = []
+    for i in np.searchsorted(known, codes).tolist():
+        first.append(not seen[i])
+        seen[i] = True
+    return first
 
 
 SAMPLED_N, SAMPLED_MAX_TOKENS = 10, 8  # decision's sample scoring defaults: the sampled alternative

@@ -176,7 +176,7 @@ def audit(
     tally = _tally(sdb, asked)  # with the chained calls sent meanwhile
     status = _run_status(sdb, run_id, tally.pending)
     notes = _record_served(sdb, run_id, tgt)
-    tokens = cost.run_tokens(sdb, planned, asked, c)
+    tokens = cost.run_tokens(sdb, planned, asked, c, tally.codes)
     prov = json.dumps({**store.capture_provenance(sdb, run_id), **({"notes": notes} if notes else {})})
     if stopped := cost.budget_message(c, meter, stats.over_budget):
         tokens["stopped"] = stopped
