@@ -626,7 +626,8 @@ def disparities(frame: pd.DataFrame, ps: DecisionSet) -> list[dict[str, Any]]:
     for cue, d in people.groupby("cue", sort=False):
         ok = d[d["parse_status"] == "ok"]
         note = p_yes_note(d, ps.min_mass)
-        for r in discrimination_scores(ok, refs):
+        read = [c for c in ("p_yes", "scenario_id", "probe_id", *AXES) if c in ok]  # the columns it reads
+        for r in discrimination_scores(ok[read], refs):
             rows.append({"cue": cue, **r} | ({"method": f"{r['method']}; {note}"} if note else {}))
         rows += [{"cue": cue, **r} for r in _paired(d, ok, axes, ps.margin)]
         # Uncertainty-aware fairness: the favourable answer ("yes") counts as correct.
