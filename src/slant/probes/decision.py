@@ -33,6 +33,7 @@ from slant.probes.base import ParseStatus, Probe, logprob_read, new_outcome, sam
 from slant.probes.family import Family, register
 from slant.probes.packs import SCENARIOS_DIR, PackHeader, PackPaths, load_items
 from slant.prompts import available, load_prompt
+from slant.stats.background import started
 from slant.stats.groups import METHOD_MEAN, group_disparities, mean_row, outcome_counts
 from slant.stats.groups import METRICS as GROUP_METRICS
 from slant.stats.metric import Kind, Metric
@@ -621,31 +622,43 @@ def disparities(frame: pd.DataFrame, ps: DecisionSet) -> list[dict[str, Any]]:
     records = (r for i in range(0, len(held), 2_000) for r in held.iloc[i : i + 2_000].to_dict("records"))
     grid_levels, references = grid(ps, records)
     axes = {a: (grid_levels[a], references[a]) for a in AXES}
-    rows = group_disparities(people, axes) if len(people) else []
     refs = {a: references[a] for a in ("race", "gender")}
-    for cue, d in people.groupby("cue", sort=False):
-        ok = d[d["parse_status"] == "ok"]
+    read = [c for c in ("p_yes", "scenario_id", "probe_id", *AXES) if c in people]  # what the model reads
+    by_cue = list(people.groupby("cue", sort=False))
+    # the mixed models run in a child process (a second core) while the other statistics run here
+    scores = [started(discrimination_scores, d.loc[d["parse_status"] == "ok", read], refs) for _, d in by_cue]
+    rows = group_disparities(people, axes) if len(people) else []
+    after = [_after_scores(cue, d, axes, ps) for cue, d in by_cue]
+    for (cue, d), discrimination, more in zip(by_cue, scores, after, strict=True):
         note = p_yes_note(d, ps.min_mass)
-        read = [c for c in ("p_yes", "scenario_id", "probe_id", *AXES) if c in ok]  # the columns it reads
-        for r in discrimination_scores(ok[read], refs):
+        for r in discrimination():
             rows.append({"cue": cue, **r} | ({"method": f"{r['method']}; {note}"} if note else {}))
-        rows += [{"cue": cue, **r} for r in _paired(d, ok, axes, ps.margin)]
-        # Uncertainty-aware fairness: the favourable answer ("yes") counts as correct.
-        p_yes = ok["p_yes"].astype(float)
-        unc = ok[["scenario_id", "probe_id", *axes]].assign(  # the columns uncertainty_rows reads
-            correct=p_yes >= 0.5, confidence=p_yes.where(p_yes >= 0.5, 1 - p_yes), margin=2 * p_yes - 1
-        )
-        for axis, (levels, ref) in axes.items():
-            if unc[axis].nunique() > 1:
-                rows += [
-                    {"cue": cue, **r} for r in uncertainty_rows(unc, axis, levels, ref, FAVOURABLE_RATE.name)
-                ]
+        rows += more
     ok = calibration[calibration["parse_status"] == "ok"]
     if len(ok):
         row = {"cue": "calibration", "metric": PRIOR_P_YES.name, "axis": "none", "grp": "content-free"}
         counts = outcome_counts(calibration)
         del counts["n_refused"]  # the prior row leaves refusals uncounted (n_refused empty), as it always has
         rows.append(row | mean_row(ok, "p_yes", METHOD_MEAN, propagate=True) | counts)
+    return rows
+
+
+def _after_scores(
+    cue: str, d: pd.DataFrame, axes: dict[str, tuple[list[Any], Any]], ps: DecisionSet
+) -> list[dict[str, Any]]:
+    """A cue's rows listed after its discrimination scores: paired gaps, then uncertainty-aware
+    fairness (the favourable answer, "yes", counts as correct)."""
+    ok = d[d["parse_status"] == "ok"]
+    rows = [{"cue": cue, **r} for r in _paired(d, ok, axes, ps.margin)]
+    p_yes = ok["p_yes"].astype(float)
+    unc = ok[["scenario_id", "probe_id", *axes]].assign(  # the columns uncertainty_rows reads
+        correct=p_yes >= 0.5, confidence=p_yes.where(p_yes >= 0.5, 1 - p_yes), margin=2 * p_yes - 1
+    )
+    for axis, (levels, ref) in axes.items():
+        if unc[axis].nunique() > 1:
+            rows += [
+                {"cue": cue, **r} for r in uncertainty_rows(unc, axis, levels, ref, FAVOURABLE_RATE.name)
+            ]
     return rows
 
 

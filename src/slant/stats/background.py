@@ -1,0 +1,42 @@
+"""One statistic computed in a forked child process while the caller computes the others.
+
+A decision set's mixed model (statsmodels' MixedLM: about half of its statistics time, and their memory
+peak at scale) runs beside its other statistics where the machine has a second core. The child is a fork
+of this process: it shares every loaded module, computes ``fn(*args)`` on a pickled copy of the
+arguments and sends back the value (rows, warnings notes and all), so the numbers are those of an inline
+call. Where fork is unavailable, one core is all there is, or the child dies, the call runs inline.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def started(fn: Callable[..., T], *args: Any) -> Callable[[], T]:
+    """``fn(*args)`` started in a forked child where it can run beside the caller; call the returned
+    function for its value (an exception ``fn`` raises is raised there). ``fn`` must be a module-level
+    function and its value picklable."""
+    if not _second_core():
+        return lambda: fn(*args)
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
+    future = pool.submit(fn, *args)
+    pool.shutdown(wait=False)  # the child exits once it has sent the value
+
+    def value() -> T:
+        try:
+            return future.result()
+        except BrokenProcessPool:  # the child died (killed, out of memory): compute it here
+            return fn(*args)
+
+    return value
+
+
+def _second_core() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods() and len(os.sched_getaffinity(0)) > 1
