@@ -4,13 +4,14 @@ A decision set's mixed model (statsmodels' MixedLM: about half of its statistics
 peak at scale) runs beside its other statistics where the machine has a second core. The child is a fork
 of this process: it shares every loaded module, computes ``fn(*args)`` on a pickled copy of the
 arguments and sends back the value (rows, warnings notes and all), so the numbers are those of an inline
-call. Where fork is unavailable, one core is all there is, or the child dies, the call runs inline.
+call. Elsewhere than on Linux, on one core, or when the child dies, the call runs inline.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -39,4 +40,5 @@ def started(fn: Callable[..., T], *args: Any) -> Callable[[], T]:
 
 
 def _second_core() -> bool:
-    return "fork" in multiprocessing.get_all_start_methods() and len(os.sched_getaffinity(0)) > 1
+    # Linux only: macOS has fork, but its system BLAS (Accelerate) is not safe to use in a forked child
+    return sys.platform == "linux" and len(os.sched_getaffinity(0)) > 1
