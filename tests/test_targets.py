@@ -91,3 +91,18 @@ def test_hosted_openai_without_a_key_is_bad_input(tmp_path, monkeypatch, capsys)
     campaign = write_campaign(tmp_path, target="openai/gpt-4o-mini")
     assert main(["run", str(campaign)]) == EXIT_BAD_INPUT
     assert "needs OPENAI_API_KEY" in capsys.readouterr().err
+
+
+def test_the_hosted_api_gets_the_organization_and_project_headers_and_no_other_url_does(monkeypatch):
+    from slant.targets.openai_compat import headers
+
+    monkeypatch.setenv("OPENAI_ORG_ID", "org-test")
+    monkeypatch.setenv("OPENAI_PROJECT_ID", "proj-test")
+    hosted = headers("sk-test", None)
+    assert hosted["Authorization"] == "Bearer sk-test"
+    assert (hosted["OpenAI-Organization"], hosted["OpenAI-Project"]) == ("org-test", "proj-test")
+    assert headers("sk-test", "https://api.openai.com/v1")["OpenAI-Project"] == "proj-test"
+    other = headers("sk-test", "http://127.0.0.1:8000/v1")
+    assert "OpenAI-Organization" not in other and "OpenAI-Project" not in other
+    monkeypatch.delenv("OPENAI_PROJECT_ID")
+    assert "OpenAI-Project" not in headers("sk-test", None)

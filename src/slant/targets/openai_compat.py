@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import math
+import os
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
@@ -25,12 +26,25 @@ PrefillMode = Literal["chatml", "continue", "none"]
 HOSTED_URL = "https://api.openai.com/v1"  # where the client sends calls when no base URL is given
 HOSTED_NO_ECHO = "the hosted OpenAI API gives no prompt log-probabilities (chat models only)"
 NO_ECHO = "the server echoed no prompt log-probabilities (completions with echo and logprobs)"
+# headers the hosted API reads from these variables, as the openai client sends them
+HOSTED_HEADERS = {"OpenAI-Organization": "OPENAI_ORG_ID", "OpenAI-Project": "OPENAI_PROJECT_ID"}
 VOCABULARY = 1 << 20  # top logprobs asked for to read a whole distribution (servers cap it)
 
 
 def is_hosted(base_url: str | None) -> bool:
     """Whether calls to this base URL go to the hosted OpenAI API."""
     return base_url is None or urlsplit(base_url.strip()).hostname == "api.openai.com"
+
+
+def headers(api_key: str, base_url: str | None) -> dict[str, str]:
+    """The headers of every call: the key, and for the hosted API the organization and project in
+    OPENAI_ORG_ID / OPENAI_PROJECT_ID where set (as the openai client sends them; never to other URLs)."""
+    out = {"Authorization": f"Bearer {api_key}", "User-Agent": USER_AGENT}
+    if is_hosted(base_url):
+        for header, var in HOSTED_HEADERS.items():
+            if value := os.environ.get(var):
+                out[header] = value
+    return out
 
 
 def render_chatml(messages: tuple[tuple[str, str], ...], prefill: str | None) -> str:
@@ -102,7 +116,7 @@ class OpenAICompatTarget:
         # redirects: answers from another server would be stored as the configured target's.
         self._client = httpx2.AsyncClient(
             base_url=(self.base_url or HOSTED_URL).rstrip("/"),
-            headers={"Authorization": f"Bearer {self._api_key}", "User-Agent": USER_AGENT},
+            headers=headers(self._api_key, self.base_url),
             timeout=self.timeout,
             follow_redirects=False,
             limits=httpx2.Limits(max_connections=1000, max_keepalive_connections=100),
