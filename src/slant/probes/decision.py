@@ -624,12 +624,12 @@ def disparities(frame: pd.DataFrame, ps: DecisionSet) -> list[dict[str, Any]]:
     axes = {a: (grid_levels[a], references[a]) for a in AXES}
     refs = {a: references[a] for a in ("race", "gender")}
     read = [c for c in ("p_yes", "scenario_id", "probe_id", *AXES) if c in people]  # what the model reads
-    by_cue = list(people.groupby("cue", sort=False))
+    by_cue = [(cue, d, d[d["parse_status"] == "ok"]) for cue, d in people.groupby("cue", sort=False)]
     # the mixed models run in a child process (a second core) while the other statistics run here
-    scores = [started(discrimination_scores, d.loc[d["parse_status"] == "ok", read], refs) for _, d in by_cue]
+    scores = [started(discrimination_scores, ok[read], refs) for _, _, ok in by_cue]
     rows = group_disparities(people, axes) if len(people) else []
-    after = [_after_scores(cue, d, axes, ps) for cue, d in by_cue]
-    for (cue, d), discrimination, more in zip(by_cue, scores, after, strict=True):
+    after = [_after_scores(cue, d, ok, axes, ps) for cue, d, ok in by_cue]
+    for (cue, d, _), discrimination, more in zip(by_cue, scores, after, strict=True):
         note = p_yes_note(d, ps.min_mass)
         for r in discrimination():
             rows.append({"cue": cue, **r} | ({"method": f"{r['method']}; {note}"} if note else {}))
@@ -644,11 +644,11 @@ def disparities(frame: pd.DataFrame, ps: DecisionSet) -> list[dict[str, Any]]:
 
 
 def _after_scores(
-    cue: str, d: pd.DataFrame, axes: dict[str, tuple[list[Any], Any]], ps: DecisionSet
+    cue: str, d: pd.DataFrame, ok: pd.DataFrame, axes: dict[str, tuple[list[Any], Any]], ps: DecisionSet
 ) -> list[dict[str, Any]]:
-    """A cue's rows listed after its discrimination scores: paired gaps, then uncertainty-aware
-    fairness (the favourable answer, "yes", counts as correct)."""
-    ok = d[d["parse_status"] == "ok"]
+    """A cue's rows listed after its discrimination scores (``d``: its outcomes, ``ok``: the usable
+    ones): paired gaps, then uncertainty-aware fairness (the favourable answer, "yes", counts as
+    correct)."""
     rows = [{"cue": cue, **r} for r in _paired(d, ok, axes, ps.margin)]
     p_yes = ok["p_yes"].astype(float)
     unc = ok[["scenario_id", "probe_id", *axes]].assign(  # the columns uncertainty_rows reads

@@ -3,7 +3,7 @@
 A decision set's mixed model (statsmodels' MixedLM: about half of its statistics time, and their memory
 peak at scale) runs beside its other statistics where the machine has a second core. The child is a fork
 of this process: it shares every loaded module, computes ``fn(*args)`` on a pickled copy of the
-arguments and sends back the value (rows, warnings notes and all), so the numbers are those of an inline
+arguments and sends back the value (rows and warning notes), so the numbers are those of an inline
 call. Elsewhere than on Linux, on one core, or when the child dies, the call runs inline.
 """
 
