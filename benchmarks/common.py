@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import resource
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,6 +46,48 @@ def timed() -> Iterator[dict[str, float]]:
     start = time.perf_counter()
     yield out
     out["seconds"] = time.perf_counter() - start
+
+
+@contextmanager
+def tree_pss_peak(pid: int, every: float = 0.02) -> Iterator[dict[str, float]]:
+    """While the block runs, sample the summed PSS (proportional set size: shared pages split between
+    the processes sharing them) of process ``pid`` and its descendants; ``["mib"]`` is the peak (Linux;
+    0 where /proc has no smaps_rollup)."""
+    out = {"mib": 0.0}
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            out["mib"] = max(out["mib"], sum(_pss_kib(p) for p in [pid, *_descendants(pid)]) / 1024)
+            stop.wait(every)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield out
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _descendants(pid: int) -> list[int]:
+    out = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                for child in map(int, f.read().split()):
+                    out += [child, *_descendants(child)]
+    except OSError:  # gone meanwhile, or not Linux
+        pass
+    return out
+
+
+def _pss_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            return next((int(line.split()[1]) for line in f if line.startswith("Pss:")), 0)
+    except OSError:
+        return 0
 
 
 def peak_rss_mb() -> float:

@@ -32,3 +32,9 @@ def test_an_exception_in_the_function_is_raised_by_the_value():
 @pytest.mark.skipif(not background._second_core(), reason="runs inline: no fork or one core")
 def test_a_dead_child_is_computed_here():
     assert background.started(dies_in_a_child, 21.0)() == 42.0
+
+
+@pytest.mark.skipif(not background._second_core(), reason="runs inline: no fork or one core")
+def test_a_call_on_many_rows_runs_inline():
+    assert background.started(os.getpid, rows=background.MAX_FORKED_ROWS)() != PARENT  # forked
+    assert background.started(os.getpid, rows=background.MAX_FORKED_ROWS + 1)() == PARENT  # here

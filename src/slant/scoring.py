@@ -10,7 +10,7 @@ import pandas as pd
 import sqlite_utils
 
 from slant import store
-from slant.plan import CHUNK, Keyed, PlannedSet
+from slant.plan import Keyed, PlannedSet
 from slant.probes import Probe, family_of
 from slant.run import reply_from_row
 from slant.stats import degenerate, numerics
@@ -19,6 +19,9 @@ from slant.targets import Reply
 
 DISPARITY_COLUMNS = set(store.columns("disparities"))
 UNREAD = ("run_id", "probe_set", "request_key")  # outcome columns no family's statistics read
+# probes scored at a time: a chunk's replies are read and parsed together, and what they leave behind in
+# the allocator's free lists stays with the process
+CHUNK = 500
 
 
 def score_and_compare(

@@ -21,6 +21,7 @@ from slant.stats.metric import Kind, Metric
 from slant.stats.misclassification import rate_fields
 from slant.stats.paired import cohens_h
 from slant.stats.rates import rate_row
+from slant.stats.text import as_text
 
 METHOD_MEAN = "OLS mean, cluster-robust SE by scenario (t)"
 METHOD_GAP = "OLS p_yes ~ C(group), cluster-robust SE by scenario (t)"
@@ -136,12 +137,13 @@ def group_disparities(outcomes: pd.DataFrame, axes: dict[str, tuple[list[Any], A
     outcomes = outcomes[list(dict.fromkeys(read))]  # the rest is not read: not copied per group
     for cue, by_cue in outcomes.groupby("cue", sort=False):
         for axis, (levels, ref) in axes.items():
-            data = by_cue[by_cue[axis].notna()].assign(grp=lambda d, a=axis: d[a].astype(str))
+            known = by_cue[axis].notna()
+            data = (by_cue if known.all() else by_cue[known]).assign(grp=lambda d, a=axis: as_text(d[a]))
             seen = set(data["grp"])
             present = [str(v) for v in levels if str(v) in seen]
             if len(present) < 2:
                 continue  # a single level is not a comparison
-            ok = data[data["parse_status"] == "ok"]
+            ok = data.loc[data["parse_status"] == "ok", ["scenario_id", "grp", "p_yes"]]  # what the fits read
             for level in present:
                 rows += _level_rows(data, ok, str(cue), axis, level, str(ref))
     return rows

@@ -25,6 +25,7 @@ from statsmodels.regression.mixed_linear_model import MixedLM
 
 from slant.stats import degenerate, numerics
 from slant.stats.metric import Kind, Metric
+from slant.stats.text import as_text
 
 MODEL = "logit(P(yes)) ~ age_z + race + gender"
 METHOD_SLOPES = f"mixedlm {MODEL}, random intercept and slopes by scenario (REML, Wald z)"
@@ -71,7 +72,7 @@ def discrimination_scores(data: pd.DataFrame, references: dict[str, Any]) -> lis
             categorical). Axes with one level are left out of the model.
         references: axis → reference level for the categorical axes.
     """
-    d = data.dropna(subset=["p_yes"]).copy()
+    d = data.dropna(subset=["p_yes"])  # a new frame (no .copy(): that would hold the rows twice)
     if d.empty:
         return []
     p = d["p_yes"].astype(float)
@@ -112,7 +113,7 @@ def _effects(d: pd.DataFrame, references: dict[str, Any]) -> dict[str, tuple[str
     (axis, group). Axes with one level are left out."""
     names = {"age_z": ("age", AGE_TERM)} if _varies(d, "age") else {}
     for axis, ref in _categorical(d, references).items():
-        for level in d[axis].astype(str).unique():
+        for level in as_text(d[axis]).unique():
             if level != str(ref):
                 names[f"{_term(axis, ref)}[T.{level}]"] = (axis, level)
     return names
@@ -125,7 +126,7 @@ def _design(d: pd.DataFrame, references: dict[str, Any]) -> pd.DataFrame:
     reference), then age in standard deviations from its mean."""
     columns: dict[str, Any] = {"Intercept": np.ones(len(d))}
     for axis, ref in _categorical(d, references).items():
-        text = d[axis].astype(str)
+        text = as_text(d[axis])
         if str(ref) not in set(text):
             raise ValueError(f"the reference {axis} {ref!r} has no usable outcome")  # as the formula did
         for level in sorted(set(text) - {str(ref)}):

@@ -36,6 +36,7 @@ from slant.stats import degenerate, numerics
 from slant.stats.metric import Kind, Metric
 from slant.stats.numerics import finite
 from slant.stats.rows import untested
+from slant.stats.text import as_text
 
 SET_KEYS = ["scenario_id", "matched_set_id"]
 N_RESAMPLES = 1999
@@ -62,7 +63,7 @@ EXTRA_KEYS = (
 def _usable(frame: pd.DataFrame, axis: str, groups: list[str], value: str) -> pd.DataFrame:
     """Rows with a value and one of ``groups`` (compared as strings) in a ``grp`` column; only the
     columns the estimators read (the sets, probes, ``axis`` and ``value``)."""
-    grp = frame[axis].astype(str)
+    grp = as_text(frame[axis])
     keep = (frame[value].notna() & frame[axis].notna() & grp.isin(groups)).to_numpy()
     columns = list(dict.fromkeys([*SET_KEYS, "probe_id", axis, value]))
     return frame.loc[keep, columns].assign(grp=grp.to_numpy()[keep])

@@ -29,6 +29,7 @@ import pandas as pd
 
 from slant.stats.groups import clustered_fit, mean_row
 from slant.stats.metric import Kind, Metric
+from slant.stats.text import as_text
 
 METHOD_W = (
     "certainty-weighted correctness w = P(correct answer) - highest P(other answer), i.e. 2p - 1 with two "
@@ -63,11 +64,11 @@ def uncertainty_rows(
         correct_name: the metric name of the share correct (``favourable_rate`` where "correct" means
             the favourable answer).
     """
-    d = data.dropna(subset=["confidence", "correct", "margin"]).copy()
+    d = data.dropna(subset=["confidence", "correct", "margin"])  # a new frame: no .copy() needed
     if d.empty:
         return []
     d["w"] = d["margin"].astype(float)
-    d["grp"] = d[axis].astype(str)
+    d["grp"] = as_text(d[axis])
     rows = []
     for level in (str(v) for v in levels):
         g = d[d["grp"] == level]
