@@ -96,6 +96,26 @@ def test_rows_held_by_column_make_the_frame_dicts_make():
     assert held.rows == 0 and not held.columns  # handed over
 
 
+def test_numbers_held_in_c_arrays_make_the_frame_dicts_make():
+    """Floats and ints go into typed columns until a value of another kind or a gap turns the column
+    back into Python objects; the frame is ``pd.DataFrame`` of the dicts either way."""
+    rows = [
+        {"f": 0.25, "i": 1, "g": 3, "big": 1, "m": 1.5, "n": 2.5},
+        {"f": np.float64(-0.0), "i": 2, "big": 2**64, "m": "text", "late": 7.0},
+        {"f": float("nan"), "i": 3, "g": 4, "big": 3, "m": 2.0, "n": 3, "late": 8.0},
+    ]
+    held = _Rows()
+    for r in rows:
+        held.add(r)
+    assert held.columns["f"].typecode == "d" and held.columns["i"].typecode == "q"
+    assert held.columns["late"].typecode == "d"  # NaN for the first row, then floats
+    assert all(isinstance(held.columns[c], list) for c in ("g", "big", "m", "n"))  # gap, > 64 bits, kinds
+    frame = held.frame()
+    pd.testing.assert_frame_equal(frame, pd.DataFrame(rows))
+    assert frame["i"].dtype == np.int64 and frame["f"].dtype == np.float64
+    assert np.signbit(frame["f"][1])
+
+
 def test_equal_texts_and_details_are_shared_but_values_of_other_types_or_signs_stay_apart():
     detail = {"p": 0.5}
     rows = [

@@ -3,6 +3,7 @@ rows, with multiple-comparison control across each probe family."""
 
 from __future__ import annotations
 
+from array import array
 from typing import Any
 
 import numpy as np
@@ -29,7 +30,7 @@ def score_and_compare(
 ) -> pd.DataFrame:
     """Score every stored response into outcomes (``chunk`` probes at a time), then write the run's
     disparity rows; a family's statistics see the whole set's outcomes as one DataFrame (the columns
-    they read: not the run, probe set or request key)."""
+    they read: not the run, probe set or request key; only the family's ``columns`` where it names them)."""
     all_rows: list[dict[str, Any]] = []
     for ps in planned:
         frame = _Rows()
@@ -54,6 +55,7 @@ def _outcomes(
     """The outcome rows of some probes of a set (each also added to ``frame`` with its probe's columns)."""
     responses = store.responses_by_key(db, (key for _, keyed in items for key, _ in keyed))
     before = {nxt: key for key, nxt in ps.after.items()}
+    family = family_of(ps.spec)
     outcomes = []
     for probe, keyed in items:
         for key, request in keyed:
@@ -66,43 +68,78 @@ def _outcomes(
                 "probe_id": probe.id,
                 "sample": request.sample,
                 "request_key": key,
-                **family_of(ps.spec).score(probe, ps.spec, _with_earlier(row, key, before, responses)),
+                **family.score(probe, ps.spec, _with_earlier(row, key, before, responses)),
             }
             outcomes.append(o)
-            frame.add({k: v for k, v in o.items() if k not in UNREAD} | _probe_columns(probe))
+            held = {k: v for k, v in o.items() if k not in UNREAD} | _probe_columns(probe)
+            frame.add(
+                held if family.columns is None else {k: v for k, v in held.items() if k in family.columns}
+            )
     return outcomes
 
 
 class _Rows:
-    """A probe set's outcome rows for its statistics, held by column with repeated texts and details
-    shared (a fraction of the memory of a row's own dict): ``frame()`` is ``pd.DataFrame`` of the same
-    dicts (columns in order of first appearance, NaN where a row lacks one)."""
+    """A probe set's outcome rows for its statistics, held by column: a column of floats (NaN where a
+    row lacks it) or of integers in a C array, any other with repeated texts and details shared (a
+    fraction of the memory of a row's own dict); ``frame()`` is ``pd.DataFrame`` of the same dicts
+    (columns in order of first appearance, NaN where a row lacks one)."""
 
     def __init__(self) -> None:
-        self.columns: dict[str, list[Any]] = {}
+        self.columns: dict[str, list[Any] | array[Any]] = {}
         self.shared: dict[str, dict[Any, Any]] = {}
         self.rows = 0
 
     def add(self, row: dict[str, Any]) -> None:
         for name, value in row.items():
-            if name not in self.columns:
-                self.columns[name], self.shared[name] = [np.nan] * self.rows, {}
-            self.columns[name].append(_shared(self.shared[name], value))
+            values = self.columns.get(name)
+            if values is None:
+                values = self.columns[name] = _new_column(value, self.rows)
+                self.shared[name] = {}
+            if isinstance(values, array):
+                if _fits(values, value):
+                    values.append(value)
+                    continue
+                values = self.columns[name] = values.tolist()  # the same numbers, as Python objects
+            values.append(_shared(self.shared[name], value))
         self.rows += 1
-        for values in self.columns.values():
+        for name, values in self.columns.items():
             if len(values) < self.rows:
+                if isinstance(values, array) and values.typecode == "q":
+                    values = self.columns[name] = values.tolist()  # an integer column with a gap
                 values.append(np.nan)
 
     def frame(self) -> pd.DataFrame:
         """The rows as a DataFrame, each column inferred as ``pd.DataFrame`` of whole rows infers it (it
-        infers column by column); the rows are handed over: this empties the accumulator."""
+        infers column by column: a column of Python floats is float64, of Python ints int64); the rows
+        are handed over: this empties the accumulator."""
         parts = []
         for name in list(self.columns):
             values = self.columns.pop(name)
-            parts.append(pd.DataFrame([(v,) for v in values], columns=[name]))
+            if isinstance(values, array):
+                dtype = np.float64 if values.typecode == "d" else np.int64
+                parts.append(pd.DataFrame({name: np.frombuffer(values, dtype=dtype)}))
+            else:
+                parts.append(pd.DataFrame([(v,) for v in values], columns=[name]))
             del values, self.shared[name]
         self.rows = 0
         return pd.concat(parts, axis=1)
+
+
+def _new_column(first: Any, rows: int) -> list[Any] | array[Any]:
+    """An empty column for a value first seen after ``rows`` rows (which lacked it: NaN)."""
+    if isinstance(first, float):
+        return array("d", [np.nan] * rows)
+    if type(first) is int and not rows and _fits(array("q"), first):
+        return array("q")
+    return [np.nan] * rows
+
+
+def _fits(values: array[Any], value: Any) -> bool:
+    """Whether ``value`` goes into the C array of a typed column as itself: a float (or a float
+    subclass) into doubles; an int (not a bool) within 64 bits into integers."""
+    if values.typecode == "d":
+        return isinstance(value, float)
+    return type(value) is int and -(2**63) <= value < 2**63
 
 
 def _shared(seen: dict[Any, Any], value: Any) -> Any:

@@ -55,6 +55,9 @@ from slant.targets.base import Reply, Request
 AXES = ("age", "gender", "race")
 # the columns the statistics of usable outcomes read besides the axes (mixed model, paired gaps, uncertainty)
 USABLE_READ = ["p_yes", "scenario_id", "matched_set_id", "probe_id", *AXES]
+# what disparities reads of the outcomes (the probes' attributes: the axes)
+COLUMNS = ("probe_id", "parse_status", "p_yes", "mass", "refusal", "detail", "scenario_id", "cue",
+           "matched_set_id", *AXES)  # fmt: skip
 PAIRED_RATES = ("refused", "unparsed")  # binary outcomes compared on matched sets: paired_<outcome>_gap
 GENDER_NOUN = {"male": "man", "female": "woman", "non-binary": "non-binary person"}
 ANSWERS = ("yes", "no")
@@ -687,5 +690,6 @@ FAMILY = register(
         disparities=disparities,
         writes=writes,
         axes=axes,
+        columns=COLUMNS,
     )
 )

@@ -72,6 +72,9 @@ class Family:
     follow: Callable[..., Request | None] | None = None
     dataset: Dataset | None = None  # the released data set it reads (benchmark families)
     also_reads: tuple[Dataset, ...] = ()  # further releases in the same format (translations)
+    # the outcome and probe columns ``disparities`` reads (None: every one); the others are not held
+    # for its statistics (at 100,000 outcomes each column is 0.8 MB)
+    columns: tuple[str, ...] | None = None
     doc: str = field(default="", compare=False)  # default: the docstring of the module of ``expand``
 
     def __post_init__(self) -> None:
