@@ -49,16 +49,21 @@ def timed() -> Iterator[dict[str, float]]:
 
 
 @contextmanager
-def tree_pss_peak(pid: int, every: float = 0.02) -> Iterator[dict[str, float]]:
-    """While the block runs, sample the summed PSS (proportional set size: shared pages split between
-    the processes sharing them) of process ``pid`` and its descendants; ``["mib"]`` is the peak (Linux;
-    0 where /proc has no smaps_rollup)."""
+def tree_memory_peak(pid: int, every: float = 0.02) -> Iterator[dict[str, float]]:
+    """While the block runs, sample every ``every`` s the memory of process ``pid`` and its descendants:
+    its RSS plus the private (unshared) memory of each descendant, i.e. what a forked child adds beyond
+    the pages it shares with its parent; ``["mib"]`` is the peak (Linux; 0 without /proc). Not the
+    summed PSS: that splits shared library pages with any other process mapping them (the benchmark's
+    own, once it has imported numpy), so it would depend on who else runs."""
     out = {"mib": 0.0}
     stop = threading.Event()
 
     def sample() -> None:
         while not stop.is_set():
-            out["mib"] = max(out["mib"], sum(_pss_kib(p) for p in [pid, *_descendants(pid)]) / 1024)
+            kib = _rollup(pid)["Rss"] + sum(
+                m["Private_Clean"] + m["Private_Dirty"] for m in map(_rollup, _descendants(pid))
+            )
+            out["mib"] = max(out["mib"], kib / 1024)
             stop.wait(every)
 
     thread = threading.Thread(target=sample, daemon=True)
@@ -82,12 +87,18 @@ def _descendants(pid: int) -> list[int]:
     return out
 
 
-def _pss_kib(pid: int) -> int:
+def _rollup(pid: int) -> dict[str, int]:
+    """The KiB fields of /proc/PID/smaps_rollup (zeros once the process is gone)."""
+    fields = dict.fromkeys(("Rss", "Private_Clean", "Private_Dirty"), 0)
     try:
         with open(f"/proc/{pid}/smaps_rollup") as f:
-            return next((int(line.split()[1]) for line in f if line.startswith("Pss:")), 0)
+            for line in f:
+                name, _, rest = line.partition(":")
+                if name in fields:
+                    fields[name] = int(rest.split()[0])
     except OSError:
-        return 0
+        pass
+    return fields
 
 
 def peak_rss_mb() -> float:

@@ -1,11 +1,12 @@
 """Scale and whole-command overhead: memory and time of `slant run` as a user runs it.
 
 1. Dry runs of 10k / 100k / 1M decision probes (time should grow linearly, peak memory stay flat) and
-   a 100k-probe run against the instant server: peak RSS of the `slant` process, target < 250 MiB.
+   a 100k-probe run against the instant server: peak memory of the `slant` command (the larger of its
+   largest process's RSS and its RSS plus its children's private memory), target < 250 MiB.
 2. The job of issue 20: 2,016 one-token decision requests with logprobs (chat endpoint), concurrency 16,
    `slant run` (send, score, statistics, report) against a bare AsyncOpenAI loop storing rows with
    sqlite-utils (this file run with ``--bare``), both as whole commands in their own process, in paired
-   rounds (who goes first alternating); medians of wall time and peak RSS; targets ≤ 1.15× and ≤ 1.5×.
+   rounds (who goes first alternating); medians of wall time and peak memory; targets ≤ 1.15× and ≤ 1.5×.
    slant sends through httpx2 without the openai SDK, so a third client, the same loop on bare httpx2
    (``--bare-httpx``), shows what is left of slant's own overhead once the SDK's cost is out of both.
 
@@ -26,7 +27,7 @@ import time
 from pathlib import Path
 
 import yaml
-from common import ROOT, instant_server, result, store_rows, tree_pss_peak
+from common import ROOT, instant_server, result, store_rows, tree_memory_peak
 
 AGES = [18, 25, 30, 35, 40, 45, 50, 55, 60, 65, 70, 75, 80, 85]
 JOB = {"age": AGES, "gender": ["male", "female"], "race": ["white", "Black", "Asian", "Hispanic"]}
@@ -84,11 +85,11 @@ def campaign(tmp: Path, name: str, n_probes: int) -> Path:
 
 def measured(cmd: list[str]) -> tuple[float, float]:
     """Wall seconds and peak memory (MiB) of one command in its own process: the larger of the peak RSS
-    of its largest process (``wait4``) and the peak of its process tree's summed PSS, sampled every 20
-    ms, so memory a forked child adds counts as well as what it shares with its parent."""
+    of its largest process (``wait4``) and the sampled peak of its RSS plus its children's private
+    memory (:func:`common.tree_memory_peak`), so what a forked child adds counts too."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    with tree_pss_peak(proc.pid) as tree:
+    with tree_memory_peak(proc.pid) as tree:
         _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
