@@ -633,7 +633,7 @@ def disparities(frame: pd.DataFrame, ps: DecisionSet) -> list[dict[str, Any]]:
     read = [c for c in ("p_yes", "scenario_id", "probe_id", *AXES) if c in people]  # what the model reads
     usable = [c for c in USABLE_READ if c in people]
     by_cue = [(cue, d, d.loc[d["parse_status"] == "ok", usable]) for cue, d in _by_cue(people)]
-    # the mixed models run in a child process (a second core) while the other statistics run here
+    # the mixed models run in a child process (a second core; up to 20,000 rows) while the others run here
     scores = [started(discrimination_scores, ok[read], refs, rows=len(ok)) for _, _, ok in by_cue]
     rows = group_disparities(people, axes) if len(people) else []
     after = [_after_scores(cue, d, ok, axes, ps) for cue, d, ok in by_cue]
@@ -654,7 +654,7 @@ def disparities(frame: pd.DataFrame, ps: DecisionSet) -> list[dict[str, Any]]:
 def _by_cue(frame: pd.DataFrame) -> Iterator[tuple[Any, pd.DataFrame]]:
     """``frame.groupby("cue", sort=False)``'s groups; a frame of one cue is its own group (no copy)."""
     cues = frame["cue"].unique()
-    if len(cues) == 1:
+    if len(cues) == 1 and pd.notna(cues[0]):
         yield cues[0], frame
         return
     yield from frame.groupby("cue", sort=False)
