@@ -34,7 +34,7 @@ from slant.probes.family import Family, register
 from slant.probes.packs import SCENARIOS_DIR, PackHeader, PackPaths, load_items
 from slant.prompts import available, load_prompt
 from slant.stats.background import started
-from slant.stats.groups import METHOD_MEAN, group_disparities, mean_row, outcome_counts
+from slant.stats.groups import METHOD_MEAN, by_cue, group_disparities, mean_row, outcome_counts
 from slant.stats.groups import METRICS as GROUP_METRICS
 from slant.stats.metric import Kind, Metric
 from slant.stats.misclassification import gap_fields
@@ -53,7 +53,7 @@ from slant.stats.uncertainty import uncertainty_rows
 from slant.targets.base import Reply, Request
 
 AXES = ("age", "gender", "race")
-# the columns the statistics of usable outcomes read besides the axes (mixed model, paired gaps, uncertainty)
+# the columns the statistics of usable outcomes read (mixed model, paired gaps, uncertainty)
 USABLE_READ = ["p_yes", "scenario_id", "matched_set_id", "probe_id", *AXES]
 # what disparities reads of the outcomes (the probes' attributes: the axes)
 COLUMNS = ("probe_id", "parse_status", "p_yes", "mass", "refusal", "detail", "scenario_id", "cue",
@@ -632,12 +632,12 @@ def disparities(frame: pd.DataFrame, ps: DecisionSet) -> list[dict[str, Any]]:
     refs = {a: references[a] for a in ("race", "gender")}
     read = [c for c in ("p_yes", "scenario_id", "probe_id", *AXES) if c in people]  # what the model reads
     usable = [c for c in USABLE_READ if c in people]
-    by_cue = [(cue, d, d.loc[d["parse_status"] == "ok", usable]) for cue, d in _by_cue(people)]
+    cues = [(cue, d, d.loc[d["parse_status"] == "ok", usable]) for cue, d in by_cue(people)]
     # the mixed models run in a child process (a second core; up to 20,000 rows) while the others run here
-    scores = [started(discrimination_scores, ok[read], refs, rows=len(ok)) for _, _, ok in by_cue]
+    scores = [started(discrimination_scores, ok[read], refs, rows=len(ok)) for _, _, ok in cues]
     rows = group_disparities(people, axes) if len(people) else []
-    after = [_after_scores(cue, d, ok, axes, ps) for cue, d, ok in by_cue]
-    for (cue, d, _), discrimination, more in zip(by_cue, scores, after, strict=True):
+    after = [_after_scores(cue, d, ok, axes, ps) for cue, d, ok in cues]
+    for (cue, d, _), discrimination, more in zip(cues, scores, after, strict=True):
         note = p_yes_note(d, ps.min_mass)
         for r in discrimination():
             rows.append({"cue": cue, **r} | ({"method": f"{r['method']}; {note}"} if note else {}))
@@ -649,15 +649,6 @@ def disparities(frame: pd.DataFrame, ps: DecisionSet) -> list[dict[str, Any]]:
         del counts["n_refused"]  # the prior row leaves refusals uncounted (n_refused empty), as it always has
         rows.append(row | mean_row(ok, "p_yes", METHOD_MEAN, propagate=True) | counts)
     return rows
-
-
-def _by_cue(frame: pd.DataFrame) -> Iterator[tuple[Any, pd.DataFrame]]:
-    """``frame.groupby("cue", sort=False)``'s groups; a frame of one cue is its own group (no copy)."""
-    cues = frame["cue"].unique()
-    if len(cues) == 1 and pd.notna(cues[0]):
-        yield cues[0], frame
-        return
-    yield from frame.groupby("cue", sort=False)
 
 
 def _after_scores(

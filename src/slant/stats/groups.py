@@ -8,6 +8,7 @@ probability mass on the answer space are counted (``n_unparsed``) and excluded f
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -124,6 +125,15 @@ def mean_row(data: pd.DataFrame, column: str, method: str, propagate: bool = Fal
     return {"estimate": fit.estimate, "ci_low": fit.ci_low, "ci_high": fit.ci_high, "method": method}
 
 
+def by_cue(frame: pd.DataFrame) -> Iterator[tuple[Any, pd.DataFrame]]:
+    """``frame.groupby("cue", sort=False)``'s groups; a frame of one cue is its own group (no copy)."""
+    cues = frame["cue"].unique()
+    if len(cues) == 1 and pd.notna(cues[0]):
+        yield cues[0], frame
+        return
+    yield from frame.groupby("cue", sort=False)
+
+
 def group_disparities(outcomes: pd.DataFrame, axes: dict[str, tuple[list[Any], Any]]) -> list[dict[str, Any]]:
     """Rows for the ``disparities`` table, per cue × axis × group.
 
@@ -135,10 +145,10 @@ def group_disparities(outcomes: pd.DataFrame, axes: dict[str, tuple[list[Any], A
     rows: list[dict[str, Any]] = []
     read = ["cue", "scenario_id", "probe_id", "parse_status", "p_yes", "refusal", *axes]
     outcomes = outcomes[list(dict.fromkeys(read))]  # the rest is not read: not copied per group
-    for cue, by_cue in outcomes.groupby("cue", sort=False):
+    for cue, of_cue in by_cue(outcomes):
         for axis, (levels, ref) in axes.items():
-            known = by_cue[axis].notna()
-            data = (by_cue if known.all() else by_cue[known]).assign(grp=lambda d, a=axis: as_text(d[a]))
+            known = of_cue[axis].notna()
+            data = (of_cue if known.all() else of_cue[known]).assign(grp=lambda d, a=axis: as_text(d[a]))
             seen = set(data["grp"])
             present = [str(v) for v in levels if str(v) in seen]
             if len(present) < 2:
